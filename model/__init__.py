@@ -1,0 +1,17 @@
+"""CDVD-TSP (Pan, Bai, Tang, CVPR 2020), numerically faithful to the official release."""
+from .cascade import CDVDTSP
+from .checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_pwc_weights,
+    official_state_dict,
+    save_checkpoint,
+    save_official,
+)
+from .config import ModelConfig
+from .padding import crop_to, pad_to_multiple
+
+__all__ = [
+    "CDVDTSP", "CheckpointError", "ModelConfig", "crop_to", "load_checkpoint", "load_pwc_weights",
+    "official_state_dict", "pad_to_multiple", "save_checkpoint", "save_official",
+]

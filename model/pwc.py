@@ -1,0 +1,163 @@
+"""PWC-Net optical flow (Sun et al. 2018), the sniklaus port that CDVD-TSP fine-tunes.
+
+Same layers, order and arithmetic as the official ``flow_pwc.py``; names are ours and a checked key map
+(`checkpoint.py`) translates the official ``moduleExtractor.moduleOne.0.weight``-style keys.
+
+The forward pass is split so that a caller can reuse work: :meth:`PWCNet.features` resizes a frame to
+multiples of 64 and builds its feature pyramid (once per frame), :meth:`PWCNet.flow_from_features`
+decodes a flow for a pair of pyramids. ``PWCNet(first, second)`` does both.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .correlation import correlation
+from .warp import pwc_backward_warp
+
+PYRAMID_CHANNELS = (16, 32, 64, 96, 128, 196)
+DENSE_CHANNELS = (128, 128, 96, 64, 32)
+COST_CHANNELS = 81  # (2 * 4 + 1) ** 2 displacements
+FLOW_SCALE = 20.0  # the network predicts flow / 20
+
+
+def _lrelu() -> nn.LeakyReLU:
+    return nn.LeakyReLU(negative_slope=0.1)
+
+
+class FeaturePyramid(nn.Module):
+    """Six levels of (stride-2 conv, conv, conv), each conv followed by LeakyReLU(0.1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        inputs = (3,) + PYRAMID_CHANNELS[:-1]
+        self.levels = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), _lrelu(),
+                nn.Conv2d(c_out, c_out, 3, padding=1), _lrelu(),
+                nn.Conv2d(c_out, c_out, 3, padding=1), _lrelu(),
+            )
+            for c_in, c_out in zip(inputs, PYRAMID_CHANNELS)
+        )
+
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """(B, 3, H, W) -> six maps, finest first: (B, 16, H/2, W/2) ... (B, 196, H/64, W/64)."""
+        pyramid = []
+        for level in self.levels:
+            image = level(image)
+            pyramid.append(image)
+        return pyramid
+
+
+class FlowDecoder(nn.Module):
+    """Flow estimation at one pyramid level: cost volume, DenseNet-style conv stack, flow head.
+
+    Args:
+        level: pyramid level, 6 (coarsest, 1/64) to 2 (1/4).
+    """
+
+    def __init__(self, *, level: int) -> None:
+        super().__init__()
+        self.level = level
+        in_channels = COST_CHANNELS if level == 6 else COST_CHANNELS + PYRAMID_CHANNELS[level - 1] + 4
+        if level < 6:
+            coarser = COST_CHANNELS if level == 5 else COST_CHANNELS + PYRAMID_CHANNELS[level] + 4
+            self.upflow = nn.ConvTranspose2d(2, 2, 4, stride=2, padding=1)
+            self.upfeat = nn.ConvTranspose2d(coarser + sum(DENSE_CHANNELS), 2, 4, stride=2, padding=1)
+            self.warp_scale = FLOW_SCALE / 2 ** level  # flow/20 at 1/2**level scale -> pixels of this level
+        dense = []
+        for c_out in DENSE_CHANNELS:
+            dense.append(nn.Sequential(nn.Conv2d(in_channels, c_out, 3, padding=1), _lrelu()))
+            in_channels += c_out
+        self.dense = nn.ModuleList(dense)
+        self.predict = nn.Conv2d(in_channels, 2, 3, padding=1)
+
+    def forward(
+        self, first: torch.Tensor, second: torch.Tensor, coarser: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One level.
+
+        Args:
+            first, second: (B, C_l, h, w) pyramid features of both images at this level.
+            coarser: (flow (B, 2, h/2, w/2), features (B, C', h/2, w/2)) of the coarser level, or None at 6.
+
+        Returns:
+            flow: (B, 2, h, w) the network's flow at this level: pixels of this level = flow * 20 / 2**level.
+            features: (B, C'', h, w) the concatenated dense features, for the next level and the refiner.
+        """
+        if coarser is None:
+            features = F.leaky_relu(correlation(first, second), 0.1)
+        else:
+            flow = self.upflow(coarser[0])
+            upfeat = self.upfeat(coarser[1])
+            warped = pwc_backward_warp(second, flow * self.warp_scale)
+            volume = F.leaky_relu(correlation(first, warped), 0.1)
+            features = torch.cat((volume, first, flow, upfeat), dim=1)
+        for layer in self.dense:
+            features = torch.cat((layer(features), features), dim=1)
+        return self.predict(features), features
+
+
+class ContextNetwork(nn.Sequential):
+    """Dilated convs (1, 2, 4, 8, 16, 1, 1) that refine the level-2 flow."""
+
+    def __init__(self, in_channels: int) -> None:
+        channels = (in_channels, 128, 128, 128, 96, 64, 32)
+        layers = []
+        for c_in, c_out, dilation in zip(channels, channels[1:], (1, 2, 4, 8, 16, 1)):
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=dilation, dilation=dilation), _lrelu()]
+        layers.append(nn.Conv2d(32, 2, 3, padding=1))
+        super().__init__(*layers)
+
+
+class PWCNet(nn.Module):
+    """PWC-Net with CDVD-TSP's pre/post-processing (``Flow_PWC.estimate_flow``).
+
+    Frames are RGB in [0, 1] (CDVD-TSP feeds RGB although sniklaus trained on BGR; the fine-tuned
+    weights expect RGB). They are bilinearly *resized* (not padded) to multiples of 64; the output is
+    scaled by 20, resized back and rescaled per axis.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pyramid = FeaturePyramid()
+        self.decoders = nn.ModuleList(FlowDecoder(level=level) for level in (6, 5, 4, 3, 2))
+        self.refiner = ContextNetwork(COST_CHANNELS + PYRAMID_CHANNELS[1] + 4 + sum(DENSE_CHANNELS))
+
+    def features(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        """(B, 3, H, W) frames -> the pyramid of the frames resized to multiples of 64 (see `FeaturePyramid`)."""
+        height, width = frames.shape[-2:]
+        size = (math.ceil(height / 64) * 64, math.ceil(width / 64) * 64)
+        resized = F.interpolate(frames, size=size, mode="bilinear", align_corners=False)
+        return self.pyramid(resized)
+
+    def flow_from_features(
+        self, first: list[torch.Tensor], second: list[torch.Tensor], size: tuple[int, int]
+    ) -> torch.Tensor:
+        """Flow from ``first``'s frame to ``second``'s frame.
+
+        Args:
+            first, second: pyramids from :meth:`features` (same batch size).
+            size: (H, W) of the original frames.
+
+        Returns:
+            (B, 2, H, W) backward flow in pixels (x then y): pixel p of the first frame is at p + flow in
+            the second.
+        """
+        estimate = None
+        for decoder, f1, f2 in zip(self.decoders, first[:0:-1], second[:0:-1]):  # levels 6..2
+            estimate = decoder(f1, f2, estimate)
+        flow, features = estimate
+        flow = flow + self.refiner(features)  # (B, 2, H'/4, W'/4)
+        height, width = size
+        net_height, net_width = first[0].shape[-2] * 2, first[0].shape[-1] * 2
+        flow = FLOW_SCALE * F.interpolate(flow, size=size, mode="bilinear", align_corners=False)
+        scale = flow.new_tensor([width / net_width, height / net_height]).view(1, 2, 1, 1)
+        return flow * scale
+
+    def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) x2 -> (B, 2, H, W) flow from ``first`` to ``second`` in pixels."""
+        both = self.features(torch.cat((first, second), dim=0))
+        batch = first.shape[0]
+        return self.flow_from_features([f[:batch] for f in both], [f[batch:] for f in both], first.shape[-2:])

@@ -1,0 +1,69 @@
+"""Backward warping with the conventions the official weights were trained with.
+
+The official code ran on PyTorch 0.4.1, whose ``grid_sample`` behaves as ``align_corners=True``: pixel
+centre x maps to ``2x / (W - 1) - 1``. Both warps below state ``align_corners=True`` explicitly; without
+it, modern PyTorch shifts every sample by half a pixel and the checkpoints degrade.
+"""
+import torch
+import torch.nn.functional as F
+
+
+def _pixel_grid(flow: torch.Tensor) -> torch.Tensor:
+    """(B, 2, H, W) flow in pixels -> (B, H, W, 2) sampling positions normalised to [-1, 1]."""
+    _, _, height, width = flow.shape
+    ys, xs = torch.meshgrid(
+        torch.arange(height, device=flow.device, dtype=flow.dtype),
+        torch.arange(width, device=flow.device, dtype=flow.dtype),
+        indexing="ij",
+    )
+    x = 2.0 * (xs + flow[:, 0]) / max(width - 1, 1) - 1.0  # (B, H, W)
+    y = 2.0 * (ys + flow[:, 1]) / max(height - 1, 1) - 1.0
+    return torch.stack((x, y), dim=-1)
+
+
+def warp(image: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample ``image`` at ``x + flow(x)``, zeroing pixels whose sample leaves the frame.
+
+    The official ``Flow_PWC.warp``: bilinear, border padding for the image, and a validity mask from
+    sampling ones with zero padding, thresholded (``< 0.999 -> 0``, else 1). The image is multiplied by
+    the mask, so the border padding never shows.
+
+    Args:
+        image: (B, C, H, W) frames to warp (the "second" frame of the flow).
+        flow: (B, 2, H, W) backward flow in pixels, x then y: for each pixel of the reference frame, its
+            position in ``image``.
+
+    Returns:
+        warped: (B, C, H, W) ``image`` aligned to the reference, 0 where invalid.
+        mask: (B, 1, H, W) in {0, 1}, 1 where the sample lies inside the frame.
+    """
+    grid = _pixel_grid(flow)
+    warped = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    ones = image.new_ones(image.shape[0], 1, *image.shape[2:])
+    coverage = F.grid_sample(ones, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    mask = (coverage >= 0.999).to(image.dtype)
+    return warped * mask, mask
+
+
+def pwc_backward_warp(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """The warp inside PWC-Net's decoders (sniklaus ``Backward``): zero padding, mask ``> 0.999``.
+
+    Args:
+        features: (B, C, h, w) second-image features at one pyramid level.
+        flow: (B, 2, h, w) upsampled flow in pixels of that level.
+
+    Returns:
+        (B, C, h, w) warped features, 0 where the sample is not fully inside.
+    """
+    _, _, height, width = flow.shape
+    xs = torch.linspace(-1.0, 1.0, width, device=flow.device, dtype=flow.dtype).view(1, 1, width)
+    ys = torch.linspace(-1.0, 1.0, height, device=flow.device, dtype=flow.dtype).view(1, height, 1)
+    grid = torch.stack(
+        (xs + flow[:, 0] / ((width - 1.0) / 2.0), ys + flow[:, 1] / ((height - 1.0) / 2.0)), dim=-1
+    )  # (B, h, w, 2)
+    ones = features.new_ones(features.shape[0], 1, height, width)
+    sampled = F.grid_sample(
+        torch.cat((features, ones), dim=1), grid, mode="bilinear", padding_mode="zeros", align_corners=True
+    )
+    mask = (sampled[:, -1:] > 0.999).to(features.dtype)
+    return sampled[:, :-1] * mask

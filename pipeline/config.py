@@ -1,0 +1,114 @@
+"""Typed configuration: dataclasses are the schema, YAML files the data, ``--set a.b=v`` the overrides.
+
+Unknown keys are errors that name the key (a typo must never silently become a default), values are
+type-checked against the schema, and the resolved config can be written back next to outputs.
+"""
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from model import ModelConfig
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit the schema; the message names the key."""
+
+
+@dataclass
+class Config:
+    """Everything a run is configured by; each section is its own dataclass."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+
+def _check_value(key: str, kind, value):
+    """Return ``value`` if it fits the annotated type ``kind``, converting int -> float; else raise."""
+    origin = typing.get_origin(kind)
+    if origin is typing.Literal:
+        if value not in typing.get_args(kind):
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(repr, typing.get_args(kind)))}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        kind = next(k for k in options if k is not type(None))
+        return _check_value(key, kind, value)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        (item,) = typing.get_args(kind)[:1]
+        return origin(_check_value(f"{key}[{i}]", item, v) for i, v in enumerate(value))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(f"{key}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(schema, data: dict, prefix: str = ""):
+    """Build dataclass ``schema`` from nested dicts, rejecting unknown keys and mistyped values."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(schema)
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        raise ConfigError(f"unknown config key {prefix}{unknown[0]} (known: {', '.join(fields)})")
+    values = {}
+    for name, value in data.items():
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            values[name] = from_dict(kind, value, f"{prefix}{name}.")
+        else:
+            values[name] = _check_value(f"{prefix}{name}", kind, value)
+    try:
+        return schema(**values)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _merge(merged[key], value) if isinstance(merged.get(key), dict) and isinstance(value, dict) else value
+    return merged
+
+
+def parse_override(text: str) -> dict:
+    """``"model.stages=3"`` -> ``{"model": {"stages": 3}}``; the value is read as YAML (3, 1e-4, true, [1, 2])."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects key=value, got {text!r}")
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    for part in reversed(key.strip().split(".")):
+        value = {part: value}
+    return value
+
+
+def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = (), schema=Config):
+    """Defaults, then the YAML file at ``path``, then each ``key=value`` override, checked against ``schema``."""
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from error
+    for text in overrides:
+        data = _merge(data, parse_override(text))
+    return from_dict(schema, data)
+
+
+def dump_config(config, path: str | Path | None = None) -> str:
+    """The resolved config as YAML text, also written to ``path`` when given."""
+    text = yaml.safe_dump(dataclasses.asdict(config), sort_keys=False)
+    if path is not None:
+        Path(path).write_text(text)
+    return text

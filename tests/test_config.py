@@ -1,0 +1,49 @@
+"""Config schema: YAML + overrides, unknown keys rejected by name, types checked."""
+import pytest
+
+from pipeline.config import Config, ConfigError, dump_config, load_config
+
+
+def test_defaults_are_the_published_model():
+    config = load_config()
+    assert (config.model.stages, config.model.features, config.model.resblocks) == (2, 32, 3)
+
+
+def test_file_then_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  stages: 3\n  features: 8\n")
+    config = load_config(path, ["model.features=4", "model.resblocks=1"])
+    assert (config.model.stages, config.model.features, config.model.resblocks) == (3, 4, 1)
+
+
+def test_shipped_configs_load():
+    from pathlib import Path
+    for path in sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")):
+        assert isinstance(load_config(path), Config)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("model.stagez=3", "unknown config key model.stagez"),
+    ("modle.stages=3", "unknown config key modle"),
+    ("model.stages=two", "model.stages: expected int, got 'two'"),
+    ("model.stages=true", "model.stages: expected int"),
+    ("model.stages=0", "model.stages must be a positive integer"),
+    ("model.stages", "--set expects key=value"),
+])
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[override])
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("model: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(tmp_path / "bad.yaml")
+
+
+def test_dump_round_trip(tmp_path):
+    config = load_config(overrides=["model.stages=3"])
+    dump_config(config, tmp_path / "resolved.yaml")
+    assert load_config(tmp_path / "resolved.yaml") == config

@@ -1,0 +1,37 @@
+"""The pure-PyTorch cost volume against a direct loop over pixels."""
+import torch
+
+from model.correlation import correlation
+
+
+def _direct(first, second, d):
+    batch, channels, height, width = first.shape
+    out = torch.zeros(batch, (2 * d + 1) ** 2, height, width, dtype=torch.float64)
+    for b in range(batch):
+        for y in range(height):
+            for x in range(width):
+                for dy in range(-d, d + 1):
+                    for dx in range(-d, d + 1):
+                        yy, xx = y + dy, x + dx
+                        if 0 <= yy < height and 0 <= xx < width:
+                            value = (first[b, :, y, x].double() * second[b, :, yy, xx].double()).sum() / channels
+                            out[b, (dy + d) * (2 * d + 1) + (dx + d), y, x] = value
+    return out
+
+
+def test_matches_direct_loop():
+    """81 channels, dy-major order, mean over channels, zero padding."""
+    torch.manual_seed(0)
+    first, second = torch.randn(2, 5, 7, 9), torch.randn(2, 5, 7, 9)
+    result = correlation(first, second)
+    assert result.shape == (2, 81, 7, 9)
+    assert torch.allclose(result.double(), _direct(first, second, 4), atol=1e-5)
+
+
+def test_channel_order_is_dy_major():
+    """A feature impulse displaced by (dx=+3, dy=-2) lights channel (dy+4)*9 + (dx+4) = 25."""
+    first, second = torch.zeros(1, 1, 11, 11), torch.zeros(1, 1, 11, 11)
+    first[0, 0, 5, 5] = 1.0
+    second[0, 0, 3, 8] = 1.0
+    result = correlation(first, second)
+    assert result[0, :, 5, 5].argmax().item() == 2 * 9 + 7
