@@ -58,11 +58,13 @@ class CDVDTSP(nn.Module):
         prior = temporal_sharpness(warped_prev, centres, warped_next, masks[:batch], masks[batch:])
         return torch.cat((warped_prev, centres, warped_next, prior), dim=1)
 
-    def stage(self, frames: torch.Tensor) -> torch.Tensor:
+    def stage(self, frames: torch.Tensor, pyramids: list[torch.Tensor] | None = None) -> torch.Tensor:
         """One cascade stage.
 
         Args:
             frames: (B, N, 3, H, W), N >= 3.
+            pyramids: the frames' PWC-Net pyramids, level l as (B, N, C_l, h_l, w_l), to reuse them
+                (the streaming engine keeps them across chunks); computed here when None.
 
         Returns:
             (B, N - 2, 3, H, W): restored frames 1 .. N-2.
@@ -70,8 +72,8 @@ class CDVDTSP(nn.Module):
         batch, count = frames.shape[:2]
         if count < 3:
             raise ValueError(f"a stage needs at least 3 frames, got {count}")
-        flat = frames.flatten(0, 1)  # (B*N, 3, H, W)
-        pyramids = [p.unflatten(0, (batch, count)) for p in self.flow.features(flat)]  # (B, N, C_l, ...)
+        if pyramids is None:
+            pyramids = [p.unflatten(0, (batch, count)) for p in self.flow.features(frames.flatten(0, 1))]
 
         def at(offset: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
             """Frames and pyramids of positions offset .. offset+N-3, flattened to (B*(N-2), ...)."""

@@ -1,0 +1,51 @@
+"""Index arithmetic of the padded virtual sequence: which source frame each virtual position shows.
+
+A T-stage model needs T frames of context on each side of every output frame. The virtual sequence
+P has the video's n frames plus ``radius = T`` border frames on each side, chosen by a policy:
+
+* ``reflect`` (default): ``f2 f1 | f0 f1 f2 ... | f[n-2] f[n-3]`` (mirror without repeating the edge);
+* ``replicate``: ``f0 f0 | f0 ... f[n-1] | f[n-1] f[n-1]``;
+* ``official``: the official ``inference.py --border``: prepend ``f0 f1``, append ``f[n-2] f[n-1]``
+  (the first and last ``radius`` frames, in order).
+
+Indices are clamped to the video for videos shorter than the border, so 1-frame videos work.
+"""
+BORDERS = ("reflect", "replicate", "official")
+
+
+def _reflect(index: int, n: int) -> int:
+    if n == 1:
+        return 0
+    period = 2 * (n - 1)
+    index %= period
+    return period - index if index >= n else index
+
+
+def padded_indices(n: int, radius: int, border: str = "reflect") -> list[int]:
+    """Source frame of each of the ``n + 2 * radius`` virtual positions.
+
+    >>> padded_indices(5, 2, "reflect")
+    [2, 1, 0, 1, 2, 3, 4, 3, 2]
+    >>> padded_indices(5, 2, "official")
+    [0, 1, 0, 1, 2, 3, 4, 3, 4]
+    """
+    if n < 1:
+        raise ValueError(f"a video needs at least one frame, got {n}")
+    if border not in BORDERS:
+        raise ValueError(f"unknown border policy {border!r}; choose from {', '.join(BORDERS)}")
+    middle = list(range(n))
+    if border == "reflect":
+        before = [_reflect(-i, n) for i in range(radius, 0, -1)]
+        after = [_reflect(n - 1 + i, n) for i in range(1, radius + 1)]
+    elif border == "replicate":
+        before, after = [0] * radius, [n - 1] * radius
+    else:
+        before = [min(i, n - 1) for i in range(radius)]
+        after = [max(n - radius + i, 0) for i in range(radius)]
+    return before + middle + after
+
+
+def windows(n: int, radius: int, border: str = "reflect") -> list[list[int]]:
+    """The naive schedule: for each output frame i, the source frames of its 2*radius+1 window."""
+    padded = padded_indices(n, radius, border)
+    return [padded[i:i + 2 * radius + 1] for i in range(n)]
