@@ -23,32 +23,40 @@ from .windows import padded_indices, windows
 log = logging.getLogger(__name__)
 
 
-def virtual_chunks(chunks: Iterable[torch.Tensor], radius: int, border: str) -> Iterator[torch.Tensor]:
+def virtual_chunks(
+    chunks: Iterable[torch.Tensor], radius: int, border: str, first_frame: int = 0
+) -> Iterator[torch.Tensor]:
     """Stream the padded virtual sequence: the border frames around the source frames, chunk by chunk.
 
     The leading border needs only the first ``radius + 1`` frames and the trailing border only the last
     ``radius + 1`` (true for every policy in `windows.py`), so the video length is learnt at its end.
 
     Args:
-        chunks: (F, C, H, W) tensors, the video in order.
+        chunks: (F, C, H, W) tensors, the video in order from ``first_frame``.
+        first_frame: index of the first frame of ``chunks``; above 0 (resuming) there is no leading
+            border: the stream starts with real context frames.
 
     Yields:
-        (F', C, H, W) tensors; ``n + 2 * radius`` frames in all.
+        (F', C, H, W) tensors; ``n + 2 * radius - first_frame`` frames in all, or ``n + radius - first_frame``
+        when resuming.
     """
     chunks = iter(chunks)
-    head, count = [], 0
+    head, count = [], first_frame
     for chunk in chunks:
         head.append(chunk)
         count += len(chunk)
         if count > radius:
             break
-    if count == 0:
-        raise ValueError("the video has no frames")
+    if count == first_frame:
+        raise ValueError("the video has no frames" if first_frame == 0 else f"the video ends before frame {first_frame}")
     frames = torch.cat(head)
-    if count <= radius:  # the whole video is shorter than one border: index it at once
+    if first_frame:
+        yield frames
+    elif count <= radius:  # the whole video is shorter than one border: index it at once
         yield frames[padded_indices(count, radius, border)]
         return
-    yield torch.cat((frames[padded_indices(count, radius, border)[:radius]], frames))
+    else:
+        yield torch.cat((frames[padded_indices(count, radius, border)[:radius]], frames))
     tail = frames[-(radius + 1):]
     for chunk in chunks:
         if len(chunk):
@@ -97,18 +105,20 @@ class StreamingEngine:
         self.model, self.border, self.batch = model, border, batch
 
     @torch.inference_mode()
-    def run(self, chunks: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+    def run(self, chunks: Iterable[torch.Tensor], first_frame: int = 0) -> Iterator[torch.Tensor]:
         """Restore every frame.
 
         Args:
             chunks: (F, 3, H, W) float frames in [0, 1], in order, any F >= 1 and any H, W.
+            first_frame: index of the first frame in ``chunks``. To resume at frame s > T, feed the
+                video from ``s - T`` with ``first_frame = s - T``: the T frames before s are context only.
 
         Yields:
-            (F', 3, H, W) restored frames in order; as many frames in all as came in.
+            (F', 3, H, W) restored frames in order: frames 0 .. n-1, or ``first_frame + T`` .. n-1.
         """
         stages = [_StageStream(self.model, self.batch) for _ in range(self.model.config.stages)]
         size = None
-        for chunk in virtual_chunks(chunks, self.model.config.stages, self.border):
+        for chunk in virtual_chunks(chunks, self.model.config.stages, self.border, first_frame):
             size = size or tuple(chunk.shape[-2:])
             if tuple(chunk.shape[-2:]) != size:
                 raise ValueError(f"frame size changed from {size} to {tuple(chunk.shape[-2:])} mid-video")

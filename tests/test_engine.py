@@ -51,6 +51,18 @@ def test_virtual_stream_equals_padded_indices(border, frames):
         assert streamed.flatten().long().tolist() == padded_indices(frames, 2, border)
 
 
+@pytest.mark.parametrize("start", [3, 4, 6])
+def test_resume_mid_video_equals_full_run(start):
+    """Fed from frame start - T with first_frame set, the engine gives frames start.. exactly as a full run."""
+    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=4)
+    video = seeded_clip(9, 24, 28)[0]
+    full = torch.cat(list(StreamingEngine(model).run(video.split(4))))
+    first = start - model.config.stages
+    resumed = torch.cat(list(StreamingEngine(model).run(video[first:].split(4), first_frame=first)))
+    assert resumed.shape == full[start:].shape
+    assert (resumed - full[start:]).abs().max() <= 1e-5
+
+
 def test_bad_arguments():
     model = seeded_model(ModelConfig(features=4, resblocks=1))
     with pytest.raises(ValueError, match="unknown border policy 'mirror'"):
