@@ -8,6 +8,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
@@ -19,10 +20,48 @@ class ConfigError(ValueError):
 
 
 @dataclass
+class DeblurConfig:
+    """How `deblur` streams a video through the model.
+
+    Attributes:
+        border: what the first and last T frames see (`pipeline.windows`).
+        chunk: frames decoded per chunk (and the positions per stage step).
+        batch: positions restored per model call.
+        precision: fp32 (exact), or bf16 / fp16 autocast (GPU).
+        reader: auto (DALI when it can decode the file, else PyAV), dali or pyav.
+        format: video (encoded with codec/crf, audio copied) or png (a folder of frames).
+        codec, crf: encoder and quality of video output (libx264 CRF: lower is better).
+        compare: write input | output side by side.
+        segment: frames per independently encoded segment (the unit of --resume).
+        queue: depth of the decode and encode queues (bounded: memory stays flat).
+    """
+
+    border: Literal["reflect", "replicate", "official"] = "reflect"
+    chunk: int = 16
+    batch: int = 8
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    reader: Literal["auto", "dali", "pyav"] = "auto"
+    format: Literal["video", "png"] = "video"
+    codec: str = "libx264"
+    crf: int = 18
+    compare: bool = False
+    segment: int = 64
+    queue: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("chunk", "batch", "segment", "queue"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"deblur.{name} must be >= 1, got {getattr(self, name)!r}")
+        if not 0 <= self.crf <= 51:
+            raise ValueError(f"deblur.crf must be in 0..51, got {self.crf!r}")
+
+
+@dataclass
 class Config:
     """Everything a run is configured by; each section is its own dataclass."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
+    deblur: DeblurConfig = field(default_factory=DeblurConfig)
 
 
 def _check_value(key: str, kind, value):
