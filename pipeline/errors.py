@@ -1,0 +1,14 @@
+"""The error users see when a video cannot be read or written."""
+
+from os import PathLike
+
+
+class VideoError(ValueError):
+    """A video that cannot be read or written; the message is one line, ``"{path}: {problem}"``.
+
+    Scripts print ``str(error)`` and exit non-zero instead of showing a traceback.
+    """
+
+    def __init__(self, path: str | PathLike, problem: str) -> None:
+        self.path, self.problem = path, problem
+        super().__init__(f"{path}: {problem}")

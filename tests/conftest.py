@@ -1,0 +1,182 @@
+"""Shared fixtures: small clips re-encoded from the real footage in ``shared/data/footage``.
+
+`make_clip` encodes the first frames of a footage file, downscaled, with any PyAV encoder and pixel
+format, optional irregular timestamps, display rotation and a sine-wave AAC track. The named fixtures
+below are the clips the video I/O tests share; all are made once per session.
+"""
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "footage"
+CLIP_FRAMES = 30  # not a multiple of the chunk sizes the tests use: the tail must survive
+CLIP_SIZE = (160, 120)  # (W, H)
+
+
+def footage_frames(path: Path, count: int, size: tuple[int, int] | None = None) -> np.ndarray:
+    """(count, H, W, 3) uint8: the first ``count`` frames of ``path``, resized to ``size`` = (W, H)."""
+    frames = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            if size is not None:
+                frame = frame.reformat(width=size[0], height=size[1])
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) == count:
+                break
+    return np.stack(frames)
+
+
+def encode_clip(
+    path: Path,
+    frames: np.ndarray,
+    *,
+    codec: str,
+    pix_fmt: str,
+    rate: Fraction = Fraction(25),
+    pts: list[int] | None = None,
+    options: dict[str, str] | None = None,
+    container_options: dict[str, str] | None = None,
+    rotation: int = 0,
+    audio: bool = False,
+) -> Path:
+    """Encode (F, H, W, 3) or (F, H, W, 4) uint8 frames into ``path``; pts in units of 1/rate by default."""
+    time_base = 1 / rate
+    pts = list(range(len(frames))) if pts is None else pts
+    layout = "rgba" if frames.shape[-1] == 4 else "rgb24"
+    with av.open(str(path), "w", options=container_options or {}) as container:
+        video = container.add_stream(codec, rate=rate, options=options or {})
+        video.width, video.height, video.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+        video.codec_context.time_base = time_base
+        if rotation:
+            video.set_display_rotation(rotation)
+        sound = container.add_stream("aac", rate=48000, layout="mono") if audio else None
+        for image, stamp in zip(frames, pts):
+            frame = av.VideoFrame.from_ndarray(image, format=layout)
+            frame.pts, frame.time_base = stamp, time_base
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        if sound is not None:
+            seconds = (pts[-1] + 1) * time_base
+            samples = np.arange(int(48000 * seconds)) / 48000
+            wave = (0.3 * np.sin(2 * np.pi * 440 * samples)).astype(np.float32)[None]  # (1, S)
+            frame = av.AudioFrame.from_ndarray(wave, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 48000, 0
+            for packet in [*sound.encode(frame), *sound.encode()]:
+                container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def footage() -> Path:
+    """The folder of real test footage (cockatoo.mp4, realshort.mp4, tree.avi, carphone_pristine.mp4)."""
+    if not FOOTAGE.is_dir():
+        pytest.skip(f"no test footage at {FOOTAGE}")
+    return FOOTAGE
+
+
+@pytest.fixture(scope="session")
+def make_clip(footage, tmp_path_factory):
+    """``make_clip(name, codec=, pix_fmt=, frames=30, size=(W, H), source="realshort.mp4", **encode_clip)``.
+
+    Re-encodes the first ``frames`` frames of a footage file into a session folder; each name is made once.
+    """
+    folder = tmp_path_factory.mktemp("clips")
+    made: dict[str, Path] = {}
+
+    def make(
+        name: str,
+        *,
+        codec: str = "libx264",
+        pix_fmt: str = "yuv420p",
+        frames: int = CLIP_FRAMES,
+        size: tuple[int, int] = CLIP_SIZE,
+        source: str = "realshort.mp4",
+        alpha: bool = False,
+        **kwargs,
+    ) -> Path:
+        if name not in made:
+            images = footage_frames(footage / source, frames, size)
+            if alpha:  # a horizontal alpha ramp
+                ramp = np.linspace(0, 255, size[0]).astype(np.uint8)
+                images = np.concatenate(
+                    (images, np.broadcast_to(ramp[None, None, :, None], (*images.shape[:3], 1))), -1
+                )
+            made[name] = encode_clip(folder / name, images, codec=codec, pix_fmt=pix_fmt, **kwargs)
+        return made[name]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def vp9_clip(make_clip) -> Path:
+    """30 frames VP9 in WebM, keyframe every 10: DALI decodes it on the CPU."""
+    return make_clip(
+        "vp9.webm", codec="libvpx-vp9", options={"g": "10", "deadline": "realtime", "cpu-used": "8"}
+    )
+
+
+@pytest.fixture(scope="session")
+def mjpeg_clip(make_clip) -> Path:
+    """30 frames MJPEG in AVI: DALI decodes it on the CPU."""
+    return make_clip("mjpeg.avi", codec="mjpeg", pix_fmt="yuvj420p")
+
+
+@pytest.fixture(scope="session")
+def h264_clip(make_clip) -> Path:
+    """30 frames H.264 yuv420p in MP4 (index at the front), B-frames on."""
+    return make_clip("h264.mp4", container_options={"movflags": "faststart"})
+
+
+@pytest.fixture(scope="session")
+def audio_clip(make_clip) -> Path:
+    """30 frames H.264 in MP4 with a 440 Hz AAC track."""
+    return make_clip("audio.mp4", audio=True)
+
+
+@pytest.fixture(scope="session")
+def vfr_clip(make_clip) -> Path:
+    """24 frames H.264 in MP4 with irregular frame durations (1, 2 or 3 ticks of 1/30 s)."""
+    pts = np.cumsum([0] + [1, 2, 3] * 7 + [1, 2]).tolist()
+    return make_clip("vfr.mp4", frames=len(pts), pts=pts, rate=Fraction(30))
+
+
+@pytest.fixture(scope="session")
+def gray_clip(make_clip) -> Path:
+    """Gray FFV1 in Matroska."""
+    return make_clip("gray.mkv", codec="ffv1", pix_fmt="gray")
+
+
+@pytest.fixture(scope="session")
+def tenbit_clip(make_clip) -> Path:
+    """10-bit H.264 (High 10, yuv420p10le) in MP4."""
+    return make_clip("10bit.mp4", pix_fmt="yuv420p10le")
+
+
+@pytest.fixture(scope="session")
+def alpha_clip(make_clip) -> Path:
+    """PNG frames with an alpha ramp (rgba) in QuickTime."""
+    return make_clip("alpha.mov", codec="png", pix_fmt="rgba", alpha=True, frames=8)
+
+
+@pytest.fixture(scope="session")
+def rotated_clip(make_clip) -> Path:
+    """H.264 stored landscape with a 90-degree display rotation (as phones record portrait video)."""
+    return make_clip("rotated.mp4", frames=8, rotation=90)
+
+
+@pytest.fixture(scope="session")
+def one_frame_clip(make_clip) -> Path:
+    """A 1-frame VP9 clip (DALI and PyAV can both read it)."""
+    return make_clip("one.webm", codec="libvpx-vp9", frames=1)
+
+
+@pytest.fixture(scope="session")
+def odd_clip(make_clip) -> Path:
+    """161x121 frames (odd sizes) in lossless FFV1."""
+    return make_clip("odd.mkv", codec="ffv1", pix_fmt="yuv444p", frames=12, size=(161, 121))
