@@ -1,0 +1,176 @@
+"""Deblur videos with CDVD-TSP: files, folders or globs in, deblurred videos (or PNG frames) out.
+
+    python scripts/deblur.py clip.mp4 --output out/ --checkpoint CDVD_TSP_DVD_Convergent.pt
+    python scripts/deblur.py 'footage/*.mov' --output out/ --set deblur.precision=bf16 --resume
+    torchrun --nproc-per-node 8 scripts/deblur.py footage/ --output out/   # each rank takes its share
+
+Bad inputs are reported one line each and do not stop the others; the exit code is 1 if any failed.
+"""
+import argparse
+import glob
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from model import CDVDTSP, CheckpointError, load_checkpoint
+from pipeline.config import ConfigError, dump_config, load_config
+from pipeline.deblur import deblur_video
+from pipeline.errors import VideoError
+from pipeline.framesource import read_frames
+from pipeline.metrics import psnr, ssim
+
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".flv", ".wmv"}
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "model" / "weights" / "cdvd_tsp_default.pt"
+console = Console(stderr=True)
+
+
+def report_error(message: str) -> None:
+    """One line on stderr, never wrapped, so logs and tests see the whole message."""
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
+
+
+def expand_inputs(patterns: list[str]) -> list[Path]:
+    """Files, folders (their videos, sorted) and globs -> video paths, in order, without duplicates."""
+    found: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            found.append(Path(pattern))  # reported as missing later, with the others
+        for match in map(Path, matches):
+            if match.is_dir():
+                found += sorted(p for p in match.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+            else:
+                found.append(match)
+    return list(dict.fromkeys(found))
+
+
+def output_for(source: Path, output: Path, single: bool, png: bool) -> Path:
+    """Where ``source``'s result goes: ``output`` itself for one input named like a file, else inside it."""
+    if single and (output.suffix.lower() in VIDEO_SUFFIXES) != png and not output.is_dir():
+        return output
+    return output / (source.stem if png else f"{source.stem}.mp4")
+
+
+def build_model(args, config, device) -> tuple[CDVDTSP, str]:
+    """The model from --checkpoint, the bundled default checkpoint, or (loudly) untrained weights."""
+    path = args.checkpoint or (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
+    if path is None:
+        console.print("[bold yellow]warning:[/] no --checkpoint and no trained default checkpoint is bundled "
+                      "yet: these weights are UNTRAINED (seeded random), so the output is not deblurred. "
+                      "Pass an official CDVD_TSP_*.pt or a checkpoint from scripts/train.py.")
+        torch.manual_seed(0)
+        return CDVDTSP(config.model), "untrained"
+    # The checkpoint's own config (official files: the published one), unless model.* is overridden.
+    overridden = args.config or any(item.startswith("model.") for item in args.set)
+    model = load_checkpoint(path, config=config.model if overridden else None)
+    return model, str(path)
+
+
+def score_against(sharp: Path, restored: Path, blurred: Path) -> tuple[float, float, float, float]:
+    """Mean PSNR/SSIM (official protocol) of the input and of the output against sharp frames."""
+    rows = [(psnr(b, s), ssim(b, s), psnr(r, s), ssim(r, s))
+            for s, b, r in zip(read_frames(sharp), read_frames(blurred), read_frames(restored))]
+    return tuple(float(np.mean(column)) for column in zip(*rows))
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("inputs", nargs="+", help="video files, folders of videos, or glob patterns")
+    parser.add_argument("--output", "-o", type=Path, required=True, help="output file (one input) or folder")
+    parser.add_argument("--checkpoint", type=Path, help="project or official CDVD-TSP .pt file")
+    parser.add_argument("--config", type=Path, help="YAML config (default: configs/default.yaml values)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="= --set deblur.precision=...")
+    parser.add_argument("--border", choices=["reflect", "replicate", "official"], help="= --set deblur.border=...")
+    parser.add_argument("--chunk", type=int, help="= --set deblur.chunk=N (frames decoded per chunk)")
+    parser.add_argument("--reader", choices=["auto", "dali", "pyav"], help="= --set deblur.reader=...")
+    parser.add_argument("--codec", help="= --set deblur.codec=... (e.g. libx264, libx265, libvpx-vp9)")
+    parser.add_argument("--crf", type=int, help="= --set deblur.crf=N")
+    parser.add_argument("--format", choices=["video", "png"], help="= --set deblur.format=...")
+    parser.add_argument("--compare", action="store_true", help="write input | output side by side")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--resume", action="store_true", help="continue interrupted runs from their last segment")
+    parser.add_argument("--sharp", type=Path, help="sharp reference video: print PSNR/SSIM of input and output")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log decisions (reader choice, ...)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=console, show_path=False)])
+    shortcuts = {"precision": args.precision, "border": args.border, "chunk": args.chunk, "reader": args.reader,
+                 "codec": args.codec, "crf": args.crf, "format": args.format, "compare": args.compare or None}
+    overrides = args.set + [f"deblur.{k}={v}" for k, v in shortcuts.items() if v is not None]
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    try:
+        config = load_config(args.config, overrides)
+        device = torch.device(args.device or (f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
+                                              if torch.cuda.is_available() else "cpu"))
+        model, weights = build_model(args, config, device)
+    except (ConfigError, CheckpointError, RuntimeError) as error:
+        report_error(str(error))
+        return 2
+    model = model.to(device).eval()
+    inputs = expand_inputs(args.inputs)[rank::world]
+    png = config.deblur.format == "png"
+    single = len(inputs) == 1 and world == 1
+    if not single:
+        args.output.mkdir(parents=True, exist_ok=True)
+    results, failures = [], 0
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[fps]:.2f} fps"), TimeRemainingColumn(), console=console) as progress:
+        for source in inputs:
+            output = output_for(source, args.output, single, png)
+            task = progress.add_task(source.name, total=None, fps=0.0)
+
+            def on_start(info, reader, first, task=task):
+                progress.update(task, total=info.num_frames, completed=first,
+                                description=f"{source.name} [dim]({reader})[/]")
+
+            def on_frames(count, task=task):
+                progress.advance(task, count)
+                elapsed = progress.tasks[task].elapsed or 1e-9
+                progress.update(task, fps=progress.tasks[task].completed / elapsed)
+
+            try:
+                result = deblur_video(model, source, output, config.deblur, device=device, overwrite=args.overwrite,
+                                      resume=args.resume, on_start=on_start, on_frames=on_frames,
+                                      settings={"weights": weights})
+                results.append((source, result.frames, result.seconds, result.reader, str(output)))
+                if not png:
+                    dump_config(config, output.with_name(output.name + ".yaml"))
+            except KeyboardInterrupt:
+                console.print(f"[yellow]interrupted[/]: {source}; finished segments are kept, rerun with --resume")
+                return 130
+            except (VideoError, ValueError, OSError) as error:
+                failures += 1
+                message = str(error) if str(error).startswith(str(source)) else f"{source}: {error}"
+                report_error(message)
+                results.append((source, 0, 0.0, "-", f"[red]failed: {error}[/]"))
+    table = Table(title=f"deblurred with {weights}" + (f" (rank {rank}/{world})" if world > 1 else ""))
+    for column in ("input", "frames", "seconds", "fps", "reader", "output"):
+        table.add_column(column, justify="right" if column in ("frames", "seconds", "fps") else "left")
+    for source, frames, seconds, reader, output in results:
+        fps = f"{frames / seconds:.2f}" if seconds else "-"
+        table.add_row(source.name, str(frames), f"{seconds:.1f}", fps, reader, output)
+    Console().print(table)
+    if args.sharp and single and not failures and not png:
+        blur_psnr, blur_ssim, out_psnr, out_ssim = score_against(args.sharp, Path(results[0][4]), inputs[0])
+        Console().print(f"against {args.sharp.name}: input PSNR {blur_psnr:.2f} dB / SSIM {blur_ssim:.4f}, "
+                        f"output PSNR {out_psnr:.2f} dB / SSIM {out_ssim:.4f} ({weights} weights)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The `deblur` command end to end on small real clips: frames, timing, audio, faults and resume."""
+import importlib.util
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from model import ModelConfig
+from pipeline.config import DeblurConfig
+from pipeline.deblur import deblur_video
+from pipeline.engine import StreamingEngine
+from pipeline.framesource import read_frames
+from pipeline.frames import to_model, to_uint8
+from pipeline.probe import probe
+
+from .helpers import seeded_model
+
+TINY = ["--set", "model.features=4", "--set", "model.resblocks=1", "--chunk", "4"]
+SIZE = (64, 48)
+
+
+def _script():
+    path = Path(__file__).resolve().parents[1] / "scripts" / "deblur.py"
+    spec = importlib.util.spec_from_file_location("deblur_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+deblur = _script().main
+
+
+@pytest.fixture(scope="module")
+def clip(make_clip):
+    """11 frames 64x48 H.264 with an AAC track."""
+    return make_clip("deblur_audio.mp4", frames=11, size=SIZE, audio=True)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return seeded_model(ModelConfig(features=4, resblocks=1), seed=9)
+
+
+def _pts(path):
+    with av.open(str(path)) as container:
+        return sorted(frame.pts for frame in container.decode(video=0))
+
+
+def test_video_out_keeps_frames_timestamps_and_audio(clip, tmp_path):
+    """Every input frame gives one output frame at the same pts; the audio stream is copied."""
+    out = tmp_path / "out.mp4"
+    assert deblur([str(clip), "-o", str(out), *TINY]) == 0
+    source, result = probe(clip), probe(out)
+    assert result.num_frames == source.num_frames == 11
+    assert (result.width, result.height) == SIZE and result.fps == source.fps
+    assert [p * result.time_base for p in _pts(out)] == [p * source.time_base for p in _pts(clip)]
+    assert result.has_audio and result.audio_codec == source.audio_codec
+    assert out.with_name("out.mp4.yaml").is_file()  # the resolved config is saved next to the output
+
+
+def test_png_frames_equal_the_engine_on_decoded_input(clip, model, tmp_path):
+    """The driver's frames, in order, are exactly the engine's output on the decoded input."""
+    config = DeblurConfig(chunk=4, format="png")
+    deblur_video(model, clip, tmp_path / "frames", config)
+    decoded = torch.from_numpy(np.stack(list(read_frames(clip))))  # (F, H, W, 3)
+    expected = to_uint8(torch.cat(list(StreamingEngine(model).run(to_model(decoded).split(4)))))
+    written = np.stack(list(read_frames(tmp_path / "frames")))
+    assert written.shape == (11, SIZE[1], SIZE[0], 3)
+    assert np.array_equal(written, expected.numpy())
+
+
+def test_compare_writes_input_beside_output(clip, tmp_path):
+    out = tmp_path / "cmp.mp4"
+    assert deblur([str(clip), "-o", str(out), "--compare", *TINY]) == 0
+    assert (probe(out).width, probe(out).height) == (2 * SIZE[0], SIZE[1])
+
+
+def test_one_frame_video(make_clip, tmp_path):
+    one = make_clip("deblur_one.webm", codec="libvpx-vp9", frames=1, size=SIZE)
+    out = tmp_path / "one.mp4"
+    assert deblur([str(one), "-o", str(out), *TINY]) == 0
+    assert probe(out).num_frames == 1
+
+
+def test_resume_after_interrupt_equals_uninterrupted_run(clip, model, tmp_path):
+    """Stopped mid-video (Ctrl-C), then resumed: the decoded output equals an uninterrupted run's."""
+    config = DeblurConfig(chunk=3, segment=4)
+    whole = deblur_video(model, clip, tmp_path / "whole.mp4", config)
+    seen = []
+
+    def interrupt(count):
+        seen.append(count)
+        if sum(seen) >= 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        deblur_video(model, clip, tmp_path / "resumed.mp4", config, on_frames=interrupt)
+    assert not (tmp_path / "resumed.mp4").exists()  # nothing that looks complete
+    resumed = deblur_video(model, clip, tmp_path / "resumed.mp4", config, resume=True)
+    assert 0 < resumed.resumed_from < 11 and whole.frames == 11
+    assert np.array_equal(np.stack(list(read_frames(tmp_path / "resumed.mp4"))),
+                          np.stack(list(read_frames(tmp_path / "whole.mp4"))))
+
+
+def test_bad_inputs_are_reported_and_the_rest_still_run(clip, tmp_path, capsys):
+    """Missing, empty and non-video files fail one line each; the good file is still deblurred; exit 1."""
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "notes.mp4").write_text("not a video\n")
+    out = tmp_path / "out"
+    code = deblur([str(tmp_path / "missing.mp4"), str(tmp_path / "empty.mp4"), str(tmp_path / "notes.mp4"),
+                   str(clip), "-o", str(out), *TINY])
+    assert code == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3 and all(str(tmp_path) in line for line in errors)
+    assert sorted(p.name for p in out.iterdir()) == [f"{clip.stem}.mp4", f"{clip.stem}.mp4.yaml"]
+
+
+def test_existing_output_needs_overwrite(clip, tmp_path, capsys):
+    out = tmp_path / "exists.mp4"
+    out.write_bytes(b"keep me")
+    assert deblur([str(clip), "-o", str(out), *TINY]) == 1
+    assert "exists" in capsys.readouterr().err and out.read_bytes() == b"keep me"
+    assert deblur([str(clip), "-o", str(out), "--overwrite", *TINY]) == 0
+    assert probe(out).num_frames == 11
+
+
+def test_forced_dali_on_h264_without_gpu(clip, tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("NVDEC decodes H.264 here")
+    assert deblur([str(clip), "-o", str(tmp_path / "x.mp4"), "--reader", "dali", *TINY]) == 1
+    assert "--reader pyav" in capsys.readouterr().err
+
+
+def test_bad_config_is_a_one_line_error(clip, tmp_path, capsys):
+    assert deblur([str(clip), "-o", str(tmp_path / "x.mp4"), "--set", "deblur.chunks=4"]) == 2
+    assert "unknown config key deblur.chunks" in capsys.readouterr().err
