@@ -10,10 +10,11 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from model import CDVDTSP
@@ -84,6 +85,42 @@ def _to_host(
     return hosts, done
 
 
+def precision_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """Autocast for "bf16" / "fp16", nothing for "fp32"."""
+    if precision in _DTYPES:
+        return torch.autocast(device.type, dtype=_DTYPES[precision])
+    return contextlib.nullcontext()
+
+
+def restore_frames(
+    model: CDVDTSP, frames: Iterable[np.ndarray], config: DeblurConfig, device: torch.device | str = "cpu"
+) -> Iterator[np.ndarray]:
+    """Deblur frames from any source (a frame folder, a decoder), in order, without files or threads.
+
+    Args:
+        frames: (H, W, 3) uint8 RGB images.
+
+    Yields:
+        (H, W, 3) uint8 restored images, one per input image.
+    """
+    device = torch.device(device)
+
+    def chunks() -> Iterator[torch.Tensor]:
+        batch = []
+        for image in frames:
+            batch.append(torch.from_numpy(np.array(image)))  # a writable copy of a possibly read-only frame
+            if len(batch) == config.chunk:
+                yield to_model(torch.stack(batch).to(device))
+                batch = []
+        if batch:
+            yield to_model(torch.stack(batch).to(device))
+
+    engine = StreamingEngine(model, border=config.border, batch=config.batch)
+    with precision_context(device, config.precision):
+        for restored in engine.run(chunks()):
+            yield from to_uint8(restored.float()).cpu().numpy()
+
+
 def deblur_video(
     model: CDVDTSP, source: str | Path, output: str | Path, config: DeblurConfig, *,
     device: torch.device | str = "cpu", overwrite: bool = False, resume: bool = False,
@@ -134,10 +171,9 @@ def deblur_video(
                 pending.add(chunk.pts, chunk.frames)
                 yield to_model(chunk.frames)
 
-        precision = (torch.autocast(device.type, dtype=_DTYPES[config.precision])
-                     if config.precision in _DTYPES else contextlib.nullcontext())
         written = 0
-        with torch.cuda.stream(stream) if stream else contextlib.nullcontext(), precision:
+        with torch.cuda.stream(stream) if stream else contextlib.nullcontext(), \
+                precision_context(device, config.precision):
             for restored in StreamingEngine(model, border=config.border, batch=config.batch).run(
                 model_input(), first_frame=first
             ):

@@ -2,6 +2,7 @@
 
     python scripts/evaluate.py data/DVD/test --restored outputs/ --blurred --json scores.json
     python scripts/evaluate.py sharp.mp4 --restored restored.mp4 --blurred blurred.mp4 --csv frames.csv
+    python scripts/evaluate.py data/DVD/test --checkpoint CDVD_TSP_DVD_Convergent.pt --blurred --json dvd.json
 
 GROUND_TRUTH is either an evaluation root, ``<root>/{blur,gt}/<video>/`` or
 ``<root>/<video>/{blur,gt|sharp}/`` (see ``pipeline/framesource.py``), or one sequence (a video file or a
@@ -10,6 +11,9 @@ folder of PNG/JPG frames).
 * With a root, ``--restored`` holds one sequence per video (``<restored>/<video>/`` or
   ``<restored>/<video>.<ext>``) and a bare ``--blurred`` also scores the layout's blurred input as a baseline.
 * With one sequence, ``--restored`` and ``--blurred PATH`` are single sequences too.
+* ``--checkpoint`` runs the model (streaming engine, ``--config``/``--set`` as in ``deblur``) on each
+  video's blurred input instead of reading outputs; every frame is restored (border policy
+  ``deblur.border``; the official ``inference.py`` without ``--border`` skips the first and last two).
 
 Frames are paired by order. Protocol: RGB uint8, ``--crop`` (4) px cut from every side, PSNR with peak 255,
 MATLAB-style SSIM (11x11 Gaussian, sigma 1.5, per channel, valid region); the average row is the mean over all
@@ -24,11 +28,15 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from model import load_checkpoint
 from pipeline import metrics
+from pipeline.config import load_config
+from pipeline.deblur import restore_frames
 from pipeline.framesource import (BLUR_NAME, VideoPair, discover, find_sequence, is_sequence, read_frames,
                                   zip_frames)
 from pipeline.metrics import FrameScore, Scores, Summary
@@ -152,6 +160,20 @@ def write_csv(path: Path, restored: Scores, inputs: Scores | None) -> None:
             writer.writerow([out.video, out.index, *figures])
 
 
+def model_restore_fn(checkpoint: Path, config_path: Path | None, overrides: list[str], device: str | None) -> RestoreFn:
+    """Restore each video's blurred input with the model in ``checkpoint`` (see ``pipeline.deblur``)."""
+    config = load_config(config_path, overrides)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    overridden = config_path or any(item.startswith("model.") for item in overrides)
+    model = load_checkpoint(checkpoint, config=config.model if overridden else None).to(device).eval()
+
+    def restore(pair: VideoPair) -> tuple[str, Iterable[np.ndarray]]:
+        if pair.blurred is None:
+            raise ValueError(f"{pair.gt}: --checkpoint needs the blurred input (--blurred PATH for one sequence)")
+        return f"{checkpoint.name} on {pair.blurred}", restore_frames(model, read_frames(pair.blurred), config.deblur, device)
+    return restore
+
+
 def _videos(ground_truth: Path, blurred: str | bool | None) -> list[VideoPair]:
     """The videos to score; ``blurred`` is None, True (bare ``--blurred``) or a path."""
     if is_sequence(ground_truth):
@@ -170,6 +192,10 @@ def _parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)  # where restored frames come from
     source.add_argument("--restored", type=Path,
                         help="existing outputs: a folder with one per video, or one sequence")
+    source.add_argument("--checkpoint", type=Path, help="run this model (project or official .pt) on the blurred input")
+    parser.add_argument("--config", type=Path, help="YAML config for --checkpoint runs")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
     parser.add_argument("--blurred", nargs="?", const=True, metavar="PATH",
                         help="also score the blurred input (bare with an evaluation root; PATH otherwise)")
     parser.add_argument("--crop", type=int, default=4, help="pixels cut from every side (default 4)")
@@ -183,8 +209,10 @@ def main(argv=None) -> int:
     console = Console()
     try:
         pairs = _videos(args.ground_truth, args.blurred)
-        # The one place a RestoreFn is chosen: a model-backed one (e.g. from --checkpoint) goes here.
-        restore_fn = outputs_restore_fn(args.restored, single=is_sequence(args.ground_truth))
+        if args.checkpoint:
+            restore_fn = model_restore_fn(args.checkpoint, args.config, args.set, args.device)
+        else:
+            restore_fn = outputs_restore_fn(args.restored, single=is_sequence(args.ground_truth))
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} frames"),
                    TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
@@ -194,7 +222,8 @@ def main(argv=None) -> int:
                 on_frame=lambda video: progress.update(task, advance=1, description=video))
         console.print(summary_table(restored, inputs))
         if args.json:
-            sources = {"ground_truth": str(args.ground_truth), "restored": str(args.restored)}
+            sources = {"ground_truth": str(args.ground_truth),
+                       "restored": str(args.restored or f"model {args.checkpoint}")}
             args.json.parent.mkdir(parents=True, exist_ok=True)
             document = report(restored, inputs, sources)
             args.json.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")

@@ -1,7 +1,4 @@
 """The `deblur` command end to end on small real clips: frames, timing, audio, faults and resume."""
-import importlib.util
-from pathlib import Path
-
 import av
 import numpy as np
 import pytest
@@ -14,22 +11,12 @@ from pipeline.engine import StreamingEngine
 from pipeline.framesource import read_frames
 from pipeline.frames import to_model, to_uint8
 from pipeline.probe import probe
+from scripts.deblur import main as deblur
 
 from .helpers import seeded_model
 
 TINY = ["--set", "model.features=4", "--set", "model.resblocks=1", "--chunk", "4"]
 SIZE = (64, 48)
-
-
-def _script():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "deblur.py"
-    spec = importlib.util.spec_from_file_location("deblur_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-deblur = _script().main
 
 
 @pytest.fixture(scope="module")

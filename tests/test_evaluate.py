@@ -168,3 +168,33 @@ def test_script_exit_code_without_traceback(tmp_path):
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "no such folder" in result.stdout and "Traceback" not in result.stdout + result.stderr
+
+
+def test_checkpoint_runs_the_model_on_the_blurred_input(tmp_path):
+    """--checkpoint restores the blurred sequence through the engine and scores it beside the input."""
+    from model import ModelConfig, save_checkpoint
+    from pipeline.metrics import psnr
+    from pipeline.config import DeblurConfig
+    from pipeline.deblur import restore_frames
+    from pipeline.framesource import read_frames
+
+    from .helpers import seeded_model
+
+    model = seeded_model(ModelConfig(features=4, resblocks=1))
+    save_checkpoint(model, tmp_path / "tiny.pt")
+    rng = np.random.default_rng(0)
+    sharp = rng.integers(0, 256, (6, 40, 48, 3), dtype=np.uint8)
+    blurred = ((sharp.astype(np.uint16) + np.roll(sharp, 1, axis=0)) // 2).astype(np.uint8)
+    for name, frames in (("gt", sharp), ("blur", blurred)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i, image in enumerate(frames):
+            Image.fromarray(image).save(folder / f"{i:05d}.png")
+    report = tmp_path / "scores.json"
+    code = main(["--checkpoint", str(tmp_path / "tiny.pt"), str(tmp_path / "gt"), "--blurred",
+                     str(tmp_path / "blur"), "--json", str(report), "--set", "deblur.chunk=4"])
+    assert code == 0
+    document = json.loads(report.read_text())
+    expected = np.stack(list(restore_frames(model, read_frames(tmp_path / "blur"), DeblurConfig(chunk=4))))
+    scores = [psnr(image, target) for image, target in zip(expected, sharp)]
+    assert abs(document["average"]["restored"]["psnr"] - float(np.mean(scores))) < 1e-9

@@ -1,0 +1,149 @@
+"""Streaming benchmark of the `deblur` path, printed as ratios measured in one run on one clip.
+
+1. engine / naive: seconds per frame of the cached streaming engine vs the official schedule (every
+   output frame runs its whole 2T+1 window), same frames, same weights. The arithmetic says 0.5 at T=2.
+2. end-to-end / engine-only: fps of `deblur_video` (decode, model, encode, files) vs the engine alone on
+   frames already in memory.
+3. memory: peak RSS of a fresh process deblurring a 50-frame and a 500-frame video (same size): flat
+   memory means the two are within 10%.
+
+The clip is the bundled sample (samples/cockatoo_blurred.mp4), resized to --size and looped to length.
+
+    python benchmarks/deblur.py                       # published model, 96x96
+    python benchmarks/deblur.py --set model.features=8 --frames 50 500 --json benchmarks/results/deblur_cpu.json
+"""
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from model import CDVDTSP
+from pipeline.config import load_config
+from pipeline.deblur import deblur_video
+from pipeline.engine import StreamingEngine, naive_windows
+from pipeline.frames import to_model
+from pipeline.framesource import read_frames
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "samples" / "cockatoo_blurred.mp4"
+
+
+def make_clip(path: Path, frames: int, width: int, height: int) -> Path:
+    """The sample resized to width x height, looped back and forth to ``frames`` frames, H.264 CRF 12."""
+    source = list(read_frames(SAMPLE))
+    order = (source + source[-2:0:-1]) * (frames // (2 * len(source) - 2) + 1)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=20, options={"crf": "12"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for image in order[:frames]:
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(width, height)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def seconds(fn, repeats: int) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` runs after one warm-up."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def child(args) -> None:
+    """Deblur one clip in this (fresh) process and print its peak RSS as JSON."""
+    config = load_config(args.config, args.set)
+    torch.manual_seed(0)
+    model = CDVDTSP(config.model).eval()
+    result = deblur_video(model, args.child, Path(args.child).with_suffix(".out.mp4"), config.deblur, overwrite=True)
+    print(json.dumps({"frames": result.frames, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="96x96", help="WxH of the benchmark clip")
+    parser.add_argument("--frames", type=int, nargs=2, default=[50, 500], help="clip lengths for the memory check")
+    parser.add_argument("--speed-frames", type=int, default=24, help="frames timed for the speed ratios")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--config")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args)
+        return 0
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    config = load_config(args.config, args.set)
+    torch.manual_seed(0)
+    model = CDVDTSP(config.model).eval()
+    with tempfile.TemporaryDirectory() as folder:
+        clip = make_clip(Path(folder) / "speed.mp4", args.speed_frames, width, height)
+        frames = to_model(torch.from_numpy(np.stack(list(read_frames(clip)))))  # (F, 3, H, W)
+        engine = StreamingEngine(model, border=config.deblur.border, batch=config.deblur.batch)
+        chunk = config.deblur.chunk
+        t_engine = seconds(lambda: list(engine.run(frames.split(chunk))), args.repeats)
+        t_naive = seconds(lambda: naive_windows(model, frames, border=config.deblur.border,
+                                                batch=config.deblur.batch), args.repeats)
+        out = Path(folder) / "out.mp4"
+        t_e2e = seconds(lambda: deblur_video(model, clip, out, config.deblur, overwrite=True), args.repeats)
+        memory = {}
+        for count in args.frames:
+            long_clip = make_clip(Path(folder) / f"long{count}.mp4", count, width, height)
+            run = subprocess.run([sys.executable, __file__, "--child", str(long_clip), *sum((["--set", s] for s in args.set), []),
+                                  *(["--config", args.config] if args.config else [])],
+                                 capture_output=True, text=True, check=True)
+            memory[count] = json.loads(run.stdout.strip().splitlines()[-1])
+    n = len(frames)
+    short, long = (memory[c]["peak_rss_mb"] for c in args.frames)
+    results = {
+        "engine_s_per_frame": t_engine / n, "naive_s_per_frame": t_naive / n,
+        "engine_over_naive": t_engine / t_naive,
+        "end_to_end_fps": n / t_e2e, "engine_fps": n / t_engine, "end_to_end_over_engine": t_engine / t_e2e,
+        "peak_rss_mb": {str(c): memory[c]["peak_rss_mb"] for c in args.frames},
+        "rss_long_over_short": long / short,
+    }
+    table = Table(title=f"deblur benchmark: {args.size}, {n} frames timed, median of {args.repeats}, "
+                        f"model {config.model}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("engine s/frame", f"{results['engine_s_per_frame']:.3f}")
+    table.add_row("naive windows s/frame", f"{results['naive_s_per_frame']:.3f}")
+    table.add_row("engine / naive", f"{results['engine_over_naive']:.3f}")
+    table.add_row("end-to-end fps", f"{results['end_to_end_fps']:.2f}")
+    table.add_row("engine-only fps", f"{results['engine_fps']:.2f}")
+    table.add_row("end-to-end / engine-only fps", f"{results['end_to_end_over_engine']:.3f}")
+    for count in args.frames:
+        table.add_row(f"peak RSS, {count} frames", f"{memory[count]['peak_rss_mb']:.0f} MB")
+    table.add_row(f"peak RSS {args.frames[1]} / {args.frames[0]} frames", f"{results['rss_long_over_short']:.3f}")
+    Console().print(table)
+    if args.json:
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), "unknown CPU")
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit or "unknown",
+            "device": f"{cpu}, {torch.get_num_threads()} threads" if not torch.cuda.is_available() else torch.cuda.get_device_name(),
+            "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+            "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
