@@ -57,11 +57,73 @@ class DeblurConfig:
 
 
 @dataclass
+class TrainConfig:
+    """The training recipe; defaults are the paper's and the official code's.
+
+    Attributes:
+        data: a manifest.json of paired videos (``scripts/prepare_data.py``), or a DVD/GOPRO frame-folder
+            root for the PNG loader.
+        loader: dali (paired videos, decoded on the GPU when there is one) or png (frame folders).
+        val_data: held-out data for validation (a manifest's ``val`` split is used when empty and the
+            manifest has one; a frame-folder root for the PNG loader); validation is skipped without it.
+        batch, crop: samples per step (per process) and square crop side.
+        step: frames between training window starts in a clip; max_frames: first frames used per clip
+            (the official training used 100).
+        lr, flow_lr: Adam learning rates of the restoration net and of PWC-Net (fine-tuned gently).
+        betas, eps: Adam's.
+        lr_step, lr_gamma: the rate is multiplied by lr_gamma every lr_step epochs.
+        epochs, max_steps: stop after either (max_steps 0: no limit).
+        hem_weight, hard_ratio, random_ratio: loss = L1 + hem_weight * HEM(top hard_ratio + random_ratio).
+        precision: bf16 autocast (GPU) or fp32.
+        checkpoint_every, val_every, log_every: in steps.
+        val_frames: frames per held-out video scored at validation (0: all).
+        seed: data order, augmentation and hard-example sampling.
+        pwc_weights: sniklaus ``network-default.pytorch`` to initialise PWC-Net (the paper's start).
+        workers: DataLoader workers for the PNG loader.
+    """
+
+    data: str = ""
+    loader: Literal["dali", "png"] = "dali"
+    val_data: str = ""
+    batch: int = 8
+    crop: int = 256
+    step: int = 1
+    max_frames: int | None = 100
+    lr: float = 1e-4
+    flow_lr: float = 1e-6
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    lr_step: int = 200
+    lr_gamma: float = 0.5
+    epochs: int = 500
+    max_steps: int = 0
+    hem_weight: float = 2.0
+    hard_ratio: float = 0.5
+    random_ratio: float = 0.1
+    precision: Literal["fp32", "bf16"] = "bf16"
+    checkpoint_every: int = 1000
+    val_every: int = 1000
+    log_every: int = 20
+    val_frames: int = 0
+    seed: int = 1
+    pwc_weights: str = ""
+    workers: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("batch", "crop", "step", "lr_step", "epochs", "checkpoint_every", "val_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
+        if len(self.betas) != 2:
+            raise ValueError(f"train.betas must be two numbers, got {self.betas!r}")
+
+
+@dataclass
 class Config:
     """Everything a run is configured by; each section is its own dataclass."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     deblur: DeblurConfig = field(default_factory=DeblurConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 def _check_value(key: str, kind, value):
@@ -84,6 +146,11 @@ def _check_value(key: str, kind, value):
         return origin(_check_value(f"{key}[{i}]", item, v) for i, v in enumerate(value))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if kind is float and isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if kind is int and isinstance(value, bool) or not isinstance(value, kind):
         raise ConfigError(f"{key}: expected {kind.__name__}, got {value!r}")
     return value

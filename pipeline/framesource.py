@@ -51,7 +51,7 @@ def is_sequence(path: Path) -> bool:
     return path.is_file() or (path.is_dir() and bool(frame_files(path)))
 
 
-def _read_image(path: Path) -> np.ndarray:
+def read_image(path: Path) -> np.ndarray:
     with Image.open(path) as image:
         if image.mode not in _EIGHT_BIT_MODES:
             raise ValueError(f"{path}: image mode {image.mode!r} is not 8-bit RGB or grey")
@@ -78,7 +78,7 @@ def read_frames(path: Path) -> Iterator[np.ndarray]:
     files = frame_files(path)
     if not files:
         raise ValueError(f"{path}: no frames ({', '.join(IMAGE_SUFFIXES)} files) in this folder")
-    return map(_read_image, files)
+    return map(read_image, files)
 
 
 def find_sequence(parent: Path, name: str) -> Path | None:

@@ -37,6 +37,13 @@ def test_bad_overrides_name_the_key(override, message):
         load_config(overrides=[override])
 
 
+def test_exponents_without_a_dot_are_floats():
+    """YAML 1.1 reads ``1e-3`` as a string; float fields accept it as the number it means."""
+    assert load_config(overrides=["train.lr=1e-3"]).train.lr == 1e-3
+    with pytest.raises(ConfigError, match="train.lr: expected float, got 'fast'"):
+        load_config(overrides=["train.lr=fast"])
+
+
 def test_bad_files(tmp_path):
     with pytest.raises(ConfigError, match="no such config file"):
         load_config(tmp_path / "missing.yaml")
