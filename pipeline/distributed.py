@@ -1,0 +1,38 @@
+"""torchrun integration: which process this is, and the process group when there are several."""
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Process:
+    """This process's place in a torchrun launch (rank 0 of 1 when run directly)."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_process(device: str | None = None) -> tuple[Process, torch.device]:
+    """Read torchrun's environment, join the process group (NCCL on GPUs, gloo on CPUs), pick the device."""
+    process = Process(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                      int(os.environ.get("LOCAL_RANK", 0)))
+    if device is None:
+        device = f"cuda:{process.local_rank}" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if process.world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return process, device
+
+
+def close_process() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,243 @@
+"""Train CDVD-TSP with the paper's recipe: L1 + 2 x hard example mining on stage 1 and the final output.
+
+    python scripts/train.py --out runs/dvd --set train.data=data/dvd/manifest.json
+    python scripts/train.py --out runs/dvd --resume                 # continue exactly where it stopped
+    torchrun --nproc-per-node 8 scripts/train.py --out runs/dvd --set train.data=...   # DDP, one GPU each
+
+The run folder holds ``config.yaml`` (resolved), ``last.pt`` (everything needed to resume: model, optimiser,
+scheduler, step, epoch, batch within the epoch, RNG), ``step_N.pt`` project checkpoints that `deblur` and
+`evaluate` load, and ``log.jsonl`` (one JSON object per logged step and per validation).
+"""
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch.nn.parallel import DistributedDataParallel
+
+from model import CDVDTSP, CheckpointError, load_pwc_weights, save_checkpoint
+from model.losses import cascade_loss
+from pipeline.config import ConfigError, TrainConfig, dump_config, load_config
+from pipeline.datasets import Manifest, PngWindowDataset, discover_frame_pairs, read_image
+from pipeline.deblur import restore_frames
+from pipeline.distributed import Process, close_process, init_process
+from pipeline.framesource import read_frames
+from pipeline.metrics import psnr, ssim
+from pipeline.pairs import split_pair
+from pipeline.train_loader import LoaderConfig, PairedVideoLoader
+
+console = Console(stderr=True)
+
+
+class TrainForward(torch.nn.Module):
+    """What DDP wraps: every stage's outputs, so the deep supervision sees them all."""
+
+    def __init__(self, model: CDVDTSP) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        return self.model.forward_stages(frames)
+
+
+def make_loader(train: TrainConfig, frames: int, process: Process, device: torch.device):
+    """Batches of (blurred, sharp) windows, (B, 2T+1, 3, crop, crop), sharded by rank; ``set_epoch`` each epoch."""
+    if train.loader == "dali":
+        config = LoaderConfig(frames=frames, crop=train.crop, batch_size=train.batch, step=train.step,
+                              seed=train.seed, max_frames=train.max_frames)
+        return PairedVideoLoader(Manifest.load(train.data), "train", config, rank=process.rank,
+                                 world_size=process.world_size,
+                                 device_id=device.index if device.type == "cuda" else None)
+    dataset = PngWindowDataset(discover_frame_pairs(train.data), frames=frames, crop=train.crop, seed=train.seed,
+                               max_frames=train.max_frames)
+    sampler = torch.utils.data.DistributedSampler(dataset, process.world_size, process.rank, seed=train.seed,
+                                                  drop_last=True)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=train.batch, sampler=sampler, drop_last=True,
+                                         num_workers=train.workers, pin_memory=device.type == "cuda",
+                                         persistent_workers=False)
+
+    class EpochLoader:  # one set_epoch for both the sampler's order and the dataset's augmentation
+        def set_epoch(self, epoch):
+            sampler.set_epoch(epoch)
+            dataset.set_epoch(epoch)
+
+        def __len__(self):
+            return len(loader)
+
+        def __iter__(self):
+            return iter(loader)
+
+    return EpochLoader()
+
+
+def held_out(train: TrainConfig) -> list[tuple[str, object, object]]:
+    """Validation videos as (name, blurred frames factory, sharp frames factory); empty when there are none."""
+    if train.loader == "dali":
+        manifest = Manifest.load(train.val_data or train.data)
+        splits = {v.split for v in manifest.videos}
+        split = "val" if "val" in splits else ("test" if "test" in splits else None)
+        if split is None or (not train.val_data and split == "train"):
+            return []
+        videos = []
+        for video in manifest.split(split):
+            path = manifest.video_path(video)
+            videos.append((video.name, lambda p=path: (split_pair(f)[0] for f in read_frames(p)),
+                           lambda p=path: (split_pair(f)[1] for f in read_frames(p))))
+        return videos
+    if not train.val_data:
+        return []
+    return [(pair.name, lambda p=pair: map(read_image, p.blurred), lambda p=pair: map(read_image, p.sharp))
+            for pair in discover_frame_pairs(train.val_data)]
+
+
+def validate(model: CDVDTSP, videos, config, device) -> dict[str, float]:
+    """Mean PSNR/SSIM (official protocol) of the input and of the restored frames over the held-out videos."""
+    model.eval()
+    deblur = config.deblur
+    rows = []
+    limit = config.train.val_frames or None
+    for _, blurred, sharp in videos:
+        inputs, to_restore = itertools.tee(itertools.islice(blurred(), limit))  # tee holds only the engine's lag
+        for image, out, target in zip(inputs, restore_frames(model, to_restore, deblur, device), sharp()):
+            rows.append((psnr(image, target), ssim(image, target), psnr(out, target), ssim(out, target)))
+    model.train()
+    names = ("input_psnr", "input_ssim", "psnr", "ssim")
+    return {name: float(np.mean(column)) for name, column in zip(names, zip(*rows))}
+
+
+def save_state(path: Path, model, optimizer, scheduler, state: dict, generator: torch.Generator, config) -> None:
+    """Everything a resume needs, as a project checkpoint (deblur/evaluate load it too)."""
+    save_checkpoint(model, path, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                    progress=dict(state), rng={"torch": torch.get_rng_state(), "hem": generator.get_state(),
+                                               **({"cuda": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {})},
+                    train_config=json.loads(json.dumps(config.train.__dict__)))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log, config)")
+    parser.add_argument("--config", type=Path, help="YAML config (default: configs/default.yaml values)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument("--device", help="cpu or cuda:N (default: this rank's GPU, else cpu)")
+    args = parser.parse_args(argv)
+    process, device = init_process(args.device)
+    try:
+        return train(args, process, device)
+    except (ConfigError, CheckpointError, ValueError, OSError) as error:
+        console.print(f"[bold red]error:[/] {error}", soft_wrap=True, highlight=False)
+        return 2
+    finally:
+        close_process()
+
+
+def train(args, process: Process, device: torch.device) -> int:
+    last = args.out / "last.pt"
+    if args.resume and not last.is_file():
+        raise ValueError(f"{last}: nothing to resume")
+    config = load_config(args.config, args.set)
+    if args.resume:  # the run's own config, so a resume cannot drift; --set still applies on top
+        config = load_config(args.out / "config.yaml", args.set)
+    train_config = config.train
+    if not train_config.data:
+        raise ValueError("no training data: --set train.data=MANIFEST.json (or a frame root with train.loader=png)")
+    torch.manual_seed(train_config.seed + process.rank)
+    model = CDVDTSP(config.model).to(device)
+    if train_config.pwc_weights and not args.resume:
+        load_pwc_weights(model, train_config.pwc_weights)
+    optimizer = torch.optim.Adam(
+        [{"params": model.restore.parameters(), "lr": train_config.lr},
+         {"params": model.flow.parameters(), "lr": train_config.flow_lr}],
+        betas=tuple(train_config.betas), eps=train_config.eps)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train_config.lr_step, gamma=train_config.lr_gamma)
+    generator = torch.Generator().manual_seed(train_config.seed * 1000 + process.rank)  # hard-example sampling
+    state = {"step": 0, "epoch": 0, "batch": 0}
+    if args.resume:
+        saved = torch.load(last, map_location=device, weights_only=True)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        state = dict(saved["progress"])
+        torch.set_rng_state(saved["rng"]["torch"].cpu())
+        generator.set_state(saved["rng"]["hem"].cpu())
+        if "cuda" in saved["rng"] and device.type == "cuda":
+            torch.cuda.set_rng_state(saved["rng"]["cuda"].cpu())
+    if process.main:
+        args.out.mkdir(parents=True, exist_ok=True)
+        dump_config(config, args.out / "config.yaml")
+    net = TrainForward(model)
+    if process.world_size > 1:
+        net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    loader = make_loader(train_config, config.model.window, process, device)
+    videos = held_out(train_config) if process.main else []
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=train_config.precision == "bf16")
+    log = (args.out / "log.jsonl").open("a") if process.main else None
+    total = train_config.max_steps or train_config.epochs * len(loader)
+    model.train()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[status]}"), TimeRemainingColumn(), console=console,
+                  disable=not process.main) as progress:
+        task = progress.add_task("train", total=total, completed=state["step"], status="")
+        window_start, window_steps = time.perf_counter(), 0
+        while state["epoch"] < train_config.epochs and not (train_config.max_steps and state["step"] >= train_config.max_steps):
+            loader.set_epoch(state["epoch"])
+            for index, (blurred, sharp) in enumerate(loader):
+                if index < state["batch"]:  # resuming mid-epoch: same order and augmentation, skip what was done
+                    continue
+                blurred, sharp = blurred.to(device, non_blocking=True), sharp.to(device, non_blocking=True)
+                with autocast:
+                    stages = net(blurred)
+                loss, parts = cascade_loss([s.float() for s in stages], sharp, hem_weight=train_config.hem_weight,
+                                           hard_ratio=train_config.hard_ratio, random_ratio=train_config.random_ratio,
+                                           generator=generator)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                state["step"] += 1
+                state["batch"] = index + 1
+                window_steps += 1
+                step = state["step"]
+                if step % train_config.log_every == 0 or step == train_config.max_steps:
+                    elapsed = time.perf_counter() - window_start
+                    record = {"step": step, "epoch": state["epoch"], "loss": loss.item(), **parts,
+                              "lr": optimizer.param_groups[0]["lr"], "it_s": window_steps / elapsed,
+                              "samples_s": window_steps * train_config.batch * process.world_size / elapsed}
+                    window_start, window_steps = time.perf_counter(), 0
+                    if log:
+                        log.write(json.dumps(record) + "\n")
+                        log.flush()
+                    progress.update(task, status=f"loss {record['loss']:.4f} · {record['it_s']:.2f} it/s · "
+                                                 f"{record['samples_s']:.1f} samples/s")
+                progress.update(task, completed=step)
+                if process.main and step % train_config.checkpoint_every == 0:
+                    save_state(last, model, optimizer, scheduler, state, generator, config)
+                    save_checkpoint(model, args.out / f"step_{step}.pt")
+                if process.main and videos and step % train_config.val_every == 0:
+                    scores = validate(model, videos, config, device)
+                    log.write(json.dumps({"step": step, "validation": scores}) + "\n")
+                    log.flush()
+                    console.print(f"step {step}: validation PSNR {scores['psnr']:.2f} dB (input "
+                                  f"{scores['input_psnr']:.2f}), SSIM {scores['ssim']:.4f}")
+                if train_config.max_steps and step >= train_config.max_steps:
+                    break
+            else:
+                state["epoch"] += 1
+                state["batch"] = 0
+                scheduler.step()
+    if process.main:
+        save_state(last, model, optimizer, scheduler, state, generator, config)
+        save_checkpoint(model, args.out / f"step_{state['step']}.pt")
+        log.close()
+        console.print(f"saved {args.out / ('step_%d.pt' % state['step'])} after {state['step']} steps")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
