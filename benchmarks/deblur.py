@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from dataclasses import asdict
 from pathlib import Path
 
 import av
@@ -35,6 +35,7 @@ from pipeline.deblur import deblur_video
 from pipeline.engine import StreamingEngine, naive_windows
 from pipeline.frames import to_model
 from pipeline.framesource import read_frames
+from pipeline.runinfo import command_line, stamp
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "cockatoo_blurred.mp4"
@@ -143,15 +144,11 @@ def main(argv=None) -> int:
     table.add_row(f"peak RSS {args.frames[1]} / {args.frames[0]} frames", f"{results['rss_long_over_short']:.3f}")
     Console().print(table)
     if args.json:
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), "unknown CPU")
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit or "unknown",
-            "device": f"{cpu}, {torch.get_num_threads()} threads" if not torch.cuda.is_available() else torch.cuda.get_device_name(),
-            "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-            "results": results}, indent=2))
+        args.json.write_text(json.dumps({"benchmark": "deblur", **stamp(torch.device("cpu"), command_line(argv)),
+                                         "settings": {"size": args.size, "frames": args.frames, "speed_frames": args.speed_frames,
+                                                      "repeats": args.repeats, "model": asdict(config.model)},
+                                         "results": results}, indent=2) + "\n")
     return 0
 
 

@@ -1,60 +1,16 @@
-"""Count multiply-accumulates per output frame, measured by ``torch.utils.flop_counter`` on the meta device.
-
-Published tables count with thop's convention (bias included, transposed convs over output pixels);
-that column is shown too. Two schedules: the official one (every output frame runs the whole 2T+1-frame cascade: 8 PWC-Net and 4
-restoration calls at T=2) and the cached streaming engine's steady state (each frame's stage results and
-pyramids computed once: the marginal cost of one more position per stage, times T).
+"""Count multiply-accumulates per output frame (``pipeline/flops.py``): official schedule vs cached engine.
 
     python scripts/flops.py                      # 1280x720 and 256x256
     python scripts/flops.py --size 960x540 --set model.stages=3
 """
 import argparse
 
-import torch
 from rich.console import Console
 from rich.table import Table
-from torch.utils.flop_counter import FlopCounterMode
 
 from model import CDVDTSP
 from pipeline.config import load_config
-
-
-def _thop_style(model: torch.nn.Module, fn, *args) -> float:
-    """The convention of the published tables (thop): every conv, transposed ones included, counted as
-    output elements x (C_in/groups x k x k + 1 for the bias)."""
-    total = 0
-
-    def hook(module, inputs, output):
-        nonlocal total
-        total += output.numel() * (module.in_channels // module.groups * module.kernel_size[0]
-                                   * module.kernel_size[1] + (module.bias is not None))
-
-    convs = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
-    handles = [m.register_forward_hook(hook) for m in convs]
-    try:
-        with torch.no_grad():
-            fn(*args)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return total
-
-
-def _macs(fn, *args) -> float:
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        fn(*args)
-    return counter.get_total_flops() / 2  # the counter reports FLOPs = 2 x MACs
-
-
-def count(model: CDVDTSP, height: int, width: int) -> dict[str, float]:
-    """MACs per output frame at (height, width) for the official and the cached schedules."""
-    def frames(n):
-        return torch.empty(1, n, 3, height, width, device="meta")
-
-    official = _macs(model, frames(model.config.window))
-    marginal = _macs(model.stage, frames(4)) - _macs(model.stage, frames(3))  # one more restored position
-    return {"official": official, "cached": marginal * model.config.stages,
-            "thop": _thop_style(model, model, frames(model.config.window))}
+from pipeline.flops import count_macs
 
 
 def main(argv=None) -> int:
@@ -71,7 +27,7 @@ def main(argv=None) -> int:
         table.add_column(column, justify="right")
     for size in args.size or ["1280x720", "256x256"]:
         width, height = (int(v) for v in size.lower().split("x"))
-        macs = count(model, height, width)
+        macs = count_macs(model, height, width)
         table.add_row(size, f"{macs['official'] / 1e9:,.1f} G", f"{macs['cached'] / 1e9:,.1f} G",
                       f"{macs['cached'] / macs['official']:.3f}", f"{macs['thop'] / 1e9:,.1f} G")
     Console().print(table)

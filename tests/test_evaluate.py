@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.framesource import VideoPair, discover, read_frames
+from pipeline.framesource import discover, read_frames
 from scripts.evaluate import main, score
 
 HEIGHT, WIDTH = 24, 32  # 16x24 after the 4-px crop: still larger than the 11x11 SSIM window

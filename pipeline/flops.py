@@ -1,0 +1,96 @@
+"""Counted arithmetic: multiply-accumulates per output frame, and the peaks to hold achieved FLOP/s against.
+
+MACs are counted by ``torch.utils.flop_counter`` on the meta device (nothing runs). Two schedules: the
+official one (every output frame runs its whole 2T+1-frame cascade: 8 PWC-Net and 4 restoration calls at
+T=2) and the cached streaming engine's steady state (each frame's stage results and pyramids computed
+once: the marginal cost of one more position per stage, times T). The published tables count with thop's
+convention (bias included, transposed convs over output pixels); that count is given too.
+"""
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from model import CDVDTSP
+
+# Dense datasheet peaks in TFLOP/s (no sparsity): fp32 on CUDA cores, bf16/fp16 on tensor cores.
+DATASHEET_TFLOPS = {
+    "H100 80GB HBM3": {"fp32": 66.9, "bf16": 989.4, "fp16": 989.4},  # SXM5
+    "H100 PCIe": {"fp32": 51.2, "bf16": 756.0, "fp16": 756.0},
+    "H100 NVL": {"fp32": 60.0, "bf16": 835.0, "fp16": 835.0},
+    "H200": {"fp32": 66.9, "bf16": 989.4, "fp16": 989.4},
+    "A100": {"fp32": 19.5, "bf16": 312.0, "fp16": 312.0},
+}
+_MATMUL_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _macs(fn, *args) -> float:
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        fn(*args)
+    return counter.get_total_flops() / 2  # the counter reports FLOPs = 2 x MACs
+
+
+def _thop_style(model: torch.nn.Module, fn, *args) -> float:
+    """Every conv, transposed ones included, counted as output elements x (C_in/groups x k x k + 1 for the
+    bias): the convention of the published tables (thop)."""
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        total += output.numel() * (module.in_channels // module.groups * module.kernel_size[0]
+                                   * module.kernel_size[1] + (module.bias is not None))
+
+    convs = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    handles = [m.register_forward_hook(hook) for m in convs]
+    try:
+        with torch.no_grad():
+            fn(*args)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+def count_macs(model: CDVDTSP, height: int, width: int) -> dict[str, float]:
+    """MACs per output frame at (height, width), multiples of 4: ``official`` and ``cached`` schedules
+    (torch.utils.flop_counter) and ``thop`` (the official schedule, thop's convention).
+
+    The model's weights are not used: a copy of its structure on the meta device is counted.
+    """
+    meta = CDVDTSP(model.config).to("meta")
+
+    def frames(n):
+        return torch.empty(1, n, 3, height, width, device="meta")
+
+    official = _macs(meta, frames(meta.config.window))
+    marginal = _macs(meta.stage, frames(4)) - _macs(meta.stage, frames(3))  # one more restored position
+    return {"official": official, "cached": marginal * meta.config.stages,
+            "thop": _thop_style(meta, meta, frames(meta.config.window))}
+
+
+def datasheet_tflops(device: torch.device, precision: str) -> float | None:
+    """The dense datasheet peak of the GPU in ``device`` for ``precision``; None for CPUs and unknown GPUs."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peaks[precision] for key, peaks in DATASHEET_TFLOPS.items() if key in name), None)
+
+
+def measured_matmul_tflops(device: torch.device, precision: str, *, size: int = 2048, seconds: float = 0.5) -> float:
+    """The FLOP/s a large square matmul reaches on ``device`` in ``precision``: the practical peak.
+
+    On a CPU only fp32 is measured (bf16/fp16 GEMMs there are not the model's path).
+    """
+    dtype = _MATMUL_DTYPES[precision] if device.type == "cuda" else torch.float32
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    torch.matmul(a, b)  # warm-up (kernel choice, thread pool)
+    runs, start = 0, time.perf_counter()
+    while True:
+        torch.matmul(a, b)
+        runs += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return 2 * size**3 * runs / elapsed / 1e12
