@@ -22,7 +22,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.nn.parallel import DistributedDataParallel
 
 from model import CDVDTSP, CheckpointError, load_pwc_weights, save_checkpoint
-from model.losses import cascade_loss
 from pipeline.config import ConfigError, TrainConfig, dump_config, load_config
 from pipeline.datasets import Manifest, PngWindowDataset, discover_frame_pairs, read_image
 from pipeline.deblur import restore_frames
@@ -31,19 +30,9 @@ from pipeline.framesource import read_frames
 from pipeline.metrics import psnr, ssim
 from pipeline.pairs import split_pair
 from pipeline.train_loader import LoaderConfig, PairedVideoLoader
+from pipeline.training import TrainForward, build_optimizer, train_step
 
 console = Console(stderr=True)
-
-
-class TrainForward(torch.nn.Module):
-    """What DDP wraps: every stage's outputs, so the deep supervision sees them all."""
-
-    def __init__(self, model: CDVDTSP) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, frames: torch.Tensor) -> list[torch.Tensor]:
-        return self.model.forward_stages(frames)
 
 
 def make_loader(train: TrainConfig, frames: int, process: Process, device: torch.device):
@@ -152,11 +141,7 @@ def train(args, process: Process, device: torch.device) -> int:
     model = CDVDTSP(config.model).to(device)
     if train_config.pwc_weights and not args.resume:
         load_pwc_weights(model, train_config.pwc_weights)
-    optimizer = torch.optim.Adam(
-        [{"params": model.restore.parameters(), "lr": train_config.lr},
-         {"params": model.flow.parameters(), "lr": train_config.flow_lr}],
-        betas=tuple(train_config.betas), eps=train_config.eps)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train_config.lr_step, gamma=train_config.lr_gamma)
+    optimizer, scheduler = build_optimizer(model, train_config)
     generator = torch.Generator().manual_seed(train_config.seed * 1000 + process.rank)  # hard-example sampling
     state = {"step": 0, "epoch": 0, "batch": 0}
     if args.resume:
@@ -177,7 +162,6 @@ def train(args, process: Process, device: torch.device) -> int:
         net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     loader = make_loader(train_config, config.model.window, process, device)
     videos = held_out(train_config) if process.main else []
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=train_config.precision == "bf16")
     log = (args.out / "log.jsonl").open("a") if process.main else None
     total = train_config.max_steps or train_config.epochs * len(loader)
     model.train()
@@ -192,14 +176,7 @@ def train(args, process: Process, device: torch.device) -> int:
                 if index < state["batch"]:  # resuming mid-epoch: same order and augmentation, skip what was done
                     continue
                 blurred, sharp = blurred.to(device, non_blocking=True), sharp.to(device, non_blocking=True)
-                with autocast:
-                    stages = net(blurred)
-                loss, parts = cascade_loss([s.float() for s in stages], sharp, hem_weight=train_config.hem_weight,
-                                           hard_ratio=train_config.hard_ratio, random_ratio=train_config.random_ratio,
-                                           generator=generator)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                loss, parts = train_step(net, optimizer, blurred, sharp, train_config, generator, device)
                 state["step"] += 1
                 state["batch"] = index + 1
                 window_steps += 1

@@ -1,0 +1,63 @@
+"""One training step of the paper's recipe, shared by `scripts/train.py` and the profiler.
+
+The loss is `model.losses.cascade_loss` (L1 + 2 x hard example mining on stage 1 and the final output);
+Adam with one learning rate for the restoration net and a gentler one for PWC-Net, halved on a schedule.
+"""
+import contextlib
+
+import torch
+
+from model import CDVDTSP
+from model.losses import cascade_loss
+
+from .config import TrainConfig
+
+
+class TrainForward(torch.nn.Module):
+    """What DDP wraps: every stage's outputs, so the deep supervision sees them all."""
+
+    def __init__(self, model: CDVDTSP) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        return self.model.forward_stages(frames)
+
+
+def build_optimizer(model: CDVDTSP, train: TrainConfig) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.StepLR]:
+    """Adam over two parameter groups (restoration ``lr``, PWC-Net ``flow_lr``) and its step schedule (per epoch)."""
+    optimizer = torch.optim.Adam(
+        [{"params": model.restore.parameters(), "lr": train.lr},
+         {"params": model.flow.parameters(), "lr": train.flow_lr}],
+        betas=tuple(train.betas), eps=train.eps)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.lr_step, gamma=train.lr_gamma)
+    return optimizer, scheduler
+
+
+def autocast_for(device: torch.device, train: TrainConfig) -> contextlib.AbstractContextManager:
+    """bf16 autocast when the recipe asks for it, else nothing."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=train.precision == "bf16")
+
+
+def train_step(
+    net: torch.nn.Module, optimizer: torch.optim.Optimizer, blurred: torch.Tensor, sharp: torch.Tensor,
+    train: TrainConfig, generator: torch.Generator, device: torch.device,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Forward, loss, backward and one optimiser step on a batch.
+
+    Args:
+        net: `TrainForward` (or DDP around it).
+        blurred, sharp: (B, 2T+1, 3, H, W) in [0, 1], on ``device``.
+        generator: draws the random share of the hard-example mask.
+
+    Returns:
+        the loss (a 0-d tensor) and its parts (``l1``, ``hem``) as floats.
+    """
+    with autocast_for(device, train):
+        stages = net(blurred)
+    loss, parts = cascade_loss([s.float() for s in stages], sharp, hem_weight=train.hem_weight,
+                               hard_ratio=train.hard_ratio, random_ratio=train.random_ratio, generator=generator)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss, parts
