@@ -238,6 +238,21 @@ def open_reader(
     return PyAVReader(info, reason=problem, **common)
 
 
+def readers_for(info: VideoInfo, device: torch.device | str = "cpu") -> list[str]:
+    """The readers that can decode ``info``'s video on ``device``: "dali-gpu", "dali-cpu", "pyav" (always)."""
+    device = torch.device(device)
+    return [name for name, problem in (("dali-gpu", _dali_gpu_problem(info, device)),
+                                        ("dali-cpu", _dali_cpu_problem(info)), ("pyav", None)) if problem is None]
+
+
+def make_reader(info: VideoInfo, name: str, device: torch.device | str = "cpu", chunk: int = 16) -> Reader:
+    """The reader called ``name`` (see `readers_for`), without choosing: for comparing readers."""
+    if name not in readers_for(info, device):
+        raise VideoError(info.path, f"reader {name} cannot decode it here")
+    common = dict(device=torch.device(device), chunk=chunk, reason=f"{name} requested")
+    return PyAVReader(info, **common) if name == "pyav" else DaliReader(info, backend=name[5:], **common)
+
+
 def _dali_gpu_problem(info: VideoInfo, device: torch.device) -> str | None:
     """Why DALI on NVDEC cannot decode ``info``'s video on ``device``; None if it can."""
     if device.type != "cuda" or not torch.cuda.is_available():

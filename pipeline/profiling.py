@@ -1,0 +1,403 @@
+"""The profiler behind ``scripts/profiler.py``: where the time goes, mode by mode, as JSON-ready dicts.
+
+Modes (each returns a result, see `check_result` for the schema):
+
+* ``model``: the streaming engine on synthetic frames already in device memory, per precision, and the
+  official schedule (naive windows) on the same frames; output difference of each precision from fp32
+  in PSNR; FLOPs counted on the meta device for exactly this run, achieved against the device's peak.
+* ``decode``: every reader that can decode the clip here, and a VP9 copy of it so that DALI's CPU decoder
+  is compared with PyAV on the same pictures.
+* ``end-to-end``: ``deblur_video`` on the clip: decode, upload, model, download, encode.
+* ``ingest``: training batches from the DALI paired-video loader vs the PNG DataLoader, same data.
+* ``train``: training steps fed from one batch in memory vs from the DALI loader.
+
+Every timing has a warm-up, synchronises the device before the clock stops, and repeats; configurations
+take turns within each repetition so that background load hits all alike; results are medians with their
+spread. Stage breakdowns come from one further run with `timing.Sections` patched in (stage boundaries
+synchronise the stream), kept apart from the timed runs. A stage belongs to the thread that runs it:
+``compute`` (the stages there add up to the run's wall time), ``decode`` or ``encode`` (which overlap it).
+"""
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from model import CDVDTSP
+from model.pwc import PWCNet
+from model.restoration import RestorationNet
+
+from . import deblur as deblur_module
+from . import training, writer
+from .config import Config, DeblurConfig
+from .datasets import Manifest
+from .deblur import deblur_video, precision_context
+from .engine import StreamingEngine, naive_windows
+from .flops import datasheet_tflops, measured_matmul_tflops
+from .frames import to_uint8
+from .framesource import read_frames
+from .ingest_timing import dali_batches, make_data, png_batches, run_epoch
+from .metrics import psnr
+from .pairs import EncodeSettings, VideoEncoder, resize
+from .probe import probe
+from .readers import DaliReader, PyAVReader, make_reader, readers_for
+from .synth import SynthConfig
+from .timing import PeakMemory, Sections, cpu_seconds, gpu_busy_share, instrument, spread, synchronize
+from .train_loader import LoaderConfig, PairedVideoLoader
+
+MODES = ("model", "decode", "end-to-end", "ingest", "train")
+THREADS = ("compute", "decode", "encode")
+_ENGINE_STAGES = [(PWCNet, "features", "flow"), (PWCNet, "flow_from_features", "flow"),
+                  (CDVDTSP, "align", "warp + TSP"), (RestorationNet, "forward", "restoration"),
+                  (StreamingEngine, "run", "engine other")]
+_DEBLUR_STAGES = [(deblur_module, "probe", "probe"), (PyAVReader, "_decode", "input wait + upload"),
+                  (DaliReader, "_decode", "decode (DALI)"), (deblur_module, "to_model", "to float"),
+                  (deblur_module, "to_uint8", "to uint8 + download"), (deblur_module, "_to_host", "to uint8 + download"),
+                  (writer.VideoWriter, "write", "writer queue wait"), (writer.VideoWriter, "close", "writer finish")]
+_THREAD_STAGES = [(PyAVReader, "_decode_host", "decode", "decode"),
+                  (writer._VideoSegments, "add", "encode", "encode"), (writer._VideoSegments, "seal", "encode", "encode"),
+                  (writer._PngFrames, "add", "encode", "encode")]
+_TRAIN_STAGES = [(training.TrainForward, "forward", "forward"), (training, "cascade_loss", "loss"),
+                 (torch.Tensor, "backward", "backward")]
+
+
+def check_result(result: dict) -> dict:
+    """Raise ValueError unless ``result`` has the shape every mode returns; returns it.
+
+    ``{"mode", "unit": "frame"|"sample", "configurations": [{"name", "items", "rate": spread (items/s),
+    "ms_per_item": spread, "stages": {stage: {"ms_per_item", "thread"}}, "memory": {"host_mb", "gpu_mb"}},
+    ...], "ratios": {name: float}, "notes": [str]}``, a spread being ``{"median", "min", "max"}``.
+    """
+    def need(mapping, keys, where):
+        if not isinstance(mapping, dict) or set(keys) - set(mapping):
+            raise ValueError(f"{where}: expected keys {sorted(keys)}, got {sorted(mapping) if isinstance(mapping, dict) else mapping!r}")
+
+    need(result, ("mode", "unit", "configurations", "ratios", "notes"), "result")
+    if result["mode"] not in MODES or result["unit"] not in ("frame", "sample"):
+        raise ValueError(f"result: unknown mode {result['mode']!r} or unit {result['unit']!r}")
+    if not result["configurations"]:
+        raise ValueError(f"{result['mode']}: no configurations")
+    for config in result["configurations"]:
+        where = f"{result['mode']}/{config.get('name')}"
+        need(config, ("name", "items", "rate", "ms_per_item", "stages", "memory"), where)
+        for key in ("rate", "ms_per_item"):
+            need(config[key], ("median", "min", "max"), f"{where}/{key}")
+            if not 0 < config[key]["min"] <= config[key]["median"] <= config[key]["max"]:
+                raise ValueError(f"{where}/{key}: not a positive spread: {config[key]}")
+        for stage, value in config["stages"].items():
+            need(value, ("ms_per_item", "thread"), f"{where}/stages/{stage}")
+            if value["thread"] not in THREADS or value["ms_per_item"] < 0:
+                raise ValueError(f"{where}/stages/{stage}: bad entry {value}")
+        need(config["memory"], ("host_mb", "gpu_mb"), f"{where}/memory")
+    if not all(isinstance(v, (int, float)) for v in result["ratios"].values()):
+        raise ValueError(f"{result['mode']}: ratios must be numbers")
+    return result
+
+
+def time_interleaved(fns: dict[str, Callable[[], object]], repeats: int, device: torch.device) -> dict[str, list[tuple[float, float]]]:
+    """(wall seconds, CPU seconds) of each function, ``repeats`` times after one warm-up, taking turns."""
+    runs = {name: [] for name in fns}
+    for round_ in range(repeats + 1):
+        for name, fn in fns.items():
+            synchronize(device)
+            wall, cpu = time.perf_counter(), cpu_seconds()
+            fn()
+            synchronize(device)
+            if round_:
+                runs[name].append((time.perf_counter() - wall, cpu_seconds() - cpu))
+    return runs
+
+
+def configuration(name: str, items: int, runs: list[tuple[float, float]], *, stages: dict | None = None,
+                  memory: dict | None = None, **extra) -> dict:
+    """A result row: ``items`` per run, the runs' (wall, CPU) seconds, the stage breakdown and memory."""
+    walls = [wall for wall, _ in runs]
+    return {"name": name, "items": items, "rate": spread([items / w for w in walls]),
+            "ms_per_item": spread([1000 * w / items for w in walls]),
+            "cpu_cores": statistics.median(cpu / wall for wall, cpu in runs),
+            "stages": stages or {}, "memory": memory or {"host_mb": None, "gpu_mb": None}, **extra}
+
+
+def paired_ratio(first: list[tuple[float, float]], second: list[tuple[float, float]]) -> float:
+    """Median over repetitions of first / second wall time (the two ran in the same repetition)."""
+    return statistics.median(a[0] / b[0] for a, b in zip(first, second))
+
+
+def breakdown(run: Callable[[], object], device: torch.device, items: int, stages: list[tuple]) -> tuple[dict, float]:
+    """One run of ``run()`` with ``(owner, attribute, stage[, thread])`` sections patched in.
+
+    Returns ``{stage: {"ms_per_item", "thread"}}`` and the run's wall seconds.
+    """
+    sections = Sections(device)
+    threads = {entry[2]: entry[3] if len(entry) > 3 else "compute" for entry in stages}
+    targets = [(entry[0], entry[1], entry[2], threads[entry[2]] == "compute") for entry in stages]
+    synchronize(device)
+    start = time.perf_counter()
+    with instrument(sections, targets):
+        run()
+        synchronize(device)
+    wall = time.perf_counter() - start
+    per_item = sections.per_item(items)
+    return {stage: {"ms_per_item": ms, "thread": threads[stage]} for stage, ms in per_item.items()}, wall
+
+
+def _measured(fn: Callable[[], object], device: torch.device) -> tuple[object, dict]:
+    """Run ``fn()`` once and return its result and the peak host and GPU memory during it."""
+    memory = PeakMemory(device)
+    memory.reset()
+    result = fn()
+    synchronize(device)
+    return result, memory.read()
+
+
+def _engine_flops(model: CDVDTSP, frames: int, height: int, width: int, deblur: DeblurConfig) -> dict[str, float]:
+    """FLOPs of the engine and of the naive windows over a ``frames``-frame video, counted on the meta device."""
+    meta = CDVDTSP(model.config).to("meta").eval()
+    video = torch.empty(frames, 3, height, width, device="meta")
+    counts = {}
+    for name, fn in (("engine", lambda: list(StreamingEngine(meta, border=deblur.border, batch=deblur.batch)
+                                              .run(video.split(deblur.chunk)))),
+                     ("naive", lambda: naive_windows(meta, video, border=deblur.border, batch=deblur.batch))):
+        with FlopCounterMode(display=False) as counter:
+            fn()
+        counts[name] = float(counter.get_total_flops())
+    return counts
+
+
+def _mean_psnr(a: list[np.ndarray], b: list[np.ndarray]) -> float | None:
+    """Mean PSNR (dB) over frames of two uint8 videos, None when they are identical."""
+    values = [psnr(x, y, crop=0) for x, y in zip(a, b)]
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else None
+
+
+def profile_model(model: CDVDTSP, deblur: DeblurConfig, device: torch.device, *, frames: int, height: int,
+                  width: int, repeats: int, precisions: list[str], trace: Path | None = None) -> dict:
+    """The streaming engine per precision and the official schedule (fp32) on synthetic frames."""
+    video = torch.rand(frames, 3, height, width, generator=torch.Generator().manual_seed(0)).to(device)
+    engine = StreamingEngine(model, border=deblur.border, batch=deblur.batch)
+
+    def run_engine(precision: str) -> list[torch.Tensor]:
+        with precision_context(device, precision):
+            return [to_uint8(out.float()) for out in engine.run(video.split(deblur.chunk))]
+
+    fns = {f"engine {p}": (lambda p=p: run_engine(p)) for p in precisions}
+    fns["naive windows fp32"] = lambda: naive_windows(model, video, border=deblur.border, batch=deblur.batch)
+    runs = time_interleaved(fns, repeats, device)
+    flops = _engine_flops(model, frames, height, width, deblur)
+    reference = None
+    configurations, notes = [], []
+    for name in fns:
+        precision = name.rsplit(" ", 1)[1]
+        engine_run = name.startswith("engine")
+        output, memory = _measured(fns[name], device)
+        stages, _ = breakdown(fns[name], device, frames, _ENGINE_STAGES) if engine_run else ({}, 0.0)
+        seconds = statistics.median(wall for wall, _ in runs[name])
+        achieved = flops["engine" if engine_run else "naive"] / seconds / 1e12
+        extra = {"precision": precision, "tflops_counted": flops["engine" if engine_run else "naive"] / 1e12,
+                 "achieved_tflops": achieved, "matmul_peak_tflops": measured_matmul_tflops(device, precision),
+                 "datasheet_peak_tflops": datasheet_tflops(device, precision)}
+        if engine_run:
+            images = [frame.cpu().numpy() for chunk in output for frame in chunk]
+            reference = reference or images
+            extra["psnr_vs_fp32_db"] = _mean_psnr(images, reference) if precision != "fp32" else None
+        configurations.append(configuration(name, frames, runs[name], stages=stages, memory=memory, **extra))
+    if "fp32" not in precisions:
+        notes.append("psnr_vs_fp32_db is against the first precision listed")
+    first = f"engine {precisions[0]}"
+    ratios = {f"{first} / naive windows fp32 (time per frame)": paired_ratio(runs[first], runs["naive windows fp32"]),
+              "engine / naive FLOPs": flops["engine"] / flops["naive"]}
+    for p in precisions[1:]:
+        ratios[f"engine {p} / {first} (time per frame)"] = paired_ratio(runs[f"engine {p}"], runs[first])
+    share = gpu_busy_share(fns[first], device, trace)
+    if share is not None:
+        ratios[f"GPU busy share ({first})"] = share
+    if trace is not None:
+        notes.append(f"torch.profiler trace of one {first} run: {trace}")
+    return check_result({"mode": "model", "unit": "frame", "configurations": configurations, "ratios": ratios,
+                         "notes": notes, "size": f"{width}x{height}", "frames": frames})
+
+
+def _drain(reader) -> int:
+    """Decode the whole video; the number of frames."""
+    return sum(len(chunk.pts) for chunk in reader)
+
+
+def encode_clip(frames, path: Path, codec: str, fps, size: tuple[int, int] | None = None) -> Path:
+    """Encode (H, W, 3) uint8 frames as a short-GOP ``codec`` video (``pipeline.pairs`` settings,
+    visually lossless quality), resized to ``size`` = (W, H) when given."""
+    settings = EncodeSettings(codec=codec, keyint=8, quality={"h264": 12, "vp9": 10, "mjpeg": 2}[codec])
+    with VideoEncoder(path.with_suffix(settings.suffix), fps=fps, settings=settings) as encoder:
+        for frame in frames:
+            encoder.write(resize(frame, *size) if size else frame)
+    return encoder.path
+
+
+def profile_decode(clip: Path, device: torch.device, *, chunk: int, repeats: int, work: Path) -> dict:
+    """Every reader that decodes ``clip`` here, and each one on a VP9 copy of it (DALI CPU's codec)."""
+    videos = [probe(clip)]
+    if videos[0].codec != "vp9":
+        videos.append(probe(encode_clip(read_frames(clip), work / f"{clip.stem}_vp9", "vp9", videos[0].fps)))
+    fns, names = {}, {}
+    for info in videos:
+        for reader in readers_for(info, device):
+            name = f"{reader} ({info.codec} {info.width}x{info.height})"
+            fns[name] = lambda info=info, reader=reader: _drain(make_reader(info, reader, device, chunk))
+            names[name] = (info, reader)
+    runs = time_interleaved(fns, repeats, device)
+    configurations = []
+    for name, fn in fns.items():
+        info, reader = names[name]
+        frames, memory = _measured(fn, device)
+        if frames != info.num_frames:
+            raise RuntimeError(f"{name} decoded {frames} of {info.num_frames} frames")
+        configurations.append(configuration(name, frames, runs[name], memory=memory, reader=reader, codec=info.codec))
+    ratios = {}
+    for info in videos:
+        here = [c for c in configurations if c["codec"] == info.codec]
+        pyav = next(c for c in here if c["reader"] == "pyav")
+        for c in here:
+            if c is not pyav:
+                ratios[f"{c['reader']} / pyav fps ({info.codec})"] = c["rate"]["median"] / pyav["rate"]["median"]
+    notes = ["frames land on the compute device: host readers include the upload there"]
+    return check_result({"mode": "decode", "unit": "frame", "configurations": configurations, "ratios": ratios,
+                         "notes": notes})
+
+
+def profile_end_to_end(model: CDVDTSP, clip: Path, deblur: DeblurConfig, device: torch.device, *,
+                       precisions: list[str], repeats: int, work: Path) -> dict:
+    """``deblur_video`` on the clip, file to file, per precision, with the stage breakdown of one more run."""
+    info = probe(clip)
+    output = work / f"{clip.stem}_deblurred.mp4"
+
+    def runner(precision: str) -> Callable[[], object]:
+        config = replace(deblur, precision=precision)
+        return lambda: deblur_video(model, clip, output, config, device=device, overwrite=True)
+
+    fns = {f"deblur {p} ({info.codec} {info.width}x{info.height} -> {deblur.codec})": runner(p) for p in precisions}
+    runs = time_interleaved(fns, repeats, device)
+    configurations, ratios = [], {}
+    for name, run in fns.items():
+        result, memory = _measured(run, device)
+        stages, wall = breakdown(run, device, info.num_frames, _ENGINE_STAGES + _DEBLUR_STAGES + _THREAD_STAGES)
+        compute = sum(v["ms_per_item"] for v in stages.values() if v["thread"] == "compute")
+        configurations.append(configuration(name, info.num_frames, runs[name], stages=stages, memory=memory,
+                                            reader=result.reader, precision=name.split()[1],
+                                            breakdown_wall_ms_per_item=1000 * wall / info.num_frames))
+        ratios[f"compute-thread stages / breakdown wall ({name.split()[1]})"] = compute * info.num_frames / 1000 / wall
+    first, *others = fns
+    for name in others:
+        ratios[f"{name.split()[1]} / {first.split()[1]} (time per frame)"] = paired_ratio(runs[name], runs[first])
+    share = gpu_busy_share(fns[first], device)
+    if share is not None:
+        ratios[f"GPU busy share ({first.split()[1]})"] = share
+    notes = ["the breakdown run synchronises at stage boundaries, so its wall time is above the timed runs'",
+             "decode and encode run on their own threads, overlapping compute"]
+    return check_result({"mode": "end-to-end", "unit": "frame", "configurations": configurations, "ratios": ratios,
+                         "notes": notes})
+
+
+def training_data(source: Path, work: Path, device: torch.device, *, clips: int, clip_frames: int) -> dict:
+    """Blurred/sharp training clips synthesised from ``source``: PNG folders and one paired video set
+    per codec the device's DALI decodes (CPU: VP9, MJPEG; GPU: H.264 too)."""
+    codecs = ["vp9", "mjpeg"] + (["h264"] if device.type == "cuda" else [])
+    data = make_data(source, work, clips=clips, clip_frames=clip_frames, codecs=codecs, config=SynthConfig(window=5))
+    return {"work": work, "codecs": codecs, **data}
+
+
+def _device_id(device: torch.device) -> int | None:
+    if device.type != "cuda":
+        return None
+    return device.index if device.index is not None else torch.cuda.current_device()
+
+
+def profile_ingest(data: dict, device: torch.device, *, crop: int, batch_size: int, batches: int, repeats: int,
+                   workers: int, threads: int) -> dict:
+    """Training batches (5-frame ``crop`` x ``crop`` blurred + sharp windows) from each loader, same data."""
+    work, device_id = data["work"], _device_id(device)
+    loaders = {f"DALI {'GPU' if device_id is not None else 'CPU'} ({codec})":
+               dali_batches(work / codec / "manifest.json", batch_size=batch_size, threads=threads,
+                            device_id=device_id, crop=crop) for codec in data["codecs"]}
+    loaders |= {f"PNG DataLoader ({w} workers)": png_batches(work / "png", batch_size=batch_size, workers=w,
+                                                             device=device, crop=crop)
+                for w in sorted({0, workers})}
+    epochs = {name: [] for name in loaders}
+    for epoch in range(repeats + 1):  # taking turns; epoch 0 is the warm-up
+        for name, batches_of in loaders.items():
+            epochs[name].append(run_epoch(batches_of, epoch, count=batches, sync=lambda: synchronize(device)))
+    configurations = []
+    for name, runs in epochs.items():
+        timed = runs[1:]
+        walls = [(r["samples"] / r["samples_per_s"], r["cpu_cores"] * r["samples"] / r["samples_per_s"]) for r in timed]
+        configurations.append(configuration(name, timed[0]["samples"], walls,
+                                            first_batch_s=statistics.median(r["first_batch_s"] for r in timed)))
+    baseline = configurations[-1]
+    ratios = {f"{c['name']} / {baseline['name']} samples/s": c["rate"]["median"] / baseline["rate"]["median"]
+              for c in configurations[:-1]}
+    notes = [f"{data['clips']} clips of {data['frames_per_clip']} frames at {data['frame_size']}, crop {crop}, "
+             f"batch {batch_size}; {batches} timed batches per epoch after the first; on disk (MB) {data['megabytes']}"]
+    return check_result({"mode": "ingest", "unit": "sample", "configurations": configurations, "ratios": ratios,
+                         "notes": notes})
+
+
+def profile_train(config: Config, data: dict, device: torch.device, *, steps: int, repeats: int) -> dict:
+    """Training steps fed from one batch held in memory vs from the DALI loader (first codec of ``data``)."""
+    train = config.train
+    torch.manual_seed(train.seed)
+    model = CDVDTSP(config.model).to(device).train()
+    net = training.TrainForward(model)
+    optimizer, _ = training.build_optimizer(model, train)
+    generator = torch.Generator().manual_seed(train.seed)
+    codec = data["codecs"][-1] if device.type == "cuda" else data["codecs"][0]
+    loader = PairedVideoLoader(
+        Manifest.load(data["work"] / codec / "manifest.json"), "train",
+        LoaderConfig(frames=config.model.window, crop=train.crop, batch_size=train.batch, seed=train.seed),
+        device_id=_device_id(device))
+    epoch = 0
+    loader.set_epoch(epoch)
+    stream = iter(loader)
+
+    def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
+        nonlocal stream, epoch
+        batch = next(stream, None)
+        if batch is None:
+            epoch += 1
+            loader.set_epoch(epoch)
+            stream = iter(loader)
+            batch = next(stream)
+        return batch[0].to(device), batch[1].to(device)
+
+    held = next_batch()
+
+    def steps_from(source: Callable[[], tuple[torch.Tensor, torch.Tensor]]) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(steps):
+                training.train_step(net, optimizer, *source(), train, generator, device)
+        return run
+
+    fns = {"step, batch in memory": steps_from(lambda: held),
+           f"step, DALI loader ({codec})": steps_from(lambda: _wait_for_batch(next_batch))}
+    runs = time_interleaved(fns, repeats, device)
+    samples = steps * train.batch
+    stage_list = _TRAIN_STAGES + [(optimizer, "step", "optimizer"), (sys.modules[__name__], "_wait_for_batch", "data wait")]
+    configurations = []
+    for name, fn in fns.items():
+        _, memory = _measured(fn, device)
+        stages, _ = breakdown(fn, device, samples, stage_list)
+        configurations.append(configuration(name, samples, runs[name], stages=stages, memory=memory,
+                                            precision=train.precision if device.type == "cuda" else "fp32"))
+    first, second = fns
+    ratios = {"loader step time / in-memory step time": paired_ratio(runs[second], runs[first])}
+    notes = [f"batch {train.batch} of {config.model.window}-frame {train.crop}x{train.crop} crops, {steps} steps per run"]
+    return check_result({"mode": "train", "unit": "sample", "configurations": configurations, "ratios": ratios,
+                         "notes": notes})
+
+
+def _wait_for_batch(next_batch: Callable[[], tuple]) -> tuple:
+    """A training step's wait for its batch, as a function of its own (``data wait`` in the breakdown)."""
+    return next_batch()

@@ -1,0 +1,124 @@
+"""The profiler: timing primitives, FLOP counts, every profile mode on a tiny clip, the JSON schema, the chart."""
+import json
+import time
+import types
+
+import pytest
+
+from model import CDVDTSP, ModelConfig
+from pipeline import profiling
+from pipeline.flops import count_macs
+from pipeline.timing import Sections, busy_share, instrument, spread
+from scripts.profiler import main
+
+TINY = ["--set", "model.features=4", "--set", "model.resblocks=1"]
+
+
+def test_sections_report_exclusive_time():
+    sections = Sections()
+    with sections.section("outer"):
+        time.sleep(0.02)
+        with sections.section("inner"):
+            time.sleep(0.05)
+    assert 0.045 < sections.seconds["inner"] < 0.2
+    assert 0.015 < sections.seconds["outer"] < 0.045  # the inner 50 ms are not counted twice
+    assert sections.per_item(2)["inner"] == pytest.approx(500 * sections.seconds["inner"])
+
+
+class _Worker:
+    def step(self, x):
+        return x + 1
+
+    def items(self, n):
+        for i in range(n):
+            time.sleep(0.01)
+            yield i
+
+
+def test_instrument_times_functions_and_generators_then_restores_everything():
+    sections, worker, module = Sections(), _Worker(), types.SimpleNamespace(f=lambda: 3)
+    originals = (vars(_Worker)["step"], vars(_Worker)["items"], module.f)
+    with instrument(sections, [(_Worker, "step", "step", False), (worker, "items", "items", False),
+                               (module, "f", "f", False)]):
+        assert worker.step(1) == 2 and module.f() == 3
+        assert list(worker.items(3)) == [0, 1, 2]
+    assert sections.calls == {"step": 1, "f": 1, "items": 4}  # 3 items and the final StopIteration
+    assert sections.seconds["items"] >= 0.03
+    assert (vars(_Worker)["step"], vars(_Worker)["items"], module.f) == originals
+    assert "items" not in vars(worker)  # the instance only inherited it: nothing is left behind
+
+
+def test_busy_share_is_the_union_of_intervals():
+    assert busy_share([(0, 1), (0.5, 1.5), (3, 4)], 4.0) == pytest.approx(2.5 / 4)
+    assert busy_share([], 1.0) == 0.0
+    assert spread([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0}
+
+
+def test_cached_engine_counts_half_the_official_macs():
+    macs = count_macs(CDVDTSP(), 256, 256)
+    assert macs["cached"] / macs["official"] == pytest.approx(0.498, abs=0.002)
+    assert macs["official"] / 1e9 == pytest.approx(346.7, abs=0.1)  # the figure in README
+
+
+def test_engine_flops_on_meta_match_the_schedules():
+    model, config = CDVDTSP(ModelConfig(features=4, resblocks=1)), profiling.DeblurConfig()
+    counts = profiling._engine_flops(model, 12, 32, 32, config)
+    per_frame = count_macs(model, 32, 32)
+    assert counts["naive"] == pytest.approx(2 * 12 * per_frame["official"])
+    assert 0.45 < counts["engine"] / counts["naive"] < 0.75  # borders add positions on a short clip
+
+
+def test_check_result_rejects_malformed_results():
+    good = {"mode": "model", "unit": "frame", "ratios": {}, "notes": [], "configurations": [
+        {"name": "a", "items": 1, "rate": {"median": 2, "min": 1, "max": 3},
+         "ms_per_item": {"median": 2, "min": 1, "max": 3}, "stages": {"flow": {"ms_per_item": 1.0, "thread": "compute"}},
+         "memory": {"host_mb": 1.0, "gpu_mb": None}}]}
+    assert profiling.check_result(good) is good
+    for broken in ({**good, "mode": "nap"}, {**good, "configurations": []},
+                   {**good, "configurations": [{**good["configurations"][0], "rate": {"median": 1}}]},
+                   {**good, "configurations": [{**good["configurations"][0], "stages": {"x": {"ms_per_item": 1, "thread": "gpu"}}}]}):
+        with pytest.raises(ValueError):
+            profiling.check_result(broken)
+
+
+def test_every_mode_on_a_tiny_clip(tmp_path):
+    out, chart = tmp_path / "profile.json", tmp_path / "profile.png"
+    code = main(["all", "--size", "32x24", "--frames", "6", "--repeats", "1", *TINY, "--set", "train.batch=1",
+                 "--crop", "32", "--clips", "2", "--clip-frames", "6", "--batch-size", "2", "--batches", "1",
+                 "--steps", "1", "--workers", "1", "--threads", "1", "--json", str(out), "--chart", str(chart)])
+    assert code == 0
+    document = json.loads(out.read_text())
+    assert {"date", "commit", "device", "command", "settings", "results"} <= set(document)
+    assert list(document["results"]) == list(profiling.MODES)
+    for result in document["results"].values():
+        profiling.check_result(result)
+    model = document["results"]["model"]
+    names = [c["name"] for c in model["configurations"]]
+    assert names == ["engine fp32", "naive windows fp32"]
+    engine = model["configurations"][0]
+    assert {"flow", "warp + TSP", "restoration", "engine other"} == set(engine["stages"])
+    assert engine["achieved_tflops"] > 0 and engine["tflops_counted"] > 0
+    assert 0.3 < model["ratios"]["engine / naive FLOPs"] < 0.8
+    decoders = {c["reader"] for c in document["results"]["decode"]["configurations"]}
+    assert {"pyav", "dali-cpu"} <= decoders  # the VP9 copy lets DALI's CPU reader be compared
+    stages = document["results"]["end-to-end"]["configurations"][0]["stages"]
+    assert {"decode", "encode", "flow", "restoration"} <= set(stages)
+    assert stages["decode"]["thread"] == "decode" and stages["encode"]["thread"] == "encode"
+    loaders = [c["name"] for c in document["results"]["ingest"]["configurations"]]
+    assert any(name.startswith("DALI") for name in loaders) and loaders[-1].startswith("PNG")
+    train = document["results"]["train"]
+    assert {"forward", "loss", "backward", "optimizer"} <= set(train["configurations"][0]["stages"])
+    assert "data wait" in train["configurations"][1]["stages"]
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_trace_is_written(tmp_path):
+    trace = tmp_path / "trace.json"
+    assert main(["model", "--size", "16x16", "--frames", "3", "--repeats", "1", *TINY, "--trace", str(trace)]) == 0
+    assert "traceEvents" in json.loads(trace.read_text())
+
+
+def test_bad_clip_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["decode", "--clip", str(tmp_path / "missing.mp4")]) == 2
+    error = capsys.readouterr().out.strip()
+    assert error.startswith("error:") and "missing.mp4" in error and "\n" not in error
