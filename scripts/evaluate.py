@@ -13,7 +13,9 @@ folder of PNG/JPG frames).
 * With one sequence, ``--restored`` and ``--blurred PATH`` are single sequences too.
 * ``--checkpoint`` runs the model (streaming engine, ``--config``/``--set`` as in ``deblur``) on each
   video's blurred input instead of reading outputs; every frame is restored (border policy
-  ``deblur.border``; the official ``inference.py`` without ``--border`` skips the first and last two).
+  ``deblur.border``).
+* ``--skip-ends 2`` scores frames 2 .. N-3 only, as the paper's tables do (the official ``inference.py``
+  without ``--border`` restores only those); the default scores every frame.
 
 Frames are paired by order. Protocol: RGB uint8, ``--crop`` (4) px cut from every side, PSNR with peak 255,
 MATLAB-style SSIM (11x11 Gaussian, sigma 1.5, per channel, valid region); the average row is the mean over all
@@ -21,6 +23,7 @@ frames, not over videos. ``--json`` writes the protocol, per-video, average and 
 one row per frame. Non-finite PSNR (identical frames) is ``inf`` in CSV and ``null`` in JSON.
 """
 import argparse
+import collections
 import csv
 import json
 import math
@@ -59,12 +62,17 @@ def outputs_restore_fn(restored: Path, *, single: bool) -> RestoreFn:
 
 
 def score(pairs: Sequence[VideoPair], restore_fn: RestoreFn, *, crop: int = 4, baseline: bool = False,
-          on_frame: Callable[[str], None] = lambda video: None) -> tuple[Scores, Scores | None]:
+          skip_ends: int = 0, on_frame: Callable[[str], None] = lambda video: None) -> tuple[Scores, Scores | None]:
     """Score each video's restored frames, and with ``baseline`` its blurred input, against its ground truth.
+
+    ``skip_ends`` frames at each end of every video are not scored (2 is the official test protocol,
+    whose ``inference.py`` restores frames 2 .. N-3 only).
 
     Returns ``(restored scores, input scores or None)``; ``on_frame(video)`` is called after every frame.
     Raises ValueError on a missing blurred input or a frame count/size mismatch (naming the paths).
     """
+    if skip_ends < 0:
+        raise ValueError(f"skip_ends must be >= 0, got {skip_ends}")
     if baseline:
         missing = [pair.name for pair in pairs if pair.blurred is None]
         if missing:
@@ -74,11 +82,17 @@ def score(pairs: Sequence[VideoPair], restore_fn: RestoreFn, *, crop: int = 4, b
         streams = [(str(pair.gt), read_frames(pair.gt)), restore_fn(pair)]
         if baseline:
             streams.append((str(pair.blurred), read_frames(pair.blurred)))
-        for gt, restored, *blurred in zip_frames(*streams):
-            restored_scores.add(pair.name, restored, gt)
-            if baseline:
-                input_scores.add(pair.name, blurred[0], gt)
+        held = collections.deque()  # the last skip_ends frames seen, scored once a later one arrives
+        for index, (gt, restored, *blurred) in enumerate(zip_frames(*streams)):
             on_frame(pair.name)
+            if index < skip_ends:
+                continue
+            held.append((gt, restored, blurred))
+            if len(held) > skip_ends:
+                gt, restored, blurred = held.popleft()
+                restored_scores.add(pair.name, restored, gt)
+                if baseline:
+                    input_scores.add(pair.name, blurred[0], gt)
     return restored_scores, input_scores
 
 
@@ -199,6 +213,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--blurred", nargs="?", const=True, metavar="PATH",
                         help="also score the blurred input (bare with an evaluation root; PATH otherwise)")
     parser.add_argument("--crop", type=int, default=4, help="pixels cut from every side (default 4)")
+    parser.add_argument("--skip-ends", type=int, default=0, metavar="N",
+                        help="frames not scored at each end of every video (2: the paper's tables; default 0)")
     parser.add_argument("--json", type=Path, help="write per-video, average and per-frame figures as JSON")
     parser.add_argument("--csv", type=Path, help="write one row per frame as CSV")
     return parser
@@ -218,7 +234,7 @@ def main(argv=None) -> int:
         with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
             task = progress.add_task("scoring", total=None)
             restored, inputs = score(
-                pairs, restore_fn, crop=args.crop, baseline=args.blurred is not None,
+                pairs, restore_fn, crop=args.crop, baseline=args.blurred is not None, skip_ends=args.skip_ends,
                 on_frame=lambda video: progress.update(task, advance=1, description=video))
         console.print(summary_table(restored, inputs))
         if args.json:

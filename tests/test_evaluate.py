@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.framesource import discover, read_frames
+from pipeline.framesource import VideoPair, discover, read_frames
 from scripts.evaluate import main, score
 
 HEIGHT, WIDTH = 24, 32  # 16x24 after the 4-px crop: still larger than the 11x11 SSIM window
@@ -130,6 +130,19 @@ def test_score_takes_any_restore_fn(dvd):
     restored, inputs = score(pairs, lambda pair: ("ground truth copy", read_frames(pair.gt)))
     assert inputs is None
     assert restored.overall().frames == 5 and restored.overall().psnr == math.inf
+
+
+def test_skip_ends_scores_only_the_inner_frames(tmp_path):
+    """--skip-ends 2 (the paper's protocol) scores frames 2 .. N-3: here only those are restored exactly."""
+    gt = _frames(7, 3)
+    restored = [frame if 2 <= i < 5 else _offset([frame], 40)[0] for i, frame in enumerate(gt)]
+    pairs = [VideoPair("v", _write_folder(tmp_path / "gt", gt), None)]
+    scores, _ = score(pairs, lambda pair: ("r", iter(restored)), skip_ends=2)
+    assert scores.overall().frames == 3 and scores.overall().psnr == math.inf
+    with pytest.raises(ValueError, match="no frames"):  # nothing left to score
+        score(pairs, lambda pair: ("r", iter(restored)), skip_ends=4)[0].overall()
+    with pytest.raises(ValueError, match="skip_ends"):
+        score(pairs, lambda pair: ("r", iter(restored)), skip_ends=-1)
 
 
 @pytest.mark.parametrize("damage, message", [
