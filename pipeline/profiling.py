@@ -192,6 +192,7 @@ def profile_model(model: CDVDTSP, deblur: DeblurConfig, device: torch.device, *,
     flops = _engine_flops(model, frames, height, width, deblur)
     reference = None
     configurations, notes = [], []
+    matmul_peaks = {p: measured_matmul_tflops(device, p) for p in dict.fromkeys([*precisions, "fp32"])}
     for name in fns:
         precision = name.rsplit(" ", 1)[1]
         engine_run = name.startswith("engine")
@@ -200,7 +201,7 @@ def profile_model(model: CDVDTSP, deblur: DeblurConfig, device: torch.device, *,
         seconds = statistics.median(wall for wall, _ in runs[name])
         achieved = flops["engine" if engine_run else "naive"] / seconds / 1e12
         extra = {"precision": precision, "tflops_counted": flops["engine" if engine_run else "naive"] / 1e12,
-                 "achieved_tflops": achieved, "matmul_peak_tflops": measured_matmul_tflops(device, precision),
+                 "achieved_tflops": achieved, "matmul_peak_tflops": matmul_peaks[precision],
                  "datasheet_peak_tflops": datasheet_tflops(device, precision)}
         if engine_run:
             images = [frame.cpu().numpy() for chunk in output for frame in chunk]
@@ -279,23 +280,24 @@ def profile_end_to_end(model: CDVDTSP, clip: Path, deblur: DeblurConfig, device:
         config = replace(deblur, precision=precision)
         return lambda: deblur_video(model, clip, output, config, device=device, overwrite=True)
 
-    fns = {f"deblur {p} ({info.codec} {info.width}x{info.height} -> {deblur.codec})": runner(p) for p in precisions}
+    names = {p: f"deblur {p} ({info.codec} {info.width}x{info.height} -> {deblur.codec})" for p in precisions}
+    fns = {names[p]: runner(p) for p in precisions}
     runs = time_interleaved(fns, repeats, device)
     configurations, ratios = [], {}
-    for name, run in fns.items():
-        result, memory = _measured(run, device)
-        stages, wall = breakdown(run, device, info.num_frames, _ENGINE_STAGES + _DEBLUR_STAGES + _THREAD_STAGES)
+    for precision, name in names.items():
+        result, memory = _measured(fns[name], device)
+        stages, wall = breakdown(fns[name], device, info.num_frames, _ENGINE_STAGES + _DEBLUR_STAGES + _THREAD_STAGES)
         compute = sum(v["ms_per_item"] for v in stages.values() if v["thread"] == "compute")
         configurations.append(configuration(name, info.num_frames, runs[name], stages=stages, memory=memory,
-                                            reader=result.reader, precision=name.split()[1],
+                                            reader=result.reader, precision=precision,
                                             breakdown_wall_ms_per_item=1000 * wall / info.num_frames))
-        ratios[f"compute-thread stages / breakdown wall ({name.split()[1]})"] = compute * info.num_frames / 1000 / wall
-    first, *others = fns
-    for name in others:
-        ratios[f"{name.split()[1]} / {first.split()[1]} (time per frame)"] = paired_ratio(runs[name], runs[first])
-    share = gpu_busy_share(fns[first], device)
+        ratios[f"compute-thread stages / breakdown wall ({precision})"] = compute * info.num_frames / 1000 / wall
+    first, *others = precisions
+    for precision in others:
+        ratios[f"{precision} / {first} (time per frame)"] = paired_ratio(runs[names[precision]], runs[names[first]])
+    share = gpu_busy_share(fns[names[first]], device)
     if share is not None:
-        ratios[f"GPU busy share ({first.split()[1]})"] = share
+        ratios[f"GPU busy share ({first})"] = share
     notes = ["the breakdown run synchronises at stage boundaries, so its wall time is above the timed runs'",
              "decode and encode run on their own threads, overlapping compute"]
     return check_result({"mode": "end-to-end", "unit": "frame", "configurations": configurations, "ratios": ratios,

@@ -4,6 +4,7 @@ import time
 import types
 
 import pytest
+import torch
 
 from model import CDVDTSP, ModelConfig
 from pipeline import profiling
@@ -122,3 +123,24 @@ def test_bad_clip_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["decode", "--clip", str(tmp_path / "missing.mp4")]) == 2
     error = capsys.readouterr().out.strip()
     assert error.startswith("error:") and "missing.mp4" in error and "\n" not in error
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_profile_reports_busy_share_memory_and_bf16_difference(tmp_path):
+    out = tmp_path / "profile.json"
+    assert main(["model", "end-to-end", "--device", "cuda", "--size", "128x96", "--frames", "8", "--repeats", "1",
+                 "--precision", "fp32", "bf16", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())["results"]
+    for mode in ("model", "end-to-end"):
+        share = next(v for k, v in results[mode]["ratios"].items() if k.startswith("GPU busy share"))
+        assert 0 < share <= 1
+        assert all(c["memory"]["gpu_mb"] > 0 for c in results[mode]["configurations"])
+    bf16 = next(c for c in results["model"]["configurations"] if c["name"] == "engine bf16")
+    assert bf16["psnr_vs_fp32_db"] is None or bf16["psnr_vs_fp32_db"] > 25  # None: identical after rounding
+
+
+def test_unknown_modes_are_refused(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["nap"])
+    assert exit_.value.code == 2 and "unknown mode 'nap'" in capsys.readouterr().err
