@@ -49,6 +49,7 @@ def make_data(source: Path, work: Path, *, clips: int, clip_frames: int, codecs:
         for pair in synthesize(itertools.islice(read_frames(source), start, start + span), config):
             Image.fromarray(pair.blurred).save(folders[0] / f"{pair.index:05d}.png")
             Image.fromarray(pair.sharp).save(folders[1] / f"{pair.index:05d}.png")
+            height, width = pair.sharp.shape[:2]
             for encoder in encoders.values():
                 encoder.write(stack_pair(pair.blurred, pair.sharp))
         for codec, encoder in encoders.items():
@@ -61,7 +62,7 @@ def make_data(source: Path, work: Path, *, clips: int, clip_frames: int, codecs:
     sizes = {kind: sum(p.stat().st_size for p in (work / kind).rglob("*") if p.suffix != ".json") / 1e6
              for kind in ["png", *codecs]}
     return {"source": str(source), "clip_starts": starts, "clips": clips, "frames_per_clip": clip_frames,
-            "frame_size": f"{encoder.width // 2}x{encoder.height}", "synth": dataclasses.asdict(config),
+            "frame_size": f"{width}x{height}", "synth": dataclasses.asdict(config),
             "megabytes": {k: round(v, 1) for k, v in sizes.items()}}
 
 
