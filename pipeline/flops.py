@@ -80,14 +80,18 @@ def measured_matmul_tflops(device: torch.device, precision: str, *, size: int = 
                            seconds: float = 0.2) -> float:
     """The FLOP/s a large square matmul reaches on ``device`` in ``precision``: the practical peak, the best
     of ``windows`` timing windows of ``seconds`` each (so that a moment of background load does not lower it).
-
-    On a CPU only fp32 is measured (bf16/fp16 GEMMs there are not the model's path).
     """
-    dtype = _MATMUL_DTYPES[precision] if device.type == "cuda" else torch.float32
+    dtype = _MATMUL_DTYPES[precision]
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
+    start = time.perf_counter()
     torch.matmul(a, b)  # warm-up (kernel choice, thread pool)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    warm_up = time.perf_counter() - start
     best = 0.0
+    if warm_up > seconds:  # a slow path (fp16 on most CPUs): one product is measure enough
+        windows, best = 0, 2 * size**3 / warm_up / 1e12
     for _ in range(windows):
         runs, start = 0, time.perf_counter()
         while True:
