@@ -27,7 +27,7 @@ class DeblurConfig:
         border: what the first and last T frames see (`pipeline.windows`).
         chunk: frames decoded per chunk (and the positions per stage step).
         batch: positions restored per model call.
-        precision: fp32 (exact), or bf16 / fp16 autocast (GPU).
+        precision: fp32 (exact), or bf16 / fp16 autocast (GPUs; bf16 also on CPUs with AVX512-BF16).
         reader: auto (DALI when it can decode the file, else PyAV), dali or pyav.
         format: video (encoded with codec/crf, audio copied) or png (a folder of frames).
         codec, crf: encoder and quality of video output (libx264 CRF: lower is better).
