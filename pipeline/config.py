@@ -74,7 +74,7 @@ class TrainConfig:
         lr_step, lr_gamma: the rate is multiplied by lr_gamma every lr_step epochs.
         epochs, max_steps: stop after either (max_steps 0: no limit).
         hem_weight, hard_ratio, random_ratio: loss = L1 + hem_weight * HEM(top hard_ratio + random_ratio).
-        precision: bf16 autocast (GPU) or fp32.
+        precision: bf16 autocast (on any device) or fp32.
         checkpoint_every, val_every, log_every: in steps.
         val_frames: frames per held-out video scored at validation (0: all).
         seed: data order, augmentation and hard-example sampling.

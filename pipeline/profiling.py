@@ -392,7 +392,7 @@ def profile_train(config: Config, data: dict, device: torch.device, *, steps: in
         _, memory = _measured(fn, device)
         stages, _ = breakdown(fn, device, samples, stage_list)
         configurations.append(configuration(name, samples, runs[name], stages=stages, memory=memory,
-                                            precision=train.precision if device.type == "cuda" else "fp32"))
+                                            precision=train.precision))
     first, second = fns
     ratios = {"loader step time / in-memory step time": paired_ratio(runs[second], runs[first])}
     notes = [f"batch {train.batch} of {config.model.window}-frame {train.crop}x{train.crop} crops, {steps} steps per run"]
