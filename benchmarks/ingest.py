@@ -26,10 +26,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from pipeline.ingest_timing import CROP, FRAMES, dali_batches, make_data, png_batches, run_epoch, summarise
+from pipeline.ingest_timing import CROP, FRAMES, compare_loaders, dali_codecs, make_data, summarise
 from pipeline.runinfo import command_line, stamp
 from pipeline.synth import SynthConfig
-from pipeline.train_loader import default_device_id
 
 ROOT = Path(__file__).resolve().parents[1]
 FOOTAGE = ROOT.parent / "shared" / "data" / "footage" / "cockatoo.mp4"
@@ -54,28 +53,19 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
-    device_id = default_device_id()
-    device = torch.device("cpu" if device_id is None else f"cuda:{device_id}")
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    codecs = ["vp9", "mjpeg"] + (["h264"] if device.type == "cuda" else [])
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    codecs = dali_codecs(device)
     with tempfile.TemporaryDirectory(prefix="ingest_") as scratch:
         work = args.work or Path(scratch)
         with console.status("synthesising the data set"):
             data = make_data(args.source, work, clips=args.clips, clip_frames=args.clip_frames, codecs=codecs,
                              config=SynthConfig(window=7))
-        loaders = {f"DALI {'GPU' if device_id is not None else 'CPU'} ({codec})":
-                   dali_batches(work / codec / "manifest.json", batch_size=args.batch_size,
-                                threads=args.threads, device_id=device_id) for codec in codecs}
-        loaders |= {f"PNG DataLoader ({workers} workers)":
-                    png_batches(work / "png", batch_size=args.batch_size, workers=workers, device=device)
-                    for workers in sorted({0, args.workers})}
-        runs = {name: [] for name in loaders}
+        loaders = len(codecs) + len({0, args.workers})
         with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
-            task = progress.add_task("epochs", total=(args.repeats + 1) * len(loaders))
-            for epoch in range(args.repeats + 1):  # loaders interleaved: background load hits all alike
-                for name, batches in loaders.items():
-                    runs[name].append(run_epoch(batches, epoch, count=args.batches, sync=sync))
-                    progress.advance(task)
+            task = progress.add_task("epochs", total=(args.repeats + 1) * loaders)
+            runs = compare_loaders(work, codecs, device, batch_size=args.batch_size, threads=args.threads,
+                                   workers=args.workers, batches=args.batches, repeats=args.repeats,
+                                   on_epoch=lambda: progress.advance(task))
         results = {name: summarise(loader_runs) for name, loader_runs in runs.items()}
     baseline = results[f"PNG DataLoader ({args.workers} workers)"]["samples_per_s"]
     table = Table(title=f"{FRAMES}-frame {CROP}x{CROP} blurred+sharp samples, {data['frame_size']} frames, "

@@ -21,8 +21,8 @@ from .framesource import read_frames
 from .pairs import EncodeSettings, VideoEncoder, stack_pair
 from .probe import probe
 from .synth import SynthConfig, synthesize
-from .timing import cpu_seconds
-from .train_loader import LoaderConfig, PairedVideoLoader
+from .timing import cpu_seconds, synchronize
+from .train_loader import LoaderConfig, PairedVideoLoader, dali_device_id
 
 FRAMES, CROP = 5, 256
 
@@ -120,3 +120,29 @@ def png_batches(root: Path, *, batch_size: int, workers: int, device: torch.devi
             generator=torch.Generator().manual_seed(epoch), pin_memory=device.type == "cuda")
         return (blurred.to(device, non_blocking=True).shape[0] for blurred, _ in loader)
     return batches
+
+
+def dali_codecs(device: torch.device) -> list[str]:
+    """Codecs to store paired videos in for DALI on ``device``: VP9 and MJPEG decode on the CPU, NVDEC adds H.264."""
+    return ["vp9", "mjpeg"] + (["h264"] if device.type == "cuda" else [])
+
+
+def compare_loaders(work: Path, codecs: list[str], device: torch.device, *, batch_size: int, threads: int,
+                    workers: int, batches: int, repeats: int, crop: int = CROP,
+                    on_epoch: Callable[[], None] = lambda: None) -> dict[str, list[dict]]:
+    """Every loader over `make_data`'s output in ``work``: DALI per codec, the PNG DataLoader with 0 and
+    ``workers`` workers (the last one listed). ``repeats + 1`` epochs each, the loaders taking turns so that
+    background load hits all alike; the first epoch is the warm-up. Returns the `run_epoch` results per loader."""
+    device_id = dali_device_id(device)
+    loaders = {f"DALI {'GPU' if device_id is not None else 'CPU'} ({codec})":
+               dali_batches(work / codec / "manifest.json", batch_size=batch_size, threads=threads,
+                            device_id=device_id, crop=crop) for codec in codecs}
+    loaders |= {f"PNG DataLoader ({w} workers)": png_batches(work / "png", batch_size=batch_size, workers=w,
+                                                             device=device, crop=crop)
+                for w in sorted({0, workers})}
+    runs = {name: [] for name in loaders}
+    for epoch in range(repeats + 1):
+        for name, batches_of in loaders.items():
+            runs[name].append(run_epoch(batches_of, epoch, count=batches, sync=lambda: synchronize(device)))
+            on_epoch()
+    return runs

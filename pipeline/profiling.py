@@ -41,14 +41,14 @@ from .engine import StreamingEngine, naive_windows
 from .flops import datasheet_tflops, measured_matmul_tflops
 from .frames import to_uint8
 from .framesource import read_frames
-from .ingest_timing import dali_batches, make_data, png_batches, run_epoch
+from .ingest_timing import compare_loaders, dali_codecs, make_data
 from .metrics import psnr
 from .pairs import EncodeSettings, VideoEncoder, resize
 from .probe import probe
 from .readers import DaliReader, PyAVReader, make_reader, readers_for
 from .synth import SynthConfig
 from .timing import PeakMemory, Sections, cpu_seconds, gpu_busy_share, instrument, spread, synchronize
-from .train_loader import LoaderConfig, PairedVideoLoader
+from .train_loader import LoaderConfig, PairedVideoLoader, dali_device_id
 
 MODES = ("model", "decode", "end-to-end", "ingest", "train")
 THREADS = ("compute", "decode", "encode")
@@ -306,32 +306,17 @@ def profile_end_to_end(model: CDVDTSP, clip: Path, deblur: DeblurConfig, device:
 
 def training_data(source: Path, work: Path, device: torch.device, *, clips: int, clip_frames: int) -> dict:
     """Blurred/sharp training clips synthesised from ``source``: PNG folders and one paired video set
-    per codec the device's DALI decodes (CPU: VP9, MJPEG; GPU: H.264 too)."""
-    codecs = ["vp9", "mjpeg"] + (["h264"] if device.type == "cuda" else [])
+    per codec the device's DALI decodes (`ingest_timing.dali_codecs`)."""
+    codecs = dali_codecs(device)
     data = make_data(source, work, clips=clips, clip_frames=clip_frames, codecs=codecs, config=SynthConfig(window=5))
     return {"work": work, "codecs": codecs, **data}
-
-
-def _device_id(device: torch.device) -> int | None:
-    if device.type != "cuda":
-        return None
-    return device.index if device.index is not None else torch.cuda.current_device()
 
 
 def profile_ingest(data: dict, device: torch.device, *, crop: int, batch_size: int, batches: int, repeats: int,
                    workers: int, threads: int) -> dict:
     """Training batches (5-frame ``crop`` x ``crop`` blurred + sharp windows) from each loader, same data."""
-    work, device_id = data["work"], _device_id(device)
-    loaders = {f"DALI {'GPU' if device_id is not None else 'CPU'} ({codec})":
-               dali_batches(work / codec / "manifest.json", batch_size=batch_size, threads=threads,
-                            device_id=device_id, crop=crop) for codec in data["codecs"]}
-    loaders |= {f"PNG DataLoader ({w} workers)": png_batches(work / "png", batch_size=batch_size, workers=w,
-                                                             device=device, crop=crop)
-                for w in sorted({0, workers})}
-    epochs = {name: [] for name in loaders}
-    for epoch in range(repeats + 1):  # taking turns; epoch 0 is the warm-up
-        for name, batches_of in loaders.items():
-            epochs[name].append(run_epoch(batches_of, epoch, count=batches, sync=lambda: synchronize(device)))
+    epochs = compare_loaders(data["work"], data["codecs"], device, batch_size=batch_size, threads=threads,
+                             workers=workers, batches=batches, repeats=repeats, crop=crop)
     configurations = []
     for name, runs in epochs.items():
         timed = runs[1:]
@@ -359,7 +344,7 @@ def profile_train(config: Config, data: dict, device: torch.device, *, steps: in
     loader = PairedVideoLoader(
         Manifest.load(data["work"] / codec / "manifest.json"), "train",
         LoaderConfig(frames=config.model.window, crop=train.crop, batch_size=train.batch, seed=train.seed),
-        device_id=_device_id(device))
+        device_id=dali_device_id(device))
     epoch = 0
     loader.set_epoch(epoch)
     stream = iter(loader)

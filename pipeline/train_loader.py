@@ -148,9 +148,11 @@ def paired_window_pipeline(file_list: str, frames: int, crop: int | None, augmen
     return both, label, frame_num
 
 
-def default_device_id() -> int | None:
-    """The current CUDA device when there is one (decode with NVDEC), else None (decode on the CPU)."""
-    return torch.cuda.current_device() if torch.cuda.is_available() else None
+def dali_device_id(device: torch.device) -> int | None:
+    """DALI's ``device_id`` for a compute device: its CUDA index (the current one if unnumbered), or None."""
+    if device.type != "cuda":
+        return None
+    return device.index if device.index is not None else torch.cuda.current_device()
 
 
 class PairedVideoLoader:

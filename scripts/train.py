@@ -29,7 +29,7 @@ from pipeline.distributed import Process, close_process, init_process
 from pipeline.framesource import read_frames
 from pipeline.metrics import psnr, ssim
 from pipeline.pairs import split_pair
-from pipeline.train_loader import LoaderConfig, PairedVideoLoader
+from pipeline.train_loader import LoaderConfig, PairedVideoLoader, dali_device_id
 from pipeline.training import TrainForward, build_optimizer, train_step
 
 console = Console(stderr=True)
@@ -42,7 +42,7 @@ def make_loader(train: TrainConfig, frames: int, process: Process, device: torch
                               seed=train.seed, max_frames=train.max_frames)
         return PairedVideoLoader(Manifest.load(train.data), "train", config, rank=process.rank,
                                  world_size=process.world_size,
-                                 device_id=device.index if device.type == "cuda" else None)
+                                 device_id=dali_device_id(device))
     dataset = PngWindowDataset(discover_frame_pairs(train.data), frames=frames, crop=train.crop, seed=train.seed,
                                max_frames=train.max_frames)
     sampler = torch.utils.data.DistributedSampler(dataset, process.world_size, process.rank, seed=train.seed,
