@@ -212,6 +212,13 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
     return from_dict(schema, data)
 
 
+def checkpoint_model_config(config: Config, path: str | Path | None, overrides: typing.Sequence[str]) -> ModelConfig | None:
+    """The model config to load a checkpoint with: None (the checkpoint's own; the published one for official
+    files) unless the user chose one, with a config file ``path`` or ``model.*`` overrides."""
+    chosen = path is not None or any(item.startswith("model.") for item in overrides)
+    return config.model if chosen else None
+
+
 def dump_config(config, path: str | Path | None = None) -> str:
     """The resolved config as YAML text, also written to ``path`` when given."""
     text = yaml.safe_dump(dataclasses.asdict(config), sort_keys=False)

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from model import CDVDTSP, CheckpointError, load_checkpoint
-from pipeline.config import ConfigError, dump_config, load_config
+from pipeline.config import ConfigError, checkpoint_model_config, dump_config, load_config
 from pipeline.deblur import deblur_video
 from pipeline.errors import VideoError
 from pipeline.framesource import read_frames
@@ -68,9 +68,7 @@ def build_model(args, config, device) -> tuple[CDVDTSP, str]:
                       "Pass an official CDVD_TSP_*.pt or a checkpoint from scripts/train.py.")
         torch.manual_seed(0)
         return CDVDTSP(config.model), "untrained"
-    # The checkpoint's own config (official files: the published one), unless model.* is overridden.
-    overridden = args.config or any(item.startswith("model.") for item in args.set)
-    model = load_checkpoint(path, config=config.model if overridden else None)
+    model = load_checkpoint(path, config=checkpoint_model_config(config, args.config, args.set))
     return model, str(path)
 
 

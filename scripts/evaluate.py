@@ -38,7 +38,7 @@ from rich.table import Table
 
 from model import load_checkpoint
 from pipeline import metrics
-from pipeline.config import load_config
+from pipeline.config import checkpoint_model_config, load_config
 from pipeline.deblur import restore_frames
 from pipeline.framesource import (BLUR_NAME, VideoPair, discover, find_sequence, is_sequence, read_frames,
                                   zip_frames)
@@ -178,8 +178,7 @@ def model_restore_fn(checkpoint: Path, config_path: Path | None, overrides: list
     """Restore each video's blurred input with the model in ``checkpoint`` (see ``pipeline.deblur``)."""
     config = load_config(config_path, overrides)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    overridden = config_path or any(item.startswith("model.") for item in overrides)
-    model = load_checkpoint(checkpoint, config=config.model if overridden else None).to(device).eval()
+    model = load_checkpoint(checkpoint, config=checkpoint_model_config(config, config_path, overrides)).to(device).eval()
 
     def restore(pair: VideoPair) -> tuple[str, Iterable[np.ndarray]]:
         if pair.blurred is None:

@@ -26,7 +26,7 @@ from rich.table import Table
 from model import CDVDTSP, CheckpointError, load_checkpoint
 from pipeline import profiling
 from pipeline.chart import draw
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError, checkpoint_model_config, load_config
 from pipeline.errors import VideoError
 from pipeline.framesource import read_frames
 from pipeline.probe import probe
@@ -83,8 +83,8 @@ def _build_model(args, config, device: torch.device) -> tuple[CDVDTSP, str]:
     if args.checkpoint is None:
         torch.manual_seed(0)
         return CDVDTSP(config.model).to(device).eval(), "untrained (seeded)"
-    overridden = args.config or any(item.startswith("model.") for item in args.set)
-    return load_checkpoint(args.checkpoint, config=config.model if overridden else None).to(device).eval(), str(args.checkpoint)
+    model = load_checkpoint(args.checkpoint, config=checkpoint_model_config(config, args.config, args.set))
+    return model.to(device).eval(), str(args.checkpoint)
 
 
 def _spread(values: dict, digits: str = ".2f") -> str:
