@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from pipeline.deblur import deblur_video
 from pipeline.engine import StreamingEngine, naive_windows
 from pipeline.frames import to_model
 from pipeline.framesource import read_frames
+from pipeline.profiling import paired_ratio, time_interleaved
 from pipeline.runinfo import command_line, stamp
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,19 +56,11 @@ def make_clip(path: Path, frames: int, width: int, height: int) -> Path:
 
 
 def paired_seconds(first, second, repeats: int) -> tuple[float, float, float]:
-    """Time ``first()`` and ``second()`` alternately (after one warm-up each), so that load from other
-    processes hits both alike; returns their median seconds and the median of the per-pair ratios."""
-    first(), second()
-    pairs = []
-    for _ in range(repeats):
-        times = []
-        for fn in (first, second):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        pairs.append(times)
-    a, b = zip(*pairs)
-    return statistics.median(a), statistics.median(b), statistics.median(x / y for x, y in pairs)
+    """``first()`` and ``second()`` timed in turns (`pipeline.profiling.time_interleaved`), so that load from
+    other processes hits both alike: their median seconds and the median of the per-repetition ratios."""
+    runs = time_interleaved({"first": first, "second": second}, repeats, torch.device("cpu"))
+    a, b = ([wall for wall, _ in runs[name]] for name in ("first", "second"))
+    return statistics.median(a), statistics.median(b), paired_ratio(runs["first"], runs["second"])
 
 
 def child(args) -> None:
