@@ -1,4 +1,5 @@
 """Warp invariants (official ``Flow_PWC.warp`` and PWC ``Backward`` conventions)."""
+import pytest
 import torch
 
 from model.warp import pwc_backward_warp, warp
@@ -43,3 +44,31 @@ def test_pwc_backward_zero_flow_and_shift():
     shifted = pwc_backward_warp(features, flow)
     assert torch.allclose(shifted[..., 1:], features[..., :-1], atol=1e-5)
     assert bool((shifted[..., 0] == 0).all())
+
+
+def _coordinates(height: int, width: int) -> torch.Tensor:
+    """(1, 2, H, W) image whose channels are each pixel's x and y: warping it shows where samples land."""
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
+                            indexing="ij")
+    return torch.stack((xs, ys))[None]
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("shift", [0.0, 0.375])
+def test_warps_sample_where_fp32_does_under_autocast_at_720p(dtype, shift):
+    """At 1280x720 under bf16/fp16 autocast, with the flow in that dtype (as PWC-Net emits it), both warps
+    sample within 0.01 px of fp32, identity and a sub-pixel shift alike (a grid built in bf16 is off by
+    up to 6 px)."""
+    image = _coordinates(720, 1280)
+    flow = torch.full((1, 2, 720, 1280), shift)
+    reference, mask = warp(image, flow)
+    reference_pwc = pwc_backward_warp(image, flow)
+    with torch.autocast("cpu", dtype=dtype):
+        low_flow = flow.to(dtype)
+        warped, low_mask = warp(image, low_flow)
+        warped_pwc = pwc_backward_warp(image, low_flow)
+    assert torch.equal(low_mask, mask)
+    valid = mask.bool().expand_as(image)
+    assert (warped.float() - reference)[valid].abs().max() < 0.01
+    assert (warped_pwc.float() - reference_pwc).abs().max() < 0.01
+    assert torch.allclose(reference[valid], (image + shift)[valid], atol=1e-3)  # fp32 itself lands on x + shift
