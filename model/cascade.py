@@ -27,7 +27,8 @@ class CDVDTSP(nn.Module):
         super().__init__()
         self.config = config or ModelConfig()
         self.flow = PWCNet()
-        self.restore = RestorationNet(features=self.config.features, resblocks=self.config.resblocks)
+        self.restore = RestorationNet(features=self.config.features, resblocks=self.config.resblocks,
+                                      residual=self.config.residual)
 
     def align(
         self, centres: torch.Tensor, prev: torch.Tensor, next_: torch.Tensor,

@@ -37,6 +37,14 @@ _RESTORE_NAMES = {
 _PWC_PREFIX = "flow_net.moduleNetwork."
 
 
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "cdvd_tsp_default.pt"  # package data
+
+
+def default_checkpoint() -> Path | None:
+    """The bundled default checkpoint (trained by ``scripts/train_default.py``), or None if not installed."""
+    return DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None
+
+
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be loaded as asked; the message names the file and the problem."""
 
@@ -184,6 +192,16 @@ def load_pwc_weights(model: CDVDTSP, path: str | os.PathLike) -> None:
     _strict_load(model.flow, renamed, str(path))
 
 
+def save_pwc_weights(model: CDVDTSP, path: str | os.PathLike) -> None:
+    """Write ``model.flow`` as sniklaus's PWC-Net files are (``moduleExtractor.*`` names), atomically.
+
+    :func:`load_pwc_weights` reads it back, so a flow net pretrained here stands in for
+    ``network-default.pytorch`` (``train.pwc_weights``).
+    """
+    state = OrderedDict((official_key(f"flow.{k}")[len(_PWC_PREFIX):], v) for k, v in model.flow.state_dict().items())
+    _atomic_save(state, path)
+
+
 def save_checkpoint(model: CDVDTSP, path: str | os.PathLike, **extra) -> None:
     """Write a project checkpoint (config + weights + ``extra`` entries) atomically."""
     _atomic_save({"format": FORMAT, "version": VERSION, "config": asdict(model.config),
@@ -192,6 +210,9 @@ def save_checkpoint(model: CDVDTSP, path: str | os.PathLike, **extra) -> None:
 
 def save_official(model: CDVDTSP, path: str | os.PathLike) -> None:
     """Write the weights as the official code saves them: a plain state dict under official names."""
+    if model.config.residual:
+        raise CheckpointError("a model with model.residual has no official format (the official net has no "
+                              "global residual): save it with save_checkpoint")
     _atomic_save(official_state_dict(model), path)
 
 

@@ -132,6 +132,24 @@ class PWCNet(nn.Module):
         resized = F.interpolate(frames, size=size, mode="bilinear", align_corners=False)
         return self.pyramid(resized)
 
+    def decode(self, first: list[torch.Tensor], second: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The flow estimate of every level, coarsest first, in the network's units (for training).
+
+        Args:
+            first, second: pyramids from :meth:`features` (same batch size).
+
+        Returns:
+            five (B, 2, h_l, w_l) flows for levels 6 .. 2 (1/64 .. 1/4 of the resized frames); the last is
+            refined by the context network. ``20 * flow`` is in pixels of the resized frames.
+        """
+        estimate, flows = None, []
+        for decoder, f1, f2 in zip(self.decoders, first[:0:-1], second[:0:-1]):  # levels 6..2
+            estimate = decoder(f1, f2, estimate)
+            flows.append(estimate[0])
+        flow, features = estimate
+        flows[-1] = flow + self.refiner(features)  # (B, 2, H'/4, W'/4)
+        return flows
+
     def flow_from_features(
         self, first: list[torch.Tensor], second: list[torch.Tensor], size: tuple[int, int]
     ) -> torch.Tensor:
@@ -145,11 +163,7 @@ class PWCNet(nn.Module):
             (B, 2, H, W) backward flow in pixels (x then y): pixel p of the first frame is at p + flow in
             the second.
         """
-        estimate = None
-        for decoder, f1, f2 in zip(self.decoders, first[:0:-1], second[:0:-1]):  # levels 6..2
-            estimate = decoder(f1, f2, estimate)
-        flow, features = estimate
-        flow = flow + self.refiner(features)  # (B, 2, H'/4, W'/4)
+        flow = self.decode(first, second)[-1]  # (B, 2, H'/4, W'/4)
         height, width = size
         net_height, net_width = first[0].shape[-2] * 2, first[0].shape[-1] * 2
         flow = FLOW_SCALE * F.interpolate(flow, size=size, mode="bilinear", align_corners=False)

@@ -1,7 +1,8 @@
 """The restoration encoder-decoder of the official ``recons_video.py`` (SRN-style, no ConvLSTM).
 
 Input: 10 channels ``[warped prev, centre, warped next, S]``; output: the restored centre frame itself
-(no residual, no clamp). Three scales with ``features``, 2x and 4x channels, ``resblocks`` residual
+(no residual, no clamp), or with ``residual=True`` (a project option, not the official model) the centre
+frame plus the net's output. Three scales with ``features``, 2x and 4x channels, ``resblocks`` residual
 blocks per scale, 5x5 kernels; skips are additive. Default config: 6,812,771 parameters.
 """
 import torch
@@ -34,13 +35,15 @@ class RestorationNet(nn.Module):
         features: channels at full resolution (32); 2x and 4x at 1/2 and 1/4.
         resblocks: residual blocks per scale (3).
         kernel_size: 5.
+        residual: add the input's centre frame (channels 3..5) to the output.
     """
 
     def __init__(
         self, *, in_channels: int = 10, out_channels: int = 3, features: int = 32, resblocks: int = 3,
-        kernel_size: int = 5,
+        kernel_size: int = 5, residual: bool = False,
     ) -> None:
         super().__init__()
+        self.residual = residual
         k, pad = kernel_size, kernel_size // 2
         f1, f2, f4 = features, 2 * features, 4 * features
 
@@ -66,4 +69,5 @@ class RestorationNet(nn.Module):
         quarter = self.encoder2(half)  # (B, 4f, H/4, W/4)
         up_half = self.decoder2(quarter)  # (B, 2f, H/2, W/2)
         up_full = self.decoder1(up_half + half)  # (B, f, H, W)
-        return self.out_block(up_full + full)
+        out = self.out_block(up_full + full)  # (B, 3, H, W)
+        return out + x[:, 3:6] if self.residual else out

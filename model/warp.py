@@ -21,6 +21,13 @@ def _sample(image: torch.Tensor, grid: torch.Tensor, padding_mode: str) -> torch
     return sampled.to(image.dtype)
 
 
+def _normalised(positions: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B, H', W', 2) fp32 pixel positions (x, y) in an H x W image -> grid_sample's [-1, 1] coordinates."""
+    x = 2.0 * positions[..., 0] / max(width - 1, 1) - 1.0  # (B, H', W')
+    y = 2.0 * positions[..., 1] / max(height - 1, 1) - 1.0
+    return torch.stack((x, y), dim=-1)
+
+
 def _pixel_grid(flow: torch.Tensor) -> torch.Tensor:
     """(B, 2, H, W) flow in pixels -> (B, H, W, 2) fp32 sampling positions normalised to [-1, 1]."""
     _, _, height, width = flow.shape
@@ -30,9 +37,21 @@ def _pixel_grid(flow: torch.Tensor) -> torch.Tensor:
         torch.arange(width, device=flow.device, dtype=torch.float32),
         indexing="ij",
     )
-    x = 2.0 * (xs + flow[:, 0]) / max(width - 1, 1) - 1.0  # (B, H, W)
-    y = 2.0 * (ys + flow[:, 1]) / max(height - 1, 1) - 1.0
-    return torch.stack((x, y), dim=-1)
+    return _normalised(torch.stack((xs + flow[:, 0], ys + flow[:, 1]), dim=-1), height, width)
+
+
+def sample_at(image: torch.Tensor, positions: torch.Tensor, padding_mode: str = "border") -> torch.Tensor:
+    """Bilinear samples of ``image`` at arbitrary pixel positions, with the warps' conventions.
+
+    Args:
+        image: (B, C, H, W).
+        positions: (B, H', W', 2) positions (x, y) in pixels of ``image`` (pixel centres at integers).
+        padding_mode: ``border`` or ``zeros`` outside the image.
+
+    Returns:
+        (B, C, H', W') in ``image``'s dtype.
+    """
+    return _sample(image, _normalised(positions.float(), *image.shape[-2:]), padding_mode)
 
 
 def warp(image: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

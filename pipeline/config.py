@@ -80,6 +80,13 @@ class TrainConfig:
         seed: data order, augmentation and hard-example sampling.
         pwc_weights: sniklaus ``network-default.pytorch`` to initialise PWC-Net (the paper's start).
         workers: DataLoader workers for the PNG loader.
+        start: ``random`` (PyTorch's initialisation) or ``identity``: PWC-Net emitting zero flow and, with
+            ``model.residual``, a restoration net returning its centre frame (`model.init`), the start for
+            training without downloaded weights. Applied before ``pwc_weights`` and ``init``.
+        init: a project checkpoint whose weights start the run (e.g. the previous phase of a recipe; its
+            ``stages`` may differ: every stage shares the same weights).
+        max_minutes: stop (and save) once the run has trained this long, resumes included (0: no limit).
+        warmup: steps of linear learning-rate warm-up at the start (0: none, the paper's recipe).
     """
 
     data: str = ""
@@ -108,6 +115,10 @@ class TrainConfig:
     seed: int = 1
     pwc_weights: str = ""
     workers: int = 4
+    start: Literal["random", "identity"] = "random"
+    init: str = ""
+    max_minutes: float = 0.0
+    warmup: int = 0
 
     def __post_init__(self) -> None:
         for name in ("batch", "crop", "step", "lr_step", "epochs", "checkpoint_every", "val_every", "log_every"):
@@ -115,6 +126,76 @@ class TrainConfig:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
         if len(self.betas) != 2:
             raise ValueError(f"train.betas must be two numbers, got {self.betas!r}")
+        if self.max_minutes < 0 or self.warmup < 0:
+            raise ValueError(f"train.max_minutes and train.warmup must be >= 0, got {self.max_minutes!r} and "
+                             f"{self.warmup!r}")
+
+
+@dataclass
+class FlowConfig:
+    """Supervised PWC-Net pretraining on rendered motion (`pipeline.flow_training`, `scripts/pretrain_flow.py`).
+
+    Attributes:
+        photos: folder of the training photographs; val_photos: held-out ones, for the EPE figures.
+        val_footage: a frame-folder root of held-out videos (`discover_frame_pairs`), for the photometric
+            figures on real footage (empty: skipped).
+        size: side of the square pairs (a multiple of 64); batch: pairs per step.
+        blurred: share of pairs made of DVD-style 7-frame exposures (what the cascade's stage 1 sees).
+        lr: Adam's rate, after a linear warm-up over ``warmup`` steps; precision: bf16 autocast or fp32.
+        max_steps, max_minutes: stop after either (0: no limit); the run resumes where it stopped.
+        val_pairs: held-out pairs scored at the end; seed: pair i of a run depends on (seed, i) only.
+        log_every, checkpoint_every: in steps; workers: processes rendering pairs ahead of the step.
+    """
+
+    photos: str = ""
+    val_photos: str = ""
+    val_footage: str = ""
+    size: int = 128
+    batch: int = 8
+    blurred: float = 0.5
+    lr: float = 1e-4
+    warmup: int = 100
+    precision: Literal["fp32", "bf16"] = "bf16"
+    max_steps: int = 0
+    max_minutes: float = 0.0
+    val_pairs: int = 64
+    seed: int = 1
+    log_every: int = 20
+    checkpoint_every: int = 100
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("size", "batch", "log_every", "checkpoint_every", "val_pairs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"flow.{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.size % 64:
+            raise ValueError(f"flow.size must be a multiple of 64, got {self.size!r}")
+
+
+@dataclass
+class RecipeConfig:
+    """`scripts/train_default.py`: how a time budget is shared between the recipe's phases.
+
+    Attributes:
+        minutes: the whole budget (data building and evaluation not included).
+        flow_share, stage1_share: shares of it for the flow pretraining and for stage 1 (T = 1); the
+            cascade (T = 2, shared weights) gets the rest.
+        cascade_lr, cascade_warmup: the restoration rate and warm-up steps of the cascade phase (stage 1 uses
+            ``train.lr`` and ``train.warmup``).
+    """
+
+    minutes: float = 120.0
+    flow_share: float = 0.12
+    stage1_share: float = 0.6
+    cascade_lr: float = 5e-5
+    cascade_warmup: int = 25
+
+    def __post_init__(self) -> None:
+        if self.minutes <= 0:
+            raise ValueError(f"recipe.minutes must be > 0, got {self.minutes!r}")
+        if not (0 <= self.flow_share and 0 < self.stage1_share and self.flow_share + self.stage1_share <= 1):
+            raise ValueError(f"recipe shares must be >= 0 and sum to at most 1, got flow {self.flow_share!r}, "
+                             f"stage 1 {self.stage1_share!r}")
 
 
 @dataclass
@@ -124,6 +205,8 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     deblur: DeblurConfig = field(default_factory=DeblurConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    recipe: RecipeConfig = field(default_factory=RecipeConfig)
 
 
 def _check_value(key: str, kind, value):

@@ -1,7 +1,9 @@
 """One training step of the paper's recipe, shared by `scripts/train.py` and the profiler.
 
 The loss is `model.losses.cascade_loss` (L1 + 2 x hard example mining on stage 1 and the final output);
-Adam with one learning rate for the restoration net and a gentler one for PWC-Net, halved on a schedule.
+Adam with one learning rate for the restoration net and a gentler one for PWC-Net, halved on a schedule,
+optionally after a linear warm-up (which keeps a model that starts at the identity near it while Adam's
+first, sign-like updates would otherwise move every weight by the full rate at once).
 """
 import contextlib
 
@@ -24,14 +26,42 @@ class TrainForward(torch.nn.Module):
         return self.model.forward_stages(frames)
 
 
-def build_optimizer(model: CDVDTSP, train: TrainConfig) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.StepLR]:
-    """Adam over two parameter groups (restoration ``lr``, PWC-Net ``flow_lr``) and its step schedule (per epoch)."""
+class Schedule:
+    """The rates' schedule: linear warm-up over the first ``train.warmup`` steps (from 1/warmup of each
+    rate), then ``lr_gamma`` every ``lr_step`` epochs. Both parts are PyTorch's chainable schedulers."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, train: TrainConfig) -> None:
+        self.epochs = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.lr_step, gamma=train.lr_gamma)
+        self.warmup = torch.optim.lr_scheduler.LinearLR(
+            optimizer, start_factor=1 / train.warmup, total_iters=train.warmup) if train.warmup else None
+
+    def step(self) -> None:
+        """After each optimiser step."""
+        if self.warmup is not None and self.warmup.last_epoch < self.warmup.total_iters:
+            self.warmup.step()
+
+    def end_epoch(self) -> None:
+        self.epochs.step()
+
+    def state_dict(self) -> dict:
+        return {"epochs": self.epochs.state_dict(),
+                "warmup": self.warmup.state_dict() if self.warmup is not None else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "epochs" not in state:  # a run saved before warm-up existed: its StepLR alone
+            state = {"epochs": state, "warmup": None}
+        self.epochs.load_state_dict(state["epochs"])
+        if self.warmup is not None and state["warmup"] is not None:
+            self.warmup.load_state_dict(state["warmup"])
+
+
+def build_optimizer(model: CDVDTSP, train: TrainConfig) -> tuple[torch.optim.Adam, Schedule]:
+    """Adam over two parameter groups (restoration ``lr``, PWC-Net ``flow_lr``) and its `Schedule`."""
     optimizer = torch.optim.Adam(
         [{"params": model.restore.parameters(), "lr": train.lr},
          {"params": model.flow.parameters(), "lr": train.flow_lr}],
         betas=tuple(train.betas), eps=train.eps)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.lr_step, gamma=train.lr_gamma)
-    return optimizer, scheduler
+    return optimizer, Schedule(optimizer, train)
 
 
 def autocast_for(device: torch.device, train: TrainConfig) -> contextlib.AbstractContextManager:

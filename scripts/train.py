@@ -9,26 +9,24 @@ scheduler, step, epoch, batch within the epoch, RNG), ``step_N.pt`` project chec
 `evaluate` load, and ``log.jsonl`` (one JSON object per logged step and per validation).
 """
 import argparse
-import itertools
 import json
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.nn.parallel import DistributedDataParallel
 
-from model import CDVDTSP, CheckpointError, load_pwc_weights, save_checkpoint
+from model import CDVDTSP, CheckpointError, load_checkpoint, load_pwc_weights, save_checkpoint
+from model.init import identity_restoration_, zero_flow_
 from pipeline.config import ConfigError, TrainConfig, dump_config, load_config
 from pipeline.datasets import Manifest, PngWindowDataset, discover_frame_pairs, read_image
-from pipeline.deblur import restore_frames
 from pipeline.distributed import Process, close_process, init_process
 from pipeline.framesource import read_frames
-from pipeline.metrics import psnr, ssim
 from pipeline.pairs import split_pair
+from pipeline.scoring import score_restoration
 from pipeline.train_loader import LoaderConfig, PairedVideoLoader, dali_device_id
 from pipeline.training import TrainForward, build_optimizer, train_step
 
@@ -87,17 +85,10 @@ def held_out(train: TrainConfig) -> list[tuple[str, object, object]]:
 
 def validate(model: CDVDTSP, videos, config, device) -> dict[str, float]:
     """Mean PSNR/SSIM (official protocol) of the input and of the restored frames over the held-out videos."""
-    model.eval()
-    deblur = config.deblur
-    rows = []
-    limit = config.train.val_frames or None
-    for _, blurred, sharp in videos:
-        inputs, to_restore = itertools.tee(itertools.islice(blurred(), limit))  # tee holds only the engine's lag
-        for image, out, target in zip(inputs, restore_frames(model, to_restore, deblur, device), sharp()):
-            rows.append((psnr(image, target), ssim(image, target), psnr(out, target), ssim(out, target)))
+    inputs, outputs = score_restoration(model, videos, config.deblur, device, config.train.val_frames or None)
     model.train()
-    names = ("input_psnr", "input_ssim", "psnr", "ssim")
-    return {name: float(np.mean(column)) for name, column in zip(names, zip(*rows))}
+    before, after = inputs.overall(), outputs.overall()
+    return {"input_psnr": before.psnr, "input_ssim": before.ssim, "psnr": after.psnr, "ssim": after.ssim}
 
 
 def save_state(path: Path, model, optimizer, scheduler, state: dict, generator: torch.Generator, config) -> None:
@@ -106,6 +97,18 @@ def save_state(path: Path, model, optimizer, scheduler, state: dict, generator: 
                     progress=dict(state), rng={"torch": torch.get_rng_state(), "hem": generator.get_state(),
                                                **({"cuda": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {})},
                     train_config=json.loads(json.dumps(config.train.__dict__)))
+
+
+def initialise(model: CDVDTSP, train: TrainConfig) -> None:
+    """The weights a new run starts from: ``train.start``, then ``train.pwc_weights``, then ``train.init``."""
+    if train.start == "identity":
+        zero_flow_(model.flow)
+        if model.config.residual:
+            identity_restoration_(model)
+    if train.pwc_weights:
+        load_pwc_weights(model, train.pwc_weights)
+    if train.init:
+        model.load_state_dict(load_checkpoint(train.init, config=model.config).state_dict())
 
 
 def main(argv=None) -> int:
@@ -138,18 +141,19 @@ def train(args, process: Process, device: torch.device) -> int:
     if not train_config.data:
         raise ValueError("no training data: --set train.data=MANIFEST.json (or a frame root with train.loader=png)")
     torch.manual_seed(train_config.seed + process.rank)
-    model = CDVDTSP(config.model).to(device)
-    if train_config.pwc_weights and not args.resume:
-        load_pwc_weights(model, train_config.pwc_weights)
+    model = CDVDTSP(config.model)
+    if not args.resume:
+        initialise(model, train_config)
+    model = model.to(device)
     optimizer, scheduler = build_optimizer(model, train_config)
     generator = torch.Generator().manual_seed(train_config.seed * 1000 + process.rank)  # hard-example sampling
-    state = {"step": 0, "epoch": 0, "batch": 0}
+    state = {"step": 0, "epoch": 0, "batch": 0, "seconds": 0.0}
     if args.resume:
         saved = torch.load(last, map_location=device, weights_only=True)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
-        state = dict(saved["progress"])
+        state = {"seconds": 0.0, **saved["progress"]}
         torch.set_rng_state(saved["rng"]["torch"].cpu())
         generator.set_state(saved["rng"]["hem"].cpu())
         if "cuda" in saved["rng"] and device.type == "cuda":
@@ -170,13 +174,22 @@ def train(args, process: Process, device: torch.device) -> int:
                   disable=not process.main) as progress:
         task = progress.add_task("train", total=total, completed=state["step"], status="")
         window_start, window_steps = time.perf_counter(), 0
-        while state["epoch"] < train_config.epochs and not (train_config.max_steps and state["step"] >= train_config.max_steps):
+        budget = train_config.max_minutes * 60
+        clock = time.perf_counter() - state["seconds"]  # trained seconds count across resumes
+
+        def finished() -> bool:
+            state["seconds"] = time.perf_counter() - clock
+            return bool((train_config.max_steps and state["step"] >= train_config.max_steps)
+                        or (budget and state["seconds"] >= budget))
+
+        while state["epoch"] < train_config.epochs and not finished():
             loader.set_epoch(state["epoch"])
             for index, (blurred, sharp) in enumerate(loader):
                 if index < state["batch"]:  # resuming mid-epoch: same order and augmentation, skip what was done
                     continue
                 blurred, sharp = blurred.to(device, non_blocking=True), sharp.to(device, non_blocking=True)
                 loss, parts = train_step(net, optimizer, blurred, sharp, train_config, generator, device)
+                scheduler.step()
                 state["step"] += 1
                 state["batch"] = index + 1
                 window_steps += 1
@@ -202,12 +215,12 @@ def train(args, process: Process, device: torch.device) -> int:
                     log.flush()
                     console.print(f"step {step}: validation PSNR {scores['psnr']:.2f} dB (input "
                                   f"{scores['input_psnr']:.2f}), SSIM {scores['ssim']:.4f}")
-                if train_config.max_steps and step >= train_config.max_steps:
+                if finished():
                     break
             else:
                 state["epoch"] += 1
                 state["batch"] = 0
-                scheduler.step()
+                scheduler.end_epoch()
     if process.main:
         save_state(last, model, optimizer, scheduler, state, generator, config)
         save_checkpoint(model, args.out / f"step_{state['step']}.pt")

@@ -51,7 +51,9 @@ def test_resume_equals_an_uninterrupted_run(manifest, tmp_path):
     assert _run(resumed, manifest, "--set", "train.max_steps=1", "--set", "train.log_every=1") == 0
     assert train(["--out", str(resumed), "--resume", "--set", "train.max_steps=3", "--device", "cpu"]) == 0
     a, b = (torch.load(run / "last.pt", weights_only=True) for run in (straight, resumed))
+    seconds = [run["progress"].pop("seconds") for run in (a, b)]  # trained time, resumes included
     assert a["progress"] == b["progress"] == {"step": 3, "epoch": 0, "batch": 3}
+    assert all(value > 0 for value in seconds)
     assert all(torch.equal(a["optimizer"]["state"][i]["exp_avg"], b["optimizer"]["state"][i]["exp_avg"])
                for i in a["optimizer"]["state"])
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
