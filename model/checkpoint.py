@@ -17,7 +17,7 @@ import logging
 import os
 import re
 from collections import OrderedDict
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -43,6 +43,13 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "cdvd_tsp_def
 def default_checkpoint() -> Path | None:
     """The bundled default checkpoint (trained by ``scripts/train_default.py``), or None if not installed."""
     return DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None
+
+
+def stored_config(path: str | os.PathLike) -> ModelConfig | None:
+    """The model config a project checkpoint carries (read memory-mapped, weights untouched); None for files
+    that carry none (official ones)."""
+    obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return ModelConfig(**obj["config"]) if isinstance(obj, dict) and obj.get("format") == FORMAT else None
 
 
 class CheckpointError(ValueError):
@@ -149,8 +156,10 @@ def load_checkpoint(
     Args:
         path: the file.
         map_location: where tensors are loaded (the model is returned there).
-        config: overrides the stored config (official files carry none: the published model is assumed;
-            ``stages`` may differ from 2 since every stage shares the same weights).
+        config: the number of stages to run (``config.stages``; every stage shares the same weights, so any
+            T works). A project checkpoint's other settings always come from the file (``residual`` cannot
+            be seen in the weights); an official file is built with ``config`` (the published model when
+            None), which must not ask for ``residual``.
 
     Raises:
         CheckpointError: missing, empty, unreadable or foreign file, or weights that do not match.
@@ -161,12 +170,15 @@ def load_checkpoint(
     if obj.get("format") == FORMAT:
         if obj.get("version") != VERSION:
             raise CheckpointError(f"{path}: checkpoint version {obj.get('version')!r}, expected {VERSION}")
-        model = CDVDTSP(config or ModelConfig(**obj["config"]))
+        stored = ModelConfig(**obj["config"])
+        model = CDVDTSP(replace(stored, stages=config.stages) if config else stored)
         _strict_load(model, obj["model"], str(path))
         return model.to(map_location)
     state = _strip_data_parallel(obj)
     if any(k.startswith(("flow_net.", "recons_net.")) for k in state):
         log.info("%s: official CDVD-TSP state dict (%d tensors)", path, len(state))
+        if config is not None and config.residual:
+            raise CheckpointError(f"{path}: an official checkpoint has no global residual (model.residual)")
         model = CDVDTSP(config or ModelConfig())
         _from_official(state, model, str(path))
         return model.to(map_location)

@@ -12,7 +12,8 @@ from typing import Literal
 
 import yaml
 
-from model import ModelConfig
+from model import ModelConfig, default_checkpoint
+from model.checkpoint import stored_config
 
 
 class ConfigError(ValueError):
@@ -300,6 +301,34 @@ def checkpoint_model_config(config: Config, path: str | Path | None, overrides: 
     files) unless the user chose one, with a config file ``path`` or ``model.*`` overrides."""
     chosen = path is not None or any(item.startswith("model.") for item in overrides)
     return config.model if chosen else None
+
+
+def _architecture_keys(path: str | Path | None, overrides: typing.Sequence[str]) -> set[str]:
+    """The model settings other than ``stages`` that a config file or ``model.*`` overrides set."""
+    keys = {item.partition("=")[0].strip()[len("model."):] for item in overrides if item.startswith("model.")}
+    if path is not None and Path(path).is_file():
+        section = (yaml.safe_load(Path(path).read_text()) or {}).get("model") or {}
+        keys |= set(section) if isinstance(section, dict) else set()
+    return keys - {"stages"}
+
+
+def weights_to_load(checkpoint: str | Path | None, config: "Config", path: str | Path | None,
+                    overrides: typing.Sequence[str]) -> Path | None:
+    """The checkpoint a command runs: ``checkpoint`` when given; else the bundled default checkpoint, unless
+    the user chose a model architecture that differs from it (then None: untrained weights of that shape).
+
+    ``config`` is the loaded config, ``path`` and ``overrides`` what it was loaded from.
+    """
+    if checkpoint is not None:
+        return Path(checkpoint)
+    default = default_checkpoint()
+    if default is None:
+        return None
+    chosen = _architecture_keys(path, overrides) & {"features", "resblocks", "residual"}
+    stored = stored_config(default) if chosen else None
+    if stored is not None and any(getattr(config.model, key) != getattr(stored, key) for key in chosen):
+        return None
+    return default
 
 
 def dump_config(config, path: str | Path | None = None) -> str:

@@ -24,10 +24,9 @@ from model.warp import warp
 from .frames import to_model, to_uint8
 from .framesource import frame_files, read_image
 from .motion import MotionConfig, random_scene
-from .synth import SynthConfig, blur_window
+from .synth import DVD_EXPOSURE, blur_window
 
 LEVEL_WEIGHTS = (0.32, 0.08, 0.02, 0.01, 0.005)  # levels 6 .. 2, PWC-Net paper
-EXPOSURE = SynthConfig(window=7, linear_light=True)  # the DVD/GOPRO averaging of the evaluation
 
 
 def load_photos(folder: str | Path, max_side: int = 640) -> list[torch.Tensor]:
@@ -69,9 +68,9 @@ def _frame(scene, t: float, blurred: bool) -> torch.Tensor:
     exposure of the 7 frames around it."""
     if not blurred:
         return to_model(to_uint8(scene.render(t)[None]))[0]
-    half = EXPOSURE.window // 2
+    half = DVD_EXPOSURE.window // 2
     frames = torch.stack([scene.render(t + k) for k in range(-half, half + 1)])  # (7, 3, H, W)
-    mean = blur_window(to_uint8(frames).numpy(), EXPOSURE)  # (H, W, 3) uint8
+    mean = blur_window(to_uint8(frames).numpy(), DVD_EXPOSURE)  # (H, W, 3) uint8
     return to_model(torch.from_numpy(mean)[None])[0]
 
 

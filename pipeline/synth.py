@@ -75,6 +75,10 @@ def linear_to_srgb(values: np.ndarray) -> np.ndarray:
     return np.where(values <= 0.0031308, values * 12.92, 1.055 * values ** (1 / 2.4) - 0.055)
 
 
+DVD_EXPOSURE = SynthConfig(window=7, linear_light=True)
+"""The blur the default checkpoint is trained and scored on: each blurred frame the linear-light mean of 7
+consecutive sharp frames, the middle one the target (as DVD and GOPRO were made)."""
+
 _DECODE_LUT = {
     False: (np.arange(256, dtype=np.float64) / 255).astype(np.float32),
     True: srgb_to_linear(np.arange(256, dtype=np.float64) / 255).astype(np.float32),

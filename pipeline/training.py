@@ -27,8 +27,9 @@ class TrainForward(torch.nn.Module):
 
 
 class Schedule:
-    """The rates' schedule: linear warm-up over the first ``train.warmup`` steps (from 1/warmup of each
-    rate), then ``lr_gamma`` every ``lr_step`` epochs. Both parts are PyTorch's chainable schedulers."""
+    """The rates' schedule: a linear warm-up from 1/warmup of each rate to all of it over the first
+    ``train.warmup`` steps, then ``lr_gamma`` every ``lr_step`` epochs. Both are PyTorch's chainable
+    schedulers (``LinearLR``, ``StepLR``)."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, train: TrainConfig) -> None:
         self.epochs = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.lr_step, gamma=train.lr_gamma)

@@ -30,11 +30,10 @@ from .framesource import read_frames, read_image
 from .motion import MotionConfig, random_scene
 from .pairs import resize
 from .prepare import fit_width
-from .synth import SynthConfig, synthesize
+from .synth import DVD_EXPOSURE, synthesize
 
 logger = logging.getLogger(__name__)
 
-EXPOSURE = SynthConfig(window=7, linear_light=True)  # the DVD/GOPRO averaging the evaluation uses
 PHOTO_MAX_SIDE = 640
 
 
@@ -99,7 +98,7 @@ def _write_pair_folder(folder: Path, pairs: Iterable[tuple[np.ndarray, np.ndarra
 def footage_pairs(video: Path, width: int) -> Iterable[tuple[np.ndarray, np.ndarray]]:
     """Blurred/sharp pairs of ``video`` downscaled to ``width`` (even sizes), 7-frame exposures."""
     frames = (fit_width(frame, width) for frame in read_frames(video))
-    return ((pair.blurred, pair.sharp) for pair in synthesize(frames, EXPOSURE))
+    return ((pair.blurred, pair.sharp) for pair in synthesize(frames, DVD_EXPOSURE))
 
 
 def shake_pairs(photos: list[torch.Tensor], rng: np.random.Generator, *, frames: int, height: int, width: int,
@@ -108,7 +107,7 @@ def shake_pairs(photos: list[torch.Tensor], rng: np.random.Generator, *, frames:
     scene = random_scene(rng, photos, height, width, motion)
     start = -(frames - 1) / 2  # the path's zero in the middle keeps the drift inside the photograph's margin
     sharp = (to_uint8(scene.render(start + k)[None])[0].numpy() for k in range(frames))
-    return ((pair.blurred, pair.sharp) for pair in synthesize(sharp, EXPOSURE))
+    return ((pair.blurred, pair.sharp) for pair in synthesize(sharp, DVD_EXPOSURE))
 
 
 def _load_photo(path: Path) -> np.ndarray:
@@ -125,7 +124,7 @@ def build(sources: Sources, out: Path, *, base: Path, seed: int = 0,
     """Build the whole set under ``out`` (which must not hold one yet); returns what ``sources.json`` holds."""
     if (out / "sources.json").exists():
         raise ValueError(f"{out}: already holds a training set (sources.json); choose another folder")
-    record: dict = {"exposure": {"window": EXPOSURE.window, "linear_light": EXPOSURE.linear_light},
+    record: dict = {"exposure": {"window": DVD_EXPOSURE.window, "linear_light": DVD_EXPOSURE.linear_light},
                     "photos": [], "footage": [], "shake": []}
     train_photos = []
     for source in sources.photos:

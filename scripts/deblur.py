@@ -21,14 +21,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from model import CDVDTSP, CheckpointError, load_checkpoint
-from pipeline.config import ConfigError, checkpoint_model_config, dump_config, load_config
+from pipeline.config import ConfigError, checkpoint_model_config, dump_config, load_config, weights_to_load
 from pipeline.deblur import deblur_video
 from pipeline.errors import VideoError
 from pipeline.framesource import read_frames
 from pipeline.metrics import psnr, ssim
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".flv", ".wmv"}
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "model" / "weights" / "cdvd_tsp_default.pt"
 console = Console(stderr=True)
 
 
@@ -61,11 +60,11 @@ def output_for(source: Path, output: Path, single: bool, png: bool) -> Path:
 
 def build_model(args, config, device) -> tuple[CDVDTSP, str]:
     """The model from --checkpoint, the bundled default checkpoint, or (loudly) untrained weights."""
-    path = args.checkpoint or (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
+    path = weights_to_load(args.checkpoint, config, args.config, args.set)
     if path is None:
-        console.print("[bold yellow]warning:[/] no --checkpoint and no trained default checkpoint is bundled "
-                      "yet: these weights are UNTRAINED (seeded random), so the output is not deblurred. "
-                      "Pass an official CDVD_TSP_*.pt or a checkpoint from scripts/train.py.")
+        console.print("[bold yellow]warning:[/] no --checkpoint and the default checkpoint is not installed "
+                      "(model/weights/cdvd_tsp_default.pt): these weights are UNTRAINED (seeded random), so "
+                      "the output is not deblurred. Pass an official CDVD_TSP_*.pt or a trained checkpoint.")
         torch.manual_seed(0)
         return CDVDTSP(config.model), "untrained"
     model = load_checkpoint(path, config=checkpoint_model_config(config, args.config, args.set))
@@ -166,7 +165,8 @@ def main(argv=None) -> int:
     if args.sharp and single and not failures and not png:
         blur_psnr, blur_ssim, out_psnr, out_ssim = score_against(args.sharp, Path(results[0][4]), inputs[0])
         Console().print(f"against {args.sharp.name}: input PSNR {blur_psnr:.2f} dB / SSIM {blur_ssim:.4f}, "
-                        f"output PSNR {out_psnr:.2f} dB / SSIM {out_ssim:.4f} ({weights} weights)")
+                        f"output PSNR {out_psnr:.2f} dB / SSIM {out_ssim:.4f}: gain {out_psnr - blur_psnr:+.2f} dB "
+                        f"({weights} weights)")
     return 1 if failures else 0
 
 

@@ -38,7 +38,7 @@ from rich.table import Table
 
 from model import load_checkpoint
 from pipeline import metrics
-from pipeline.config import checkpoint_model_config, load_config
+from pipeline.config import checkpoint_model_config, load_config, weights_to_load
 from pipeline.deblur import restore_frames
 from pipeline.framesource import (BLUR_NAME, VideoPair, discover, find_sequence, is_sequence, read_frames,
                                   zip_frames)
@@ -202,10 +202,11 @@ def _videos(ground_truth: Path, blurred: str | bool | None) -> list[VideoPair]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("ground_truth", type=Path, help="evaluation root, or one video file / frame folder")
-    source = parser.add_mutually_exclusive_group(required=True)  # where restored frames come from
+    source = parser.add_mutually_exclusive_group()  # where restored frames come from (default: the default model)
     source.add_argument("--restored", type=Path,
                         help="existing outputs: a folder with one per video, or one sequence")
-    source.add_argument("--checkpoint", type=Path, help="run this model (project or official .pt) on the blurred input")
+    source.add_argument("--checkpoint", type=Path, help="run this model (project or official .pt) on the blurred input (default, without --restored: "
+                             "the bundled default checkpoint)")
     parser.add_argument("--config", type=Path, help="YAML config for --checkpoint runs")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
@@ -224,6 +225,10 @@ def main(argv=None) -> int:
     console = Console()
     try:
         pairs = _videos(args.ground_truth, args.blurred)
+        if not args.restored and not args.checkpoint:
+            args.checkpoint = weights_to_load(None, load_config(args.config, args.set), args.config, args.set)
+            if args.checkpoint is None:
+                raise ValueError("give --restored or --checkpoint (the default checkpoint is not installed)")
         if args.checkpoint:
             restore_fn = model_restore_fn(args.checkpoint, args.config, args.set, args.device)
         else:

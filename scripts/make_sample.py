@@ -1,12 +1,14 @@
-"""Make the bundled demo sample: a short downscaled cockatoo clip, blurred synthetically, and its sharp one.
+"""Make the bundled demo sample: a short real clip, blurred the DVD/GOPRO way, and its sharp frames.
 
-    python scripts/make_sample.py --source ../shared/data/footage/cockatoo.mp4 --out samples/
+    python scripts/make_sample.py --source ../shared/data/footage/tree.avi --out samples/
 
-Takes frames ``--start`` .. ``--start + --frames + --window - 2`` of the source (a handheld 1280x720 20 fps
-phone clip with strong motion), downscales them to ``--width`` x ``--height`` (area averaging), blurs them
-with ``pipeline/synth.py`` and writes ``cockatoo_blurred.mp4`` and ``cockatoo_sharp.mp4``: ``--frames``
-frames each, H.264 yuv420p, CRF ``--crf``, a keyframe every 8 frames. Frame i of the sharp video is the
-middle frame of the exposure that made frame i of the blurred one.
+Takes frames ``--start`` .. ``--start + --frames + --window - 2`` of the source (by default the handheld
+320x240 15 fps ``tree.avi``, a clip held out of the default checkpoint's training), downscales them to
+``--width`` x ``--height`` (area averaging) when they are larger, blurs them with ``pipeline/synth.py``
+(each blurred frame the linear-light mean of ``--window`` consecutive frames) and writes
+``<name>_blurred.mp4`` and ``<name>_sharp.mp4``: ``--frames`` frames each, H.264 yuv420p, CRF ``--crf``, a
+keyframe every 8 frames. Frame i of the sharp video is the middle frame of the exposure that made frame i
+of the blurred one.
 """
 import argparse
 import itertools
@@ -23,19 +25,20 @@ from pipeline.pairs import EncodeSettings, VideoEncoder, resize
 from pipeline.probe import probe
 from pipeline.synth import SynthConfig, synthesize
 
-FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "footage" / "cockatoo.mp4"
+FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "footage" / "tree.avi"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=FOOTAGE, help=f"sharp video (default {FOOTAGE})")
     parser.add_argument("--out", type=Path, default=Path("samples"), help="output folder (default samples/)")
-    parser.add_argument("--start", type=int, default=60, help="first source frame used (default 60)")
-    parser.add_argument("--frames", type=int, default=48, help="frames in the sample (default 48)")
+    parser.add_argument("--name", default="tree", help="file names: NAME_blurred.mp4, NAME_sharp.mp4")
+    parser.add_argument("--start", type=int, default=22, help="first source frame used (default 22)")
+    parser.add_argument("--frames", type=int, default=40, help="frames in the sample (default 40)")
     parser.add_argument("--width", type=int, default=320)
-    parser.add_argument("--height", type=int, default=180)
-    parser.add_argument("--window", type=int, default=5, help="frames averaged per blurred frame (default 5)")
-    parser.add_argument("--upsample", type=int, default=4, help="interpolation before averaging (default 4)")
+    parser.add_argument("--height", type=int, default=240)
+    parser.add_argument("--window", type=int, default=7, help="frames averaged per blurred frame (default 7)")
+    parser.add_argument("--upsample", type=int, default=1, help="interpolation before averaging (default 1: none)")
     parser.add_argument("--crf", type=int, default=12, help="x264 CRF (default 12)")
     return parser
 
@@ -50,10 +53,12 @@ def main(argv=None) -> int:
         frames = itertools.islice(read_frames(args.source), args.start, end)
         args.out.mkdir(parents=True, exist_ok=True)
         fps = probe(args.source).fps
-        with (VideoEncoder(args.out / "cockatoo_blurred.mp4", fps=fps, settings=settings) as blurred,
-              VideoEncoder(args.out / "cockatoo_sharp.mp4", fps=fps, settings=settings) as sharp):
+        with (VideoEncoder(args.out / f"{args.name}_blurred.mp4", fps=fps, settings=settings) as blurred,
+              VideoEncoder(args.out / f"{args.name}_sharp.mp4", fps=fps, settings=settings) as sharp):
             psnrs = []
-            for pair in synthesize((resize(f, args.width, args.height) for f in frames), config):
+            sized = (f if f.shape[:2] == (args.height, args.width) else resize(f, args.width, args.height)
+                     for f in frames)
+            for pair in synthesize(sized, config):
                 blurred.write(pair.blurred)
                 sharp.write(pair.sharp)
                 psnrs.append(metrics.psnr(pair.blurred, pair.sharp))

@@ -8,7 +8,8 @@
 Modes: ``model`` (the engine per precision vs the official schedule, synthetic frames), ``decode`` (each
 reader, same clip), ``end-to-end`` (file to file), ``ingest`` (DALI loader vs PNG loader), ``train``
 (training step from memory vs from the loader). See ``pipeline/profiling.py`` for what each measures.
-The model runs with ``--checkpoint``'s weights, else seeded untrained ones (speed does not depend on them).
+The model runs with ``--checkpoint``'s weights, else the bundled default checkpoint's, else seeded untrained
+ones (speed does not depend on them; the precision figures, output PSNR against fp32, do).
 """
 import argparse
 import itertools
@@ -26,7 +27,7 @@ from rich.table import Table
 from model import CDVDTSP, CheckpointError, load_checkpoint
 from pipeline import profiling
 from pipeline.chart import draw
-from pipeline.config import ConfigError, checkpoint_model_config, load_config
+from pipeline.config import ConfigError, checkpoint_model_config, load_config, weights_to_load
 from pipeline.errors import VideoError
 from pipeline.framesource import read_frames
 from pipeline.probe import probe
@@ -80,11 +81,12 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _build_model(args, config, device: torch.device) -> tuple[CDVDTSP, str]:
-    if args.checkpoint is None:
+    path = weights_to_load(args.checkpoint, config, args.config, args.set)
+    if path is None:
         torch.manual_seed(0)
         return CDVDTSP(config.model).to(device).eval(), "untrained (seeded)"
-    model = load_checkpoint(args.checkpoint, config=checkpoint_model_config(config, args.config, args.set))
-    return model.to(device).eval(), str(args.checkpoint)
+    model = load_checkpoint(path, config=checkpoint_model_config(config, args.config, args.set))
+    return model.to(device).eval(), str(path)
 
 
 def _spread(values: dict, digits: str = ".2f") -> str:

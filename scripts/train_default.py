@@ -13,7 +13,8 @@ Phases (each in its own folder under OUT, each resumed from its last checkpoint,
 4. ``cascade``: the full shared-weight cascade (T = 2) from stage 1's weights (``train.py``);
 5. ``export``: the held-out clips scored before and after; the weights stored in fp16 when that moves
    no clip by more than 0.05 dB; ``OUT/card.json`` (the model card's figures) and ``OUT/default.pt``;
-   ``--install`` copies it to ``model/weights/cdvd_tsp_default.pt`` (what deblur loads by default).
+   ``--install`` copies both to ``model/weights/cdvd_tsp_default.{pt,json}`` (what deblur loads by
+   default, and the figures of the README's model card).
 
 The budget (``recipe.minutes``) is shared by the training phases as ``recipe.*_share`` say; data
 building and scoring come on top. Settings: ``configs/default_checkpoint.yaml``, ``--set`` overrides.
@@ -52,7 +53,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--budget", type=float, help="training minutes in all (= --set recipe.minutes=N)")
     parser.add_argument("--device", help="cpu or cuda:N (default: the GPU if there is one)")
-    parser.add_argument("--install", action="store_true", help=f"copy the result to {DEFAULT_CHECKPOINT}")
+    parser.add_argument("--install", action="store_true", help=f"copy the result and its card to {DEFAULT_CHECKPOINT.parent}")
     return parser
 
 
@@ -173,7 +174,8 @@ def main(argv=None) -> int:
     if args.install:
         DEFAULT_CHECKPOINT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(args.out / "default.pt", DEFAULT_CHECKPOINT)
-        Console().print(f"installed {DEFAULT_CHECKPOINT}")
+        shutil.copyfile(args.out / "card.json", DEFAULT_CHECKPOINT.with_suffix(".json"))
+        Console().print(f"installed {DEFAULT_CHECKPOINT} and its card {DEFAULT_CHECKPOINT.with_suffix('.json').name}")
     return 0
 
 

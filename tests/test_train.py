@@ -1,4 +1,5 @@
 """scripts/train.py on a tiny config: it learns, resumes exactly, and runs under torchrun (gloo)."""
+import copy
 import json
 import os
 import subprocess
@@ -86,3 +87,55 @@ def test_two_process_torchrun_gloo(manifest, tmp_path):
     assert (tmp_path / "step_2.pt").is_file()
     state = torch.load(tmp_path / "last.pt", weights_only=True)
     assert state["progress"]["step"] == 2
+
+
+def test_warmup_ramps_the_rates_linearly_then_holds_and_resumes():
+    """train.warmup=4: both groups' rates rise linearly from 1/4 of their value to all of it over 4 steps and
+    stay; a schedule rebuilt from a saved state continues where it was."""
+    from model import CDVDTSP, ModelConfig
+    from pipeline.config import TrainConfig
+    from pipeline.training import build_optimizer
+
+    def rates(optimizer, schedule, steps):
+        seen = []
+        for _ in range(steps):
+            seen.append([group["lr"] for group in optimizer.param_groups])
+            optimizer.step()
+            schedule.step()
+        return seen
+
+    config = TrainConfig(lr=1e-3, flow_lr=1e-5, warmup=4)
+    optimizer, schedule = build_optimizer(CDVDTSP(ModelConfig(features=4, resblocks=1)), config)
+    first = rates(optimizer, schedule, 2)
+    saved = copy.deepcopy((optimizer.state_dict(), schedule.state_dict()))
+    later = rates(optimizer, schedule, 4)
+    assert [r[0] for r in first + later] == pytest.approx([2.5e-4, 4.375e-4, 6.25e-4, 8.125e-4, 1e-3, 1e-3])
+    assert [r[1] for r in first + later] == pytest.approx([2.5e-6, 4.375e-6, 6.25e-6, 8.125e-6, 1e-5, 1e-5])
+    resumed_optimizer, resumed = build_optimizer(CDVDTSP(ModelConfig(features=4, resblocks=1)), config)
+    resumed_optimizer.load_state_dict(saved[0])
+    resumed.load_state_dict(saved[1])
+    assert rates(resumed_optimizer, resumed, 4) == pytest.approx(later)
+
+
+def test_a_time_budget_stops_the_run(manifest, tmp_path):
+    """train.max_minutes ends the run (and saves it) long before max_steps would."""
+    assert _run(tmp_path, manifest, "--set", "train.max_steps=50", "--set", "train.max_minutes=0.0001") == 0
+    progress = torch.load(tmp_path / "last.pt", weights_only=True)["progress"]
+    assert progress["step"] <= 1 and progress["seconds"] > 0
+
+
+def test_identity_start_then_init_from_a_checkpoint(tmp_path):
+    """train.start=identity gives the identity model; train.init then loads a checkpoint's weights over it."""
+    from model import CDVDTSP, ModelConfig, save_checkpoint
+    from pipeline.config import TrainConfig
+    from scripts.train import initialise
+
+    config = ModelConfig(features=4, resblocks=1, residual=True, stages=1)
+    model = CDVDTSP(config)
+    initialise(model, TrainConfig(start="identity"))
+    frames = torch.rand(1, 3, 3, 16, 16)
+    assert torch.equal(model(frames), frames[:, 1])
+    other = CDVDTSP(ModelConfig(features=4, resblocks=1, residual=True, stages=2))
+    save_checkpoint(other, tmp_path / "other.pt")
+    initialise(model, TrainConfig(start="identity", init=str(tmp_path / "other.pt")))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))

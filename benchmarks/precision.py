@@ -1,0 +1,89 @@
+"""Output difference of reduced precision from fp32 on real 720p frames, with trained weights.
+
+    python benchmarks/precision.py --clip ../shared/data/footage/cockatoo.mp4 \
+        --json benchmarks/results/precision_cpu.json
+
+Frames ``--start`` .. ``--start + --frames - 1`` of a real clip (1280x720 cockatoo by default) go through
+the streaming engine (`pipeline.deblur.restore_frames`) once in fp32 and once per ``--precision`` under
+autocast, with ``--checkpoint``, else the default checkpoint, else seeded untrained weights (said in the
+results). Reported per precision: PSNR of its uint8 output against the fp32 output, the largest per-pixel
+difference in levels, the share of differing pixels, and seconds per frame. Real 720p frames matter: the
+warps' sampling positions reach x = 1279 there, where a reduced-precision grid would be off by pixels.
+"""
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from model import CDVDTSP, default_checkpoint, load_checkpoint
+from pipeline.config import DeblurConfig
+from pipeline.deblur import restore_frames
+from pipeline.framesource import read_frames
+from pipeline.metrics import psnr
+from pipeline.runinfo import command_line, stamp
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIP = ROOT.parent / "shared" / "data" / "footage" / "cockatoo.mp4"
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clip", type=Path, default=CLIP, help=f"real video (default {CLIP})")
+    parser.add_argument("--checkpoint", type=Path, help="weights (default: the bundled default checkpoint)")
+    parser.add_argument("--start", type=int, default=60, help="first frame (default 60)")
+    parser.add_argument("--frames", type=int, default=5, help="frames restored (default 5)")
+    parser.add_argument("--precision", nargs="+", default=["bf16"], choices=["bf16", "fp16"])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
+    device = torch.device(args.device)
+    weights = args.checkpoint or default_checkpoint()
+    if weights is None:
+        torch.manual_seed(0)
+        model, weights = CDVDTSP().to(device).eval(), "untrained (seeded 0)"
+    else:
+        model = load_checkpoint(weights).to(device).eval()
+    frames = list(itertools.islice(read_frames(args.clip), args.start, args.start + args.frames))
+    outputs, seconds = {}, {}
+    for precision in ["fp32", *args.precision]:
+        begin = time.perf_counter()
+        outputs[precision] = np.stack(list(restore_frames(model, frames, DeblurConfig(precision=precision), device)))
+        seconds[precision] = (time.perf_counter() - begin) / len(frames)
+    reference = outputs["fp32"].astype(np.int16)
+    results = {}
+    for precision in args.precision:
+        difference = np.abs(outputs[precision].astype(np.int16) - reference)
+        results[precision] = {"psnr_vs_fp32_db": float(np.mean([psnr(a, b, crop=0) for a, b in
+                                                                zip(outputs[precision], outputs["fp32"])])),
+                              "max_levels": int(difference.max()), "differing_share": float((difference > 0).mean()),
+                              "seconds_per_frame": seconds[precision], "fp32_seconds_per_frame": seconds["fp32"]}
+    height, width = frames[0].shape[:2]
+    document = {**stamp(device, command_line(argv)), "clip": str(args.clip), "size": f"{width}x{height}",
+                "frames": len(frames), "weights": str(weights), "results": results}
+    table = Table(title=f"{args.clip.name}, {width}x{height}, {len(frames)} frames, weights {Path(weights).name}")
+    for column in ("precision", "PSNR vs fp32", "max diff (levels)", "pixels differing", "s/frame (fp32)"):
+        table.add_column(column, justify="right")
+    for precision, row in results.items():
+        table.add_row(precision, f"{row['psnr_vs_fp32_db']:.1f} dB", str(row["max_levels"]),
+                      f"{100 * row['differing_share']:.1f}%",
+                      f"{row['seconds_per_frame']:.1f} ({row['fp32_seconds_per_frame']:.1f})")
+    Console().print(table)
+    if args.json:
+        args.json.write_text(json.dumps(document, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
