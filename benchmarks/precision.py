@@ -10,6 +10,7 @@ results). Reported per precision: PSNR of its uint8 output against the fp32 outp
 difference in levels, the share of differing pixels, and seconds per frame. Real 720p frames matter: the
 warps' sampling positions reach x = 1279 there, where a reduced-precision grid would be off by pixels.
 """
+
 import argparse
 import itertools
 import json
@@ -34,8 +35,11 @@ CLIP = ROOT.parent / "shared" / "data" / "footage" / "cockatoo.mp4"
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--clip", type=Path, default=CLIP, help=f"real video (default {CLIP})")
     parser.add_argument("--checkpoint", type=Path, help="weights (default: the bundled default checkpoint)")
     parser.add_argument("--start", type=int, default=60, help="first frame (default 60)")
@@ -59,26 +63,45 @@ def main(argv=None) -> int:
     outputs, seconds = {}, {}
     for precision in ["fp32", *args.precision]:
         begin = time.perf_counter()
-        outputs[precision] = np.stack(list(restore_frames(model, frames, DeblurConfig(precision=precision), device)))
+        outputs[precision] = np.stack(
+            list(restore_frames(model, frames, DeblurConfig(precision=precision), device))
+        )
         seconds[precision] = (time.perf_counter() - begin) / len(frames)
     reference = outputs["fp32"].astype(np.int16)
     results = {}
     for precision in args.precision:
         difference = np.abs(outputs[precision].astype(np.int16) - reference)
-        results[precision] = {"psnr_vs_fp32_db": float(np.mean([psnr(a, b, crop=0) for a, b in
-                                                                zip(outputs[precision], outputs["fp32"])])),
-                              "max_levels": int(difference.max()), "differing_share": float((difference > 0).mean()),
-                              "seconds_per_frame": seconds[precision], "fp32_seconds_per_frame": seconds["fp32"]}
+        results[precision] = {
+            "psnr_vs_fp32_db": float(
+                np.mean([psnr(a, b, crop=0) for a, b in zip(outputs[precision], outputs["fp32"])])
+            ),
+            "max_levels": int(difference.max()),
+            "differing_share": float((difference > 0).mean()),
+            "seconds_per_frame": seconds[precision],
+            "fp32_seconds_per_frame": seconds["fp32"],
+        }
     height, width = frames[0].shape[:2]
-    document = {**stamp(device, command_line(argv)), "clip": str(args.clip), "size": f"{width}x{height}",
-                "frames": len(frames), "weights": str(weights), "results": results}
-    table = Table(title=f"{args.clip.name}, {width}x{height}, {len(frames)} frames, weights {Path(weights).name}")
+    document = {
+        **stamp(device, command_line(argv)),
+        "clip": str(args.clip),
+        "size": f"{width}x{height}",
+        "frames": len(frames),
+        "weights": str(weights),
+        "results": results,
+    }
+    table = Table(
+        title=f"{args.clip.name}, {width}x{height}, {len(frames)} frames, weights {Path(weights).name}"
+    )
     for column in ("precision", "PSNR vs fp32", "max diff (levels)", "pixels differing", "s/frame (fp32)"):
         table.add_column(column, justify="right")
     for precision, row in results.items():
-        table.add_row(precision, f"{row['psnr_vs_fp32_db']:.1f} dB", str(row["max_levels"]),
-                      f"{100 * row['differing_share']:.1f}%",
-                      f"{row['seconds_per_frame']:.1f} ({row['fp32_seconds_per_frame']:.1f})")
+        table.add_row(
+            precision,
+            f"{row['psnr_vs_fp32_db']:.1f} dB",
+            str(row["max_levels"]),
+            f"{100 * row['differing_share']:.1f}%",
+            f"{row['seconds_per_frame']:.1f} ({row['fp32_seconds_per_frame']:.1f})",
+        )
     Console().print(table)
     if args.json:
         args.json.write_text(json.dumps(document, indent=1) + "\n")

@@ -15,7 +15,7 @@ from .config import ModelConfig
 from .padding import crop_to, pad_to_multiple
 
 __all__ = [
-    "CDVDTSP", "CheckpointError", "DEFAULT_CHECKPOINT", "default_checkpoint", "ModelConfig", "crop_to", "load_checkpoint", "load_pwc_weights",
-    "official_state_dict", "pad_to_multiple", "save_checkpoint", "save_official",
-    "save_pwc_weights",
+    "CDVDTSP", "CheckpointError", "DEFAULT_CHECKPOINT", "ModelConfig", "crop_to", "default_checkpoint",
+    "load_checkpoint", "load_pwc_weights", "official_state_dict", "pad_to_multiple", "save_checkpoint",
+    "save_official", "save_pwc_weights",
 ]

@@ -210,7 +210,8 @@ def save_pwc_weights(model: CDVDTSP, path: str | os.PathLike) -> None:
     :func:`load_pwc_weights` reads it back, so a flow net pretrained here stands in for
     ``network-default.pytorch`` (``train.pwc_weights``).
     """
-    state = OrderedDict((official_key(f"flow.{k}")[len(_PWC_PREFIX):], v) for k, v in model.flow.state_dict().items())
+    state = OrderedDict((official_key(f"flow.{k}")[len(_PWC_PREFIX):], v)
+                        for k, v in model.flow.state_dict().items())
     _atomic_save(state, path)
 
 

@@ -11,6 +11,7 @@ set a model so that it starts exactly where a short training gains most:
 * `identity_restoration_`: with ``ModelConfig(residual=True)``, the restoration net's last conv is zeroed,
   so the model returns the centre frame unchanged.
 """
+
 import torch
 import torch.nn as nn
 
@@ -48,8 +49,10 @@ def zero_flow_(flow: PWCNet) -> PWCNet:
 def identity_restoration_(model: CDVDTSP) -> CDVDTSP:
     """Zero the restoration net's last conv so that a residual model returns its centre frame; in place."""
     if not model.config.residual:
-        raise ValueError("identity_restoration_ needs ModelConfig(residual=True): without the global residual "
-                         "a zeroed last conv makes the model output black frames")
+        raise ValueError(
+            "identity_restoration_ needs ModelConfig(residual=True): without the global residual "
+            "a zeroed last conv makes the model output black frames"
+        )
     last = model.restore.out_block[-1]
     nn.init.zeros_(last.weight)
     nn.init.zeros_(last.bias)

@@ -9,13 +9,17 @@ and bf16 (8 significant bits) spaces representable positions 8 px apart beyond x
 beyond 1024), which would move every sample of a 720p frame by up to several pixels. The image and the
 flow keep their dtypes outside; the result comes back in the image's dtype.
 """
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
 
 def _sample(image: torch.Tensor, grid: torch.Tensor, padding_mode: str) -> torch.Tensor:
-    """Bilinear ``grid_sample`` (align_corners=True) in fp32 with autocast off; the result in ``image``'s dtype."""
-    with torch.autocast(image.device.type, enabled=False):
+    """Bilinear ``grid_sample`` (align_corners=True) in fp32, autocast off; the result in ``image``'s dtype."""
+    device = image.device.type  # the meta device (FLOP counting) has no autocast to turn off
+    off = torch.autocast(device, enabled=False) if torch.amp.is_autocast_available(device) else None
+    with off or contextlib.nullcontext():
         sampled = F.grid_sample(image.float(), grid.float(), mode="bilinear", padding_mode=padding_mode,
                                 align_corners=True)
     return sampled.to(image.dtype)

@@ -10,6 +10,7 @@ The loss is PWC-Net's multi-scale endpoint error (Sun et al. 2018, Eq. 1, withou
 ``sum_l alpha_l sum_x |w_l(x) - w_l^GT(x)|_2`` over levels 6 .. 2, with the ground truth scaled by 1/20
 and area-downsampled to each level, alpha = (0.32, 0.08, 0.02, 0.01, 0.005), averaged over the batch.
 """
+
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,9 +75,10 @@ def _frame(scene, t: float, blurred: bool) -> torch.Tensor:
     return to_model(torch.from_numpy(mean)[None])[0]
 
 
-def make_pair(photos: Sequence[torch.Tensor], config: PairConfig, seed: int, index: int
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pair ``index`` of run ``seed``: (first (3, S, S), second (3, S, S), flow (2, S, S)) in [0, 1] / pixels."""
+def make_pair(
+    photos: Sequence[torch.Tensor], config: PairConfig, seed: int, index: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pair ``index`` of run ``seed``: first and second (3, S, S) in [0, 1], flow (2, S, S) in pixels."""
     rng = np.random.default_rng((seed, index))
     scene = random_scene(rng, photos, config.size, config.size, config.motion)
     gap = int(rng.integers(config.gap[0], config.gap[1] + 1))
@@ -88,15 +90,19 @@ def make_pair(photos: Sequence[torch.Tensor], config: PairConfig, seed: int, ind
 class FlowPairs(torch.utils.data.IterableDataset):
     """Batches ``(first, second, flow)``, (B, 3, S, S) x2 and (B, 2, S, S), from batch ``start`` on."""
 
-    def __init__(self, photos: Sequence[torch.Tensor], config: PairConfig, *, batch: int, seed: int,
-                 start: int = 0) -> None:
+    def __init__(
+        self, photos: Sequence[torch.Tensor], config: PairConfig, *, batch: int, seed: int, start: int = 0
+    ) -> None:
         super().__init__()
         self.photos, self.config, self.batch, self.seed, self.start = list(photos), config, batch, seed, start
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         step = self.start
         while True:
-            pairs = [make_pair(self.photos, self.config, self.seed, step * self.batch + i) for i in range(self.batch)]
+            pairs = [
+                make_pair(self.photos, self.config, self.seed, step * self.batch + i)
+                for i in range(self.batch)
+            ]
             yield tuple(torch.stack(items) for items in zip(*pairs))
             step += 1
 
@@ -129,8 +135,9 @@ class FlowScores:
 
 
 @torch.no_grad()
-def evaluate_pairs(net: PWCNet, pairs: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-                   device: torch.device) -> FlowScores:
+def evaluate_pairs(
+    net: PWCNet, pairs: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], device: torch.device
+) -> FlowScores:
     """Mean EPE over all pixels of ``pairs`` ((3, S, S), (3, S, S), (2, S, S) each), and of zero flow."""
     errors, zeros = [], []
     for first, second, flow in pairs:
@@ -161,4 +168,6 @@ def photometric(net: PWCNet, frames: Sequence[np.ndarray], device: torch.device)
         valid = mask.expand_as(aligned).bool()
         warped_errors.append((aligned[0] - centre).abs()[valid[0]].mean().item() * 255)
         unwarped_errors.append((neighbour - centre).abs()[valid[0]].mean().item() * 255)
-    return PhotometricScores(float(np.mean(warped_errors)), float(np.mean(unwarped_errors)), len(warped_errors))
+    return PhotometricScores(
+        float(np.mean(warped_errors)), float(np.mean(unwarped_errors)), len(warped_errors)
+    )

@@ -17,6 +17,7 @@ margin), ``C`` moves the origin to the frame centre, and ``M(t)`` is a similarit
 part whose parameters drift at a constant rate and shake with two sinusoids (handheld motion), all zero
 at t = 0.
 """
+
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,10 +58,13 @@ class MotionConfig:
         for name in ("speed", "margin", "layers", "layer_size", "layer_speed"):
             low, high = getattr(self, name)
             if not 0 <= low <= high:
-                raise ValueError(f"motion.{name} must be a range low <= high of non-negative values, "
-                                 f"got {(low, high)}")
+                raise ValueError(
+                    f"motion.{name} must be a range low <= high of non-negative values, got {(low, high)}"
+                )
         if self.margin[0] < 1:
-            raise ValueError(f"motion.margin must be >= 1 (the photograph covers the frame), got {self.margin}")
+            raise ValueError(
+                f"motion.margin must be >= 1 (the photograph covers the frame), got {self.margin}"
+            )
 
 
 def _homography(params: torch.Tensor) -> torch.Tensor:
@@ -89,8 +93,13 @@ class Path:
             frame, (2, 6) phases.
     """
 
-    def __init__(self, base: torch.Tensor, centre: tuple[float, float], drift: torch.Tensor,
-                 shake: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> None:
+    def __init__(
+        self,
+        base: torch.Tensor,
+        centre: tuple[float, float],
+        drift: torch.Tensor,
+        shake: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    ) -> None:
         self.base, self.drift, self.shake = base, drift, shake
         self.to_centre, self.from_centre = _translate(*centre), _translate(-centre[0], -centre[1])
 
@@ -115,8 +124,9 @@ class Scene:
 
     def __init__(self, layers: Sequence[Layer], height: int, width: int) -> None:
         self.layers, self.height, self.width = list(layers), height, width
-        ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
-                                indexing="ij")
+        ys, xs = torch.meshgrid(
+            torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64), indexing="ij"
+        )
         self.pixels = torch.stack((xs, ys, torch.ones_like(xs)), dim=-1)  # (H, W, 3) homogeneous
 
     def _map(self, matrix: torch.Tensor) -> torch.Tensor:
@@ -158,14 +168,27 @@ def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     return float(rng.uniform(*bounds))
 
 
-def _random_path(rng: np.random.Generator, config: MotionConfig, base: torch.Tensor, centre: tuple[float, float],
-                 speed: tuple[float, float], shake: float) -> Path:
+def _random_path(
+    rng: np.random.Generator,
+    config: MotionConfig,
+    base: torch.Tensor,
+    centre: tuple[float, float],
+    speed: tuple[float, float],
+    shake: float,
+) -> Path:
     direction = rng.uniform(0, 2 * math.pi)
     rate = _uniform(rng, speed)
-    drift = torch.tensor([rate * math.cos(direction), rate * math.sin(direction),
-                          rng.uniform(-config.rotation, config.rotation), rng.uniform(-config.zoom, config.zoom),
-                          rng.uniform(-config.perspective, config.perspective),
-                          rng.uniform(-config.perspective, config.perspective)], dtype=torch.float64)
+    drift = torch.tensor(
+        [
+            rate * math.cos(direction),
+            rate * math.sin(direction),
+            rng.uniform(-config.rotation, config.rotation),
+            rng.uniform(-config.zoom, config.zoom),
+            rng.uniform(-config.perspective, config.perspective),
+            rng.uniform(-config.perspective, config.perspective),
+        ],
+        dtype=torch.float64,
+    )
     # shake: translation in px, roll and zoom scaled like the drift limits
     scales = torch.tensor([shake, shake, config.rotation, config.zoom, 0.0, 0.0], dtype=torch.float64)
     amplitude = torch.from_numpy(rng.uniform(0, 1, size=(2, 6))) * scales
@@ -176,19 +199,28 @@ def _random_path(rng: np.random.Generator, config: MotionConfig, base: torch.Ten
 
 def _blob(rng: np.random.Generator, height: int, width: int) -> torch.Tensor:
     """(1, h, w) alpha of a random smooth blob (a superellipse with a wobbly radius), anti-aliased."""
-    ys, xs = torch.meshgrid(torch.linspace(-1, 1, height, dtype=torch.float64),
-                            torch.linspace(-1, 1, width, dtype=torch.float64), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.linspace(-1, 1, height, dtype=torch.float64),
+        torch.linspace(-1, 1, width, dtype=torch.float64),
+        indexing="ij",
+    )
     power = rng.uniform(1.5, 4.0)
     angle = torch.atan2(ys, xs)
-    radius = 0.9 + sum(rng.uniform(0, 0.08) * torch.cos(k * angle + rng.uniform(0, 2 * math.pi))
-                       for k in range(2, 6))
+    radius = 0.9 + sum(
+        rng.uniform(0, 0.08) * torch.cos(k * angle + rng.uniform(0, 2 * math.pi)) for k in range(2, 6)
+    )
     level = (xs.abs() ** power + ys.abs() ** power) ** (1 / power) / radius  # < 1 inside
     edge = 2.0 / min(height, width)  # about one pixel of soft edge
     return ((1 - level) / edge + 0.5).clamp(0, 1).float()[None]
 
 
-def random_scene(rng: np.random.Generator, photos: Sequence[torch.Tensor], height: int, width: int,
-                 config: MotionConfig = MotionConfig()) -> Scene:
+def random_scene(
+    rng: np.random.Generator,
+    photos: Sequence[torch.Tensor],
+    height: int,
+    width: int,
+    config: MotionConfig = MotionConfig(),
+) -> Scene:
     """A background photograph and 0-3 foreground cut-outs from the others, each on a random path.
 
     Args:
@@ -209,14 +241,14 @@ def random_scene(rng: np.random.Generator, photos: Sequence[torch.Tensor], heigh
         _, src_h, src_w = photo.shape
         side = _uniform(rng, config.layer_size) * min(height, width)
         aspect = rng.uniform(0.6, 1.6)
-        box_h, box_w = int(max(8, side * aspect ** 0.5)), int(max(8, side / aspect ** 0.5))
+        box_h, box_w = int(max(8, side * aspect**0.5)), int(max(8, side / aspect**0.5))
         zoom = rng.uniform(0.5, 1.5)  # layer pixels per frame pixel
         cut_h, cut_w = min(src_h, int(box_h * zoom)), min(src_w, int(box_w * zoom))
         y0, x0 = int(rng.integers(0, src_h - cut_h + 1)), int(rng.integers(0, src_w - cut_w + 1))
-        cut = photo[:, y0:y0 + cut_h, x0:x0 + cut_w]
-        place = _translate(rng.uniform(0, width - box_w), rng.uniform(0, height - box_h)) @ \
-            torch.diag(torch.tensor([box_w / cut_w, box_h / cut_h, 1.0], dtype=torch.float64))
+        cut = photo[:, y0 : y0 + cut_h, x0 : x0 + cut_w]
+        place = _translate(rng.uniform(0, width - box_w), rng.uniform(0, height - box_h)) @ torch.diag(
+            torch.tensor([box_w / cut_w, box_h / cut_h, 1.0], dtype=torch.float64)
+        )
         path = _random_path(rng, config, place, centre, config.layer_speed, config.shake)
         layers.append(Layer(cut.contiguous(), path, _blob(rng, cut_h, cut_w)))
     return Scene(layers, height, width)
-

@@ -3,6 +3,7 @@
 One loop for training's validation and the default checkpoint's recipe: each video streams through the
 engine (`pipeline.deblur.restore_frames`) while its blurred frames are scored as the baseline.
 """
+
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 
@@ -19,8 +20,13 @@ Frames = Callable[[], Iterable[np.ndarray]]  # a factory: each call yields the v
 
 
 @torch.no_grad()
-def score_restoration(model: CDVDTSP, videos: Sequence[tuple[str, Frames, Frames]], config: DeblurConfig,
-                      device: torch.device | str = "cpu", limit: int | None = None) -> tuple[Scores, Scores]:
+def score_restoration(
+    model: CDVDTSP,
+    videos: Sequence[tuple[str, Frames, Frames]],
+    config: DeblurConfig,
+    device: torch.device | str = "cpu",
+    limit: int | None = None,
+) -> tuple[Scores, Scores]:
     """(input scores, output scores) over ``videos`` given as (name, blurred frames, sharp frames).
 
     ``limit`` scores the first frames of each video only (None: all). The model is put in eval mode and
@@ -29,8 +35,12 @@ def score_restoration(model: CDVDTSP, videos: Sequence[tuple[str, Frames, Frames
     model.eval()
     inputs, outputs = Scores(), Scores()
     for name, blurred, sharp in videos:
-        frames, to_restore = itertools.tee(itertools.islice(blurred(), limit))  # tee holds only the engine's lag
-        for image, restored, target in zip(frames, restore_frames(model, to_restore, config, device), sharp()):
+        frames, to_restore = itertools.tee(
+            itertools.islice(blurred(), limit)
+        )  # tee holds only the engine's lag
+        for image, restored, target in zip(
+            frames, restore_frames(model, to_restore, config, device), sharp()
+        ):
             inputs.add(name, image, target)
             outputs.add(name, restored, target)
     return inputs, outputs

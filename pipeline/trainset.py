@@ -13,6 +13,7 @@ Three parts, all as DVD-style frame folders (``<part>/<video>/{blur,gt}/<frame>.
 
 ``sources.json`` records every file used, its package and licence, and what was made of it.
 """
+
 import importlib.util
 import json
 import logging
@@ -60,8 +61,10 @@ class Sources:
         data = yaml.safe_load(Path(path).read_text())
         try:
             roots = {**data["roots"], **(overrides or {})}
-            photos = tuple(PhotoSource(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.items()})
-                           for p in data["photos"])
+            photos = tuple(
+                PhotoSource(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.items()})
+                for p in data["photos"]
+            )
             return cls(roots=roots, photos=photos, footage=data["footage"], shake=data.get("shake", {}))
         except (KeyError, TypeError) as error:
             raise ValueError(f"{path}: not a training-sources file ({error})") from error
@@ -72,7 +75,7 @@ class Sources:
             raise ValueError(f"unknown source root {root!r} (known: {', '.join(self.roots)})")
         spec = self.roots[root]
         if spec.startswith("python:"):
-            package, _, sub = spec[len("python:"):].partition("/")
+            package, _, sub = spec[len("python:") :].partition("/")
             found = importlib.util.find_spec(package)
             if found is None or not found.submodule_search_locations:
                 raise ValueError(f"source root {root!r}: Python package {package!r} is not installed")
@@ -80,7 +83,9 @@ class Sources:
         else:
             folder = (base / spec).resolve()
         if not folder.is_dir():
-            raise ValueError(f"source root {root!r}: {folder} is not a folder (set it with --root {root}=DIR)")
+            raise ValueError(
+                f"source root {root!r}: {folder} is not a folder (set it with --root {root}=DIR)"
+            )
         return folder
 
 
@@ -101,8 +106,15 @@ def footage_pairs(video: Path, width: int) -> Iterable[tuple[np.ndarray, np.ndar
     return ((pair.blurred, pair.sharp) for pair in synthesize(frames, DVD_EXPOSURE))
 
 
-def shake_pairs(photos: list[torch.Tensor], rng: np.random.Generator, *, frames: int, height: int, width: int,
-                motion: MotionConfig = MotionConfig()) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+def shake_pairs(
+    photos: list[torch.Tensor],
+    rng: np.random.Generator,
+    *,
+    frames: int,
+    height: int,
+    width: int,
+    motion: MotionConfig = MotionConfig(),
+) -> Iterable[tuple[np.ndarray, np.ndarray]]:
     """One camera-shake sequence of ``frames`` sharp frames over a random scene, as blurred/sharp pairs."""
     scene = random_scene(rng, photos, height, width, motion)
     start = -(frames - 1) / 2  # the path's zero in the middle keeps the drift inside the photograph's margin
@@ -119,13 +131,23 @@ def _load_photo(path: Path) -> np.ndarray:
     return image
 
 
-def build(sources: Sources, out: Path, *, base: Path, seed: int = 0,
-          on_item: Callable[[str], None] = lambda name: None) -> dict:
-    """Build the whole set under ``out`` (which must not hold one yet); returns what ``sources.json`` holds."""
+def build(
+    sources: Sources,
+    out: Path,
+    *,
+    base: Path,
+    seed: int = 0,
+    on_item: Callable[[str], None] = lambda name: None,
+) -> dict:
+    """Build the whole set under ``out`` (which must not hold one yet); returns what sources.json holds."""
     if (out / "sources.json").exists():
         raise ValueError(f"{out}: already holds a training set (sources.json); choose another folder")
-    record: dict = {"exposure": {"window": DVD_EXPOSURE.window, "linear_light": DVD_EXPOSURE.linear_light},
-                    "photos": [], "footage": [], "shake": []}
+    record: dict = {
+        "exposure": {"window": DVD_EXPOSURE.window, "linear_light": DVD_EXPOSURE.linear_light},
+        "photos": [],
+        "footage": [],
+        "shake": [],
+    }
     train_photos = []
     for source in sources.photos:
         folder = sources.folder(source.root, base)
@@ -137,21 +159,38 @@ def build(sources: Sources, out: Path, *, base: Path, seed: int = 0,
                 Image.fromarray(image).save(target)
                 if split == "train":
                     train_photos.append(to_model(torch.from_numpy(image.copy())[None])[0])
-                record["photos"].append({"file": name, "split": split, "package": source.package,
-                                         "licence": source.licence, "size": list(image.shape[1::-1])})
+                record["photos"].append(
+                    {
+                        "file": name,
+                        "split": split,
+                        "package": source.package,
+                        "licence": source.licence,
+                        "size": list(image.shape[1::-1]),
+                    }
+                )
                 on_item(name)
     footage = sources.footage
     folder = sources.folder(footage["root"], base)
     for split in ("train", "val"):
         for name in footage[split]:
-            count = _write_pair_folder(out / split / Path(name).stem, footage_pairs(folder / name, footage["width"]))
-            record["footage"].append({"file": name, "split": split, "pairs": count,
-                                      "licence": footage.get("licences", {}).get(name, "")})
+            count = _write_pair_folder(
+                out / split / Path(name).stem, footage_pairs(folder / name, footage["width"])
+            )
+            record["footage"].append(
+                {
+                    "file": name,
+                    "split": split,
+                    "pairs": count,
+                    "licence": footage.get("licences", {}).get(name, ""),
+                }
+            )
             on_item(name)
     shake = {"sequences": 3, "frames": 24, "width": 320, "height": 240} | sources.shake
     rng = np.random.default_rng(seed)
     for index in range(shake["sequences"] * len(train_photos)):
-        pairs = shake_pairs(train_photos, rng, frames=shake["frames"], height=shake["height"], width=shake["width"])
+        pairs = shake_pairs(
+            train_photos, rng, frames=shake["frames"], height=shake["height"], width=shake["width"]
+        )
         name = f"shake{index:03d}"
         record["shake"].append({"name": name, "pairs": _write_pair_folder(out / "train" / name, pairs)})
         on_item(name)

@@ -9,6 +9,7 @@ when its root is missing. What is made: ``train/`` and ``val/`` blurred/sharp fr
 exposures of footage and of camera-shake sequences rendered from the photographs), ``photos/`` and
 ``sources.json`` (every file, its package and licence, counts). See ``pipeline/trainset.py``.
 """
+
 import argparse
 import shutil
 import subprocess
@@ -28,11 +29,18 @@ console = Console(stderr=True)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder to build the set in (must be new)")
-    parser.add_argument("--sources", type=Path, default=SOURCES, help=f"sources file (default {SOURCES.name})")
-    parser.add_argument("--root", action="append", default=[], metavar="NAME=DIR", help="override a source root")
+    parser.add_argument(
+        "--sources", type=Path, default=SOURCES, help=f"sources file (default {SOURCES.name})"
+    )
+    parser.add_argument(
+        "--root", action="append", default=[], metavar="NAME=DIR", help="override a source root"
+    )
     parser.add_argument("--seed", type=int, default=0, help="camera-shake sequences (default 0)")
     return parser
 
@@ -40,8 +48,10 @@ def get_args_parser() -> argparse.ArgumentParser:
 def fetch_debian(package: str, dest: Path) -> None:
     """``apt-get download`` a Debian package and unpack it into ``dest`` (the package's own file tree)."""
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
-        raise ValueError(f"the Debian package {package} is needed and apt-get is not available: unpack it "
-                         f"yourself and pass --root")
+        raise ValueError(
+            f"the Debian package {package} is needed and apt-get is not available: unpack it "
+            f"yourself and pass --root"
+        )
     with tempfile.TemporaryDirectory() as scratch:
         subprocess.run(["apt-get", "download", package], cwd=scratch, check=True, capture_output=True)
         (deb,) = Path(scratch).glob(f"{package}_*.deb")
@@ -60,14 +70,21 @@ def main(argv=None) -> int:
                 console.print(f"fetching Debian package {package} for source root {name!r}")
                 fetch_debian(package, ROOT / "runs" / "sources" / package)
         with console.status("building") as status:
-            record = build(sources, args.out, base=ROOT, seed=args.seed,
-                           on_item=lambda name: status.update(f"building: {name}"))
+            record = build(
+                sources,
+                args.out,
+                base=ROOT,
+                seed=args.seed,
+                on_item=lambda name: status.update(f"building: {name}"),
+            )
     except (ValueError, OSError, subprocess.CalledProcessError) as error:
         console.print(f"[bold red]error:[/] {error}", soft_wrap=True, highlight=False)
         return 2
     pairs = sum(item["pairs"] for item in record["footage"] + record["shake"])
-    console.print(f"{args.out}: {len(record['photos'])} photographs, {len(record['footage'])} clips, "
-                  f"{len(record['shake'])} camera-shake sequences, {pairs} blurred/sharp pairs")
+    console.print(
+        f"{args.out}: {len(record['photos'])} photographs, {len(record['footage'])} clips, "
+        f"{len(record['shake'])} camera-shake sequences, {pairs} blurred/sharp pairs"
+    )
     return 0
 
 

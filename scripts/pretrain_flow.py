@@ -10,6 +10,7 @@ cascade training from it) and ``scores.json``: endpoint error on held-out render
 flow, and on held-out real footage the photometric error of the neighbour warped by the net's flow
 against the unwarped neighbour. See ``pipeline/flow_training.py`` for the data and the loss.
 """
+
 import argparse
 import dataclasses
 import json
@@ -25,7 +26,15 @@ from model.init import zero_flow_
 from pipeline.config import ConfigError, dump_config, load_config
 from pipeline.datasets import discover_frame_pairs
 from pipeline.distributed import init_process
-from pipeline.flow_training import FlowPairs, PairConfig, evaluate_pairs, load_photos, make_pair, multiscale_epe, photometric
+from pipeline.flow_training import (
+    FlowPairs,
+    PairConfig,
+    evaluate_pairs,
+    load_photos,
+    make_pair,
+    multiscale_epe,
+    photometric,
+)
 from pipeline.framesource import read_image
 
 console = Console(stderr=True)
@@ -33,8 +42,11 @@ VAL_SEED_OFFSET = 10_000  # held-out pairs use a seed no training run uses
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--out", type=Path, required=True, help="run folder")
     parser.add_argument("--config", type=Path, help="YAML config (its flow section)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
@@ -49,15 +61,20 @@ def scores(net, config, device) -> dict:
     result = {}
     if flow.val_photos:
         photos = load_photos(flow.val_photos)
-        pairs = [make_pair(photos, PairConfig(size=flow.size, blurred=flow.blurred), flow.seed + VAL_SEED_OFFSET, i)
-                 for i in range(flow.val_pairs)]
+        pairs = [
+            make_pair(
+                photos, PairConfig(size=flow.size, blurred=flow.blurred), flow.seed + VAL_SEED_OFFSET, i
+            )
+            for i in range(flow.val_pairs)
+        ]
         result["pairs"] = dataclasses.asdict(evaluate_pairs(net, pairs, device))
     if flow.val_footage:
         result["footage"] = {}
         for video in discover_frame_pairs(flow.val_footage):
             frames = {kind: [read_image(p) for p in getattr(video, kind)] for kind in ("sharp", "blurred")}
-            result["footage"][video.name] = {kind: dataclasses.asdict(photometric(net, clip, device))
-                                             for kind, clip in frames.items()}
+            result["footage"][video.name] = {
+                kind: dataclasses.asdict(photometric(net, clip, device)) for kind, clip in frames.items()
+            }
     return result
 
 
@@ -90,14 +107,22 @@ def pretrain(args, device: torch.device) -> int:
         state = saved["progress"]
     args.out.mkdir(parents=True, exist_ok=True)
     dump_config(config, args.out / "config.yaml")
-    pairs = FlowPairs(load_photos(flow.photos), PairConfig(size=flow.size, blurred=flow.blurred),
-                      batch=flow.batch, seed=flow.seed, start=state["step"])
-    loader = torch.utils.data.DataLoader(pairs, batch_size=None, num_workers=flow.workers,
-                                         prefetch_factor=2 if flow.workers else None)
+    pairs = FlowPairs(
+        load_photos(flow.photos),
+        PairConfig(size=flow.size, blurred=flow.blurred),
+        batch=flow.batch,
+        seed=flow.seed,
+        start=state["step"],
+    )
+    loader = torch.utils.data.DataLoader(
+        pairs, batch_size=None, num_workers=flow.workers, prefetch_factor=2 if flow.workers else None
+    )
 
     def save() -> None:
-        torch.save({"flow": net.state_dict(), "optimizer": optimizer.state_dict(), "progress": dict(state)},
-                   args.out / ".last.pt.partial")
+        torch.save(
+            {"flow": net.state_dict(), "optimizer": optimizer.state_dict(), "progress": dict(state)},
+            args.out / ".last.pt.partial",
+        )
         (args.out / ".last.pt.partial").replace(last)
 
     clock = time.perf_counter() - state["seconds"]
@@ -105,34 +130,54 @@ def pretrain(args, device: torch.device) -> int:
         for first, second, truth in loader:
             state["seconds"] = time.perf_counter() - clock
             if (flow.max_steps and state["step"] >= flow.max_steps) or (
-                    flow.max_minutes and state["seconds"] >= flow.max_minutes * 60):
+                flow.max_minutes and state["seconds"] >= flow.max_minutes * 60
+            ):
                 break
             first, second, truth = first.to(device), second.to(device), truth.to(device)
             for group in optimizer.param_groups:  # linear warm-up, a function of the step alone
                 group["lr"] = flow.lr * min(1.0, (state["step"] + 1) / max(flow.warmup, 1))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=flow.precision == "bf16"):
                 pyramids = net.features(torch.cat((first, second)))
-                levels = net.decode([p[:flow.batch] for p in pyramids], [p[flow.batch:] for p in pyramids])
+                levels = net.decode([p[: flow.batch] for p in pyramids], [p[flow.batch :] for p in pyramids])
             loss = multiscale_epe(levels, truth)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             state["step"] += 1
             if state["step"] % flow.log_every == 0:
-                epe = (20 * torch.nn.functional.interpolate(levels[-1].detach().float(), size=truth.shape[-2:],
-                                                            mode="bilinear", align_corners=False) - truth)
-                record = {"step": state["step"], "loss": loss.item(), "epe": epe.norm(dim=1).mean().item(),
-                          "zero_epe": truth.norm(dim=1).mean().item(), "seconds": state["seconds"]}
+                epe = (
+                    20
+                    * torch.nn.functional.interpolate(
+                        levels[-1].detach().float(),
+                        size=truth.shape[-2:],
+                        mode="bilinear",
+                        align_corners=False,
+                    )
+                    - truth
+                )
+                record = {
+                    "step": state["step"],
+                    "loss": loss.item(),
+                    "epe": epe.norm(dim=1).mean().item(),
+                    "zero_epe": truth.norm(dim=1).mean().item(),
+                    "seconds": state["seconds"],
+                }
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-                status.update(f"pretraining flow: step {record['step']}, EPE {record['epe']:.2f} px "
-                              f"(zero flow {record['zero_epe']:.2f})")
+                status.update(
+                    f"pretraining flow: step {record['step']}, EPE {record['epe']:.2f} px "
+                    f"(zero flow {record['zero_epe']:.2f})"
+                )
             if state["step"] % flow.checkpoint_every == 0:
                 save()
         save()
     net.eval()
-    result = {"steps": state["step"], "seconds": round(state["seconds"], 1), "device": str(device),
-              **scores(net, config, device)}
+    result = {
+        "steps": state["step"],
+        "seconds": round(state["seconds"], 1),
+        "device": str(device),
+        **scores(net, config, device),
+    }
     (args.out / "scores.json").write_text(json.dumps(result, indent=1))
     save_pwc_weights(model, args.out / "flow.pt")
     console.print(json.dumps(result, indent=1))

@@ -19,6 +19,7 @@ Phases (each in its own folder under OUT, each resumed from its last checkpoint,
 The budget (``recipe.minutes``) is shared by the training phases as ``recipe.*_share`` say; data
 building and scoring come on top. Settings: ``configs/default_checkpoint.yaml``, ``--set`` overrides.
 """
+
 import argparse
 import dataclasses
 import json
@@ -46,14 +47,19 @@ console = Console(stderr=True)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--out", type=Path, required=True, help="run folder (every phase's state)")
     parser.add_argument("--config", type=Path, default=CONFIG, help=f"recipe config (default {CONFIG.name})")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--budget", type=float, help="training minutes in all (= --set recipe.minutes=N)")
     parser.add_argument("--device", help="cpu or cuda:N (default: the GPU if there is one)")
-    parser.add_argument("--install", action="store_true", help=f"copy the result and its card to {DEFAULT_CHECKPOINT.parent}")
+    parser.add_argument(
+        "--install", action="store_true", help=f"copy the result and its card to {DEFAULT_CHECKPOINT.parent}"
+    )
     return parser
 
 
@@ -81,22 +87,56 @@ def train_phases(args, config, out: Path) -> dict:
     minutes["cascade"] = recipe.minutes - minutes["flow"] - minutes["stage1"]
     flow_weights = out / "flow" / "flow.pt"
     if minutes["flow"] > 0 and not flow_weights.is_file():
-        run("pretrain_flow.py", *phase_arguments(out / "flow", args, args.set + [
-            f"flow.photos={data / 'photos' / 'train'}", f"flow.val_photos={data / 'photos' / 'val'}",
-            f"flow.val_footage={data / 'val'}", f"flow.max_minutes={minutes['flow']}"]))
+        run(
+            "pretrain_flow.py",
+            *phase_arguments(
+                out / "flow",
+                args,
+                args.set
+                + [
+                    f"flow.photos={data / 'photos' / 'train'}",
+                    f"flow.val_photos={data / 'photos' / 'val'}",
+                    f"flow.val_footage={data / 'val'}",
+                    f"flow.max_minutes={minutes['flow']}",
+                ],
+            ),
+        )
     shared = [f"train.data={data / 'train'}", f"train.val_data={data / 'val'}"]
     stage1 = out / "stage1"
     if not (stage1 / "done").is_file():
-        run("train.py", *phase_arguments(stage1, args, args.set + shared + [
-            "model.stages=1", f"train.max_minutes={minutes['stage1']}",
-            f"train.pwc_weights={flow_weights if flow_weights.is_file() else ''}"]))
+        run(
+            "train.py",
+            *phase_arguments(
+                stage1,
+                args,
+                args.set
+                + shared
+                + [
+                    "model.stages=1",
+                    f"train.max_minutes={minutes['stage1']}",
+                    f"train.pwc_weights={flow_weights if flow_weights.is_file() else ''}",
+                ],
+            ),
+        )
         (stage1 / "done").touch()
     cascade = out / "cascade"
     if not (cascade / "done").is_file():
-        run("train.py", *phase_arguments(cascade, args, args.set + shared + [
-            "model.stages=2", f"train.init={stage1 / 'last.pt'}", f"train.lr={recipe.cascade_lr}",
-            f"train.warmup={recipe.cascade_warmup}",
-            f"train.max_minutes={minutes['cascade']}"]))
+        run(
+            "train.py",
+            *phase_arguments(
+                cascade,
+                args,
+                args.set
+                + shared
+                + [
+                    "model.stages=2",
+                    f"train.init={stage1 / 'last.pt'}",
+                    f"train.lr={recipe.cascade_lr}",
+                    f"train.warmup={recipe.cascade_warmup}",
+                    f"train.max_minutes={minutes['cascade']}",
+                ],
+            ),
+        )
         (cascade / "done").touch()
     progress = {}
     for name in ("stage1", "cascade"):
@@ -104,22 +144,33 @@ def train_phases(args, config, out: Path) -> dict:
         progress[name] = {"steps": saved["step"], "minutes": round(saved["seconds"] / 60, 1)}
     if flow_weights.is_file():
         flow_scores = json.loads((out / "flow" / "scores.json").read_text())
-        progress["flow"] = {"steps": flow_scores["steps"], "minutes": round(flow_scores["seconds"] / 60, 1),
-                            "scores": {k: v for k, v in flow_scores.items() if k in ("pairs", "footage")}}
+        progress["flow"] = {
+            "steps": flow_scores["steps"],
+            "minutes": round(flow_scores["seconds"] / 60, 1),
+            "scores": {k: v for k, v in flow_scores.items() if k in ("pairs", "footage")},
+        }
     return progress
 
 
 def held_out_videos(root: Path):
-    return [(pair.name, lambda p=pair: map(read_image, p.blurred), lambda p=pair: map(read_image, p.sharp))
-            for pair in discover_frame_pairs(root)]
+    return [
+        (pair.name, lambda p=pair: map(read_image, p.blurred), lambda p=pair: map(read_image, p.sharp))
+        for pair in discover_frame_pairs(root)
+    ]
 
 
 def score(model, videos, config, device) -> dict[str, dict[str, float]]:
     inputs, outputs = score_restoration(model, videos, config.deblur, device)
     rows = {}
     for (name, before), after in zip(inputs.per_video().items(), outputs.per_video().values()):
-        rows[name] = {"frames": before.frames, "input_psnr": before.psnr, "psnr": after.psnr,
-                      "gain_db": after.psnr - before.psnr, "input_ssim": before.ssim, "ssim": after.ssim}
+        rows[name] = {
+            "frames": before.frames,
+            "input_psnr": before.psnr,
+            "psnr": after.psnr,
+            "gain_db": after.psnr - before.psnr,
+            "input_ssim": before.ssim,
+            "ssim": after.ssim,
+        }
     return rows
 
 
@@ -134,16 +185,25 @@ def export(args, config, out: Path, progress: dict, device: torch.device) -> dic
     store_fp16 = worst <= FP16_TOLERANCE_DB
     if not store_fp16:
         model = load_checkpoint(out / "cascade" / "last.pt", config=config.model)
-    card = {**stamp(device, command_line(None)), "phases": progress, "held_out": fp32,
-            "held_out_fp16_weights": fp16, "fp16_worst_change_db": worst,
-            "stored": "fp16" if store_fp16 else "fp32",
-            "mean_gain_db": sum(row["gain_db"] for row in fp32.values()) / len(fp32),
-            "data": json.loads((out / "data" / "sources.json").read_text()),
-            "model": dataclasses.asdict(config.model)}
+    card = {
+        **stamp(device, command_line(None)),
+        "phases": progress,
+        "held_out": fp32,
+        "held_out_fp16_weights": fp16,
+        "fp16_worst_change_db": worst,
+        "stored": "fp16" if store_fp16 else "fp32",
+        "mean_gain_db": sum(row["gain_db"] for row in fp32.values()) / len(fp32),
+        "data": json.loads((out / "data" / "sources.json").read_text()),
+        "model": dataclasses.asdict(config.model),
+    }
     weights = model.cpu().half() if store_fp16 else model.cpu()
-    save_checkpoint(weights, out / "default.pt",
-                    card=json.loads(json.dumps({k: card[k] for k in ("date", "commit", "phases", "held_out",
-                                                                      "mean_gain_db")})))
+    save_checkpoint(
+        weights,
+        out / "default.pt",
+        card=json.loads(
+            json.dumps({k: card[k] for k in ("date", "commit", "phases", "held_out", "mean_gain_db")})
+        ),
+    )
     (out / "card.json").write_text(json.dumps(card, indent=1))
     return card
 
@@ -166,16 +226,27 @@ def main(argv=None) -> int:
     for column in ("clip", "frames", "input PSNR", "output PSNR", "gain", "input SSIM", "output SSIM"):
         table.add_column(column, justify="left" if column == "clip" else "right")
     for name, row in card["held_out"].items():
-        table.add_row(name, str(row["frames"]), f"{row['input_psnr']:.2f}", f"{row['psnr']:.2f}",
-                      f"{row['gain_db']:+.2f}", f"{row['input_ssim']:.4f}", f"{row['ssim']:.4f}")
+        table.add_row(
+            name,
+            str(row["frames"]),
+            f"{row['input_psnr']:.2f}",
+            f"{row['psnr']:.2f}",
+            f"{row['gain_db']:+.2f}",
+            f"{row['input_ssim']:.4f}",
+            f"{row['ssim']:.4f}",
+        )
     Console().print(table)
-    Console().print(f"mean gain {card['mean_gain_db']:+.2f} dB; phases {json.dumps(card['phases'])}; "
-                    f"this call {(time.perf_counter() - started) / 60:.1f} min")
+    Console().print(
+        f"mean gain {card['mean_gain_db']:+.2f} dB; phases {json.dumps(card['phases'])}; "
+        f"this call {(time.perf_counter() - started) / 60:.1f} min"
+    )
     if args.install:
         DEFAULT_CHECKPOINT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(args.out / "default.pt", DEFAULT_CHECKPOINT)
         shutil.copyfile(args.out / "card.json", DEFAULT_CHECKPOINT.with_suffix(".json"))
-        Console().print(f"installed {DEFAULT_CHECKPOINT} and its card {DEFAULT_CHECKPOINT.with_suffix('.json').name}")
+        Console().print(
+            f"installed {DEFAULT_CHECKPOINT} and its card {DEFAULT_CHECKPOINT.with_suffix('.json').name}"
+        )
     return 0
 
 

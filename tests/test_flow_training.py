@@ -1,4 +1,5 @@
-"""PWC-Net pretraining on rendered motion: pairs, the multi-scale EPE loss, zero-flow start, weights format."""
+"""PWC-Net pretraining on rendered motion: pairs, multi-scale EPE loss, zero-flow start, weights format."""
+
 import numpy as np
 import pytest
 import torch
@@ -16,8 +17,10 @@ from pipeline.flow_training import (
     photometric,
 )
 
-PHOTOS = [torch.from_numpy(np.ascontiguousarray(image[::4, ::4, :3])).permute(2, 0, 1).float() / 255
-          for image in (data.astronaut(), data.coffee(), data.chelsea(), data.rocket())]
+PHOTOS = [
+    torch.from_numpy(np.ascontiguousarray(image[::4, ::4, :3])).permute(2, 0, 1).float() / 255
+    for image in (data.astronaut(), data.coffee(), data.chelsea(), data.rocket())
+]
 
 
 def test_pairs_are_a_function_of_seed_and_index():
@@ -33,9 +36,11 @@ def test_pairs_are_a_function_of_seed_and_index():
 
 def test_blurred_pairs_are_softer_than_sharp_ones():
     """With blurred=1 both frames are 7-frame exposures: less high-frequency energy than sharp renders."""
+
     def detail(config):
         pairs = [make_pair(PHOTOS, config, seed=0, index=i) for i in range(6)]
         return np.mean([(p[0][:, :, 1:] - p[0][:, :, :-1]).abs().mean().item() for p in pairs])
+
     assert detail(PairConfig(size=64, blurred=1.0)) < detail(PairConfig(size=64, blurred=0.0))
 
 
@@ -43,11 +48,13 @@ def test_multiscale_epe_is_zero_on_the_truth_and_weighs_levels_as_the_paper():
     """Levels equal to the 1/20-scaled, downsampled truth cost nothing; an error of e px on level 6 alone
     costs alpha_6 * e/20 * its pixel count."""
     flow = torch.randn(2, 2, 128, 128) * 3
-    sizes = [128 // 2 ** level for level in (6, 5, 4, 3, 2)]
+    sizes = [128 // 2**level for level in (6, 5, 4, 3, 2)]
     truth = [torch.nn.functional.adaptive_avg_pool2d(flow / 20, size) for size in sizes]
     assert multiscale_epe(truth, flow).item() == pytest.approx(0.0, abs=1e-5)
     shifted = [truth[0] + torch.tensor([0.6, 0.8]).view(1, 2, 1, 1) / 20] + truth[1:]  # 1 px EPE on level 6
-    assert multiscale_epe(shifted, flow).item() == pytest.approx(LEVEL_WEIGHTS[0] * sizes[0] ** 2 / 20, rel=1e-4)
+    assert multiscale_epe(shifted, flow).item() == pytest.approx(
+        LEVEL_WEIGHTS[0] * sizes[0] ** 2 / 20, rel=1e-4
+    )
 
 
 def test_a_zero_flow_net_scores_exactly_as_zero_flow():
@@ -79,10 +86,13 @@ def test_training_from_zero_flow_fits_a_batch():
 
 
 def test_pwc_weights_round_trip_in_sniklaus_format(tmp_path):
-    """`save_pwc_weights` writes what `load_pwc_weights` reads (``moduleExtractor.*`` names), weight for weight."""
+    """`save_pwc_weights` writes what `load_pwc_weights` reads (``moduleExtractor.*`` names), exactly."""
     source, target = CDVDTSP(), CDVDTSP()
     save_pwc_weights(source, tmp_path / "flow.pt")
     names = list(torch.load(tmp_path / "flow.pt", weights_only=True))
     assert names[0].startswith("moduleExtractor.")
     load_pwc_weights(target, tmp_path / "flow.pt")
-    assert all(torch.equal(a, b) for a, b in zip(source.flow.state_dict().values(), target.flow.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(source.flow.state_dict().values(), target.flow.state_dict().values())
+    )

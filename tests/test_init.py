@@ -1,4 +1,5 @@
 """Starting points without downloaded weights (model/init.py) and the residual option (model.residual)."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,7 +11,7 @@ TINY = dict(features=4, resblocks=1)
 
 
 def test_identity_start_returns_the_centre_frame():
-    """zero_flow_ + identity_restoration_ on a residual model: every stage returns its centre frames exactly."""
+    """zero_flow_ + identity_restoration_ on a residual model: every stage returns its centre frames."""
     model = CDVDTSP(ModelConfig(residual=True, **TINY))
     zero_flow_(model.flow)
     identity_restoration_(model)

@@ -1,4 +1,5 @@
 """Rendered motion (pipeline/motion.py): paths, frames and flow that is exact by construction."""
+
 import numpy as np
 import pytest
 import torch
@@ -16,8 +17,9 @@ def _photo(image: np.ndarray, size: int = 160) -> torch.Tensor:
 
 def _ramp(height: int, width: int) -> torch.Tensor:
     """(3, H, W) planes linear in x and y: bilinear sampling reproduces them exactly."""
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
-                            indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij"
+    )
     return torch.stack((xs / width, ys / height, (xs + ys) / (width + height)))
 
 
@@ -28,7 +30,9 @@ def _path(base: torch.Tensor, drift=(0.0,) * 6, shake: float = 0.0, seed: int = 
     """A path from ``base`` drifting by ``drift`` (tx, ty, angle, log scale, px, py) per frame, shaking by
     up to ``shake`` px."""
     rng = np.random.default_rng(seed)
-    amplitude = torch.from_numpy(rng.uniform(0, 1, (2, 6))) * torch.tensor([shake, shake, 2e-3 * shake, 2e-3 * shake, 0, 0])
+    amplitude = torch.from_numpy(rng.uniform(0, 1, (2, 6))) * torch.tensor(
+        [shake, shake, 2e-3 * shake, 2e-3 * shake, 0, 0]
+    )
     frequency = torch.tensor([0.6, 1.3], dtype=torch.float64)
     phase = torch.from_numpy(rng.uniform(0, 2 * np.pi, (2, 6)))
     return Path(base, CENTRE, torch.tensor(drift, dtype=torch.float64), (amplitude, frequency, phase))
@@ -48,7 +52,8 @@ def test_a_path_starts_at_its_placement():
 
 def test_flow_warps_the_later_frame_onto_the_earlier_one_exactly():
     """On a linear image (which bilinear sampling reproduces) the frame at t1 warped by flow(t0 -> t1) is the
-    frame at t0, to float rounding, wherever the warp is valid: the flow is exact, rotation and zoom included."""
+    frame at t0, to float rounding, wherever the warp is valid: the flow is exact, rotation and zoom
+    included."""
     path = _path(_placed(-40.0, -30.0), drift=(1.5, -0.8, 0.004, 0.003, 1e-5, -1e-5), shake=1.0)
     scene = Scene([Layer(_ramp(120, 160), path)], 48, 64)
     first, later, flow = scene.render(0.0), scene.render(2.0), scene.flow(0.0, 2.0)
@@ -60,10 +65,14 @@ def test_flow_warps_the_later_frame_onto_the_earlier_one_exactly():
 
 
 def test_flow_follows_the_topmost_layer():
-    """Where an opaque cut-out covers the frame at t0, the flow is the cut-out's motion, not the background's."""
+    """Where an opaque cut-out covers the frame at t0, the flow is the cut-out's motion, not the
+    background's."""
     background = Layer(_ramp(80, 100), _path(_placed(-10.0, -10.0)))
-    cut = Layer(torch.ones(3, 20, 20), _path(_placed(16.0, 12.0), drift=(3.0, -1.0, 0, 0, 0, 0)),
-                torch.ones(1, 20, 20))
+    cut = Layer(
+        torch.ones(3, 20, 20),
+        _path(_placed(16.0, 12.0), drift=(3.0, -1.0, 0, 0, 0, 0)),
+        torch.ones(1, 20, 20),
+    )
     flow = Scene([background, cut], 48, 64).flow(0.0, 1.0)
     assert torch.allclose(flow[:, 20, 24], torch.tensor([3.0, -1.0]), atol=1e-5)  # inside the cut-out
     assert torch.allclose(flow[:, 2, 2], torch.zeros(2), atol=1e-5)  # the still background

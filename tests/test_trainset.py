@@ -1,4 +1,5 @@
 """The training set from named sources (pipeline/trainset.py): layout, pairs, held-out split, provenance."""
+
 import json
 
 import av
@@ -21,7 +22,7 @@ def _clip(path, photo: np.ndarray, frames: int) -> None:
         stream = container.add_stream("libx264", rate=25, options={"qp": "0"})
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv444p"
         for k in range(frames):
-            image = np.ascontiguousarray(photo[40:88, 100 + 2 * k:164 + 2 * k])
+            image = np.ascontiguousarray(photo[40:88, 100 + 2 * k : 164 + 2 * k])
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
@@ -33,17 +34,34 @@ def sources(tmp_path):
     photos, footage = tmp_path / "photos", tmp_path / "footage"
     photos.mkdir()
     footage.mkdir()
-    for name, image in (("astronaut.png", data.astronaut()), ("coffee.png", data.coffee()),
-                        ("chelsea.png", data.chelsea())):
+    for name, image in (
+        ("astronaut.png", data.astronaut()),
+        ("coffee.png", data.coffee()),
+        ("chelsea.png", data.chelsea()),
+    ):
         Image.fromarray(image).save(photos / name)
     _clip(footage / "pan.mp4", data.astronaut(), 12)
     _clip(footage / "held.mp4", data.coffee(), 10)
-    spec = {"roots": {"stills": str(photos), "clips": str(footage)},
-            "photos": [{"root": "stills", "package": "scikit-image", "licence": "CC0 / public domain",
-                        "train": ["astronaut.png", "chelsea.png"], "val": ["coffee.png"]}],
-            "footage": {"root": "clips", "width": 64, "train": ["pan.mp4"], "val": ["held.mp4"],
-                        "licences": {"pan.mp4": "made by the test"}},
-            "shake": {"sequences": 1, "frames": 9, "width": 64, "height": 48}}
+    spec = {
+        "roots": {"stills": str(photos), "clips": str(footage)},
+        "photos": [
+            {
+                "root": "stills",
+                "package": "scikit-image",
+                "licence": "CC0 / public domain",
+                "train": ["astronaut.png", "chelsea.png"],
+                "val": ["coffee.png"],
+            }
+        ],
+        "footage": {
+            "root": "clips",
+            "width": 64,
+            "train": ["pan.mp4"],
+            "val": ["held.mp4"],
+            "licences": {"pan.mp4": "made by the test"},
+        },
+        "shake": {"sequences": 1, "frames": 9, "width": 64, "height": 48},
+    }
     path = tmp_path / "sources.yaml"
     path.write_text(yaml.safe_dump(spec))
     return Sources.load(path)
@@ -63,7 +81,12 @@ def test_build_makes_pairs_splits_and_provenance(sources, tmp_path):
     saved = json.loads((out / "sources.json").read_text())
     assert saved == json.loads(json.dumps(record))
     assert {item["file"] for item in saved["photos"]} == {"astronaut.png", "chelsea.png", "coffee.png"}
-    assert saved["footage"][0] == {"file": "pan.mp4", "split": "train", "pairs": 6, "licence": "made by the test"}
+    assert saved["footage"][0] == {
+        "file": "pan.mp4",
+        "split": "train",
+        "pairs": 6,
+        "licence": "made by the test",
+    }
 
 
 def test_blurred_frames_are_exposures_of_their_sharp_neighbours(sources, tmp_path):
@@ -74,7 +97,9 @@ def test_blurred_frames_are_exposures_of_their_sharp_neighbours(sources, tmp_pat
     pair = next(p for p in discover_frame_pairs(out / "train") if p.name == "pan")
     clip = np.stack(list(read_frames(tmp_path / "footage" / "pan.mp4")))  # (12, 48, 64, 3)
     for k in (0, 5):
-        assert np.array_equal(read_image(pair.blurred[k]), blur_window(clip[k:k + EXPOSURE.window], EXPOSURE))
+        assert np.array_equal(
+            read_image(pair.blurred[k]), blur_window(clip[k : k + EXPOSURE.window], EXPOSURE)
+        )
         assert np.array_equal(read_image(pair.sharp[k]), clip[k + EXPOSURE.window // 2])
 
 
@@ -83,6 +108,8 @@ def test_build_refuses_an_existing_set_and_missing_roots(sources, tmp_path):
     build(sources, out, base=tmp_path, seed=0)
     with pytest.raises(ValueError, match="already holds"):
         build(sources, out, base=tmp_path, seed=0)
-    broken = Sources(roots={"stills": str(tmp_path / "nowhere")}, photos=sources.photos, footage=sources.footage)
+    broken = Sources(
+        roots={"stills": str(tmp_path / "nowhere")}, photos=sources.photos, footage=sources.footage
+    )
     with pytest.raises(ValueError, match="not a folder"):
         build(broken, tmp_path / "other", base=tmp_path)
