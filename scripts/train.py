@@ -175,12 +175,16 @@ def train(args, process: Process, device: torch.device) -> int:
         task = progress.add_task("train", total=total, completed=state["step"], status="")
         window_start, window_steps = time.perf_counter(), 0
         budget = train_config.max_minutes * 60
-        clock = time.perf_counter() - state["seconds"]  # trained seconds count across resumes
+        clock = time.perf_counter() - state["seconds"]  # trained seconds, resumes included
 
         def finished() -> bool:
             state["seconds"] = time.perf_counter() - clock
-            return bool((train_config.max_steps and state["step"] >= train_config.max_steps)
-                        or (budget and state["seconds"] >= budget))
+            out_of_time = bool(budget) and state["seconds"] >= budget
+            if budget and process.world_size > 1:  # every rank stops at the same step, or DDP hangs
+                flag = torch.tensor(float(out_of_time), device=device)
+                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+                out_of_time = bool(flag.item())
+            return bool(train_config.max_steps and state["step"] >= train_config.max_steps) or out_of_time
 
         while state["epoch"] < train_config.epochs and not finished():
             loader.set_epoch(state["epoch"])
