@@ -13,10 +13,18 @@ import torch
 from model import CDVDTSP
 
 from .config import DeblurConfig
+from .datasets import discover_frame_pairs
 from .deblur import restore_frames
+from .framesource import read_image
 from .metrics import Scores
 
 Frames = Callable[[], Iterable[np.ndarray]]  # a factory: each call yields the video's (H, W, 3) uint8 frames
+
+
+def frame_folder_videos(root) -> list[tuple[str, Frames, Frames]]:
+    """The videos of a DVD/GOPRO-style frame-folder root as (name, blurred frames, sharp frames)."""
+    return [(pair.name, lambda p=pair: map(read_image, p.blurred), lambda p=pair: map(read_image, p.sharp))
+            for pair in discover_frame_pairs(root)]
 
 
 @torch.no_grad()

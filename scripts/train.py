@@ -22,11 +22,11 @@ from torch.nn.parallel import DistributedDataParallel
 from model import CDVDTSP, CheckpointError, load_checkpoint, load_pwc_weights, save_checkpoint
 from model.init import identity_restoration_, zero_flow_
 from pipeline.config import ConfigError, TrainConfig, dump_config, load_config
-from pipeline.datasets import Manifest, PngWindowDataset, discover_frame_pairs, read_image
+from pipeline.datasets import Manifest, PngWindowDataset, discover_frame_pairs
 from pipeline.distributed import Process, close_process, init_process
 from pipeline.framesource import read_frames
 from pipeline.pairs import split_pair
-from pipeline.scoring import score_restoration
+from pipeline.scoring import frame_folder_videos, score_restoration
 from pipeline.train_loader import LoaderConfig, PairedVideoLoader, dali_device_id
 from pipeline.training import TrainForward, build_optimizer, train_step
 
@@ -79,8 +79,7 @@ def held_out(train: TrainConfig) -> list[tuple[str, object, object]]:
         return videos
     if not train.val_data:
         return []
-    return [(pair.name, lambda p=pair: map(read_image, p.blurred), lambda p=pair: map(read_image, p.sharp))
-            for pair in discover_frame_pairs(train.val_data)]
+    return frame_folder_videos(train.val_data)
 
 
 def validate(model: CDVDTSP, videos, config, device) -> dict[str, float]:

@@ -35,10 +35,8 @@ from rich.table import Table
 
 from model import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
 from pipeline.config import ConfigError, load_config
-from pipeline.datasets import discover_frame_pairs
-from pipeline.framesource import read_image
 from pipeline.runinfo import command_line, stamp
-from pipeline.scoring import score_restoration
+from pipeline.scoring import frame_folder_videos, score_restoration
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "default_checkpoint.yaml"
@@ -78,6 +76,13 @@ def phase_arguments(folder: Path, args, overrides: list[str]) -> list[str]:
     return ["--out", str(folder), *resume, *device, *[f"--set={item}" for item in overrides]]
 
 
+def train_phase(folder: Path, args, overrides: list[str]) -> None:
+    """One ``train.py`` phase of the recipe in ``folder``, skipped once it has finished (``folder/done``)."""
+    if not (folder / "done").is_file():
+        run("train.py", *phase_arguments(folder, args, args.set + overrides))
+        (folder / "done").touch()
+
+
 def train_phases(args, config, out: Path) -> dict:
     recipe, data = config.recipe, out / "data"
     if not (data / "sources.json").is_file():
@@ -103,41 +108,12 @@ def train_phases(args, config, out: Path) -> dict:
         )
     shared = [f"train.data={data / 'train'}", f"train.val_data={data / 'val'}"]
     stage1 = out / "stage1"
-    if not (stage1 / "done").is_file():
-        run(
-            "train.py",
-            *phase_arguments(
-                stage1,
-                args,
-                args.set
-                + shared
-                + [
-                    "model.stages=1",
-                    f"train.max_minutes={minutes['stage1']}",
-                    f"train.pwc_weights={flow_weights if flow_weights.is_file() else ''}",
-                ],
-            ),
-        )
-        (stage1 / "done").touch()
-    cascade = out / "cascade"
-    if not (cascade / "done").is_file():
-        run(
-            "train.py",
-            *phase_arguments(
-                cascade,
-                args,
-                args.set
-                + shared
-                + [
-                    "model.stages=2",
-                    f"train.init={stage1 / 'last.pt'}",
-                    f"train.lr={recipe.cascade_lr}",
-                    f"train.warmup={recipe.cascade_warmup}",
-                    f"train.max_minutes={minutes['cascade']}",
-                ],
-            ),
-        )
-        (cascade / "done").touch()
+    train_phase(stage1, args, shared + [
+        "model.stages=1", f"train.max_minutes={minutes['stage1']}",
+        f"train.pwc_weights={flow_weights if flow_weights.is_file() else ''}"])
+    train_phase(out / "cascade", args, shared + [
+        "model.stages=2", f"train.init={stage1 / 'last.pt'}", f"train.lr={recipe.cascade_lr}",
+        f"train.warmup={recipe.cascade_warmup}", f"train.max_minutes={minutes['cascade']}"])
     progress = {}
     for name in ("stage1", "cascade"):
         saved = torch.load(out / name / "last.pt", map_location="cpu", weights_only=True)["progress"]
@@ -150,13 +126,6 @@ def train_phases(args, config, out: Path) -> dict:
             "scores": {k: v for k, v in flow_scores.items() if k in ("pairs", "footage")},
         }
     return progress
-
-
-def held_out_videos(root: Path):
-    return [
-        (pair.name, lambda p=pair: map(read_image, p.blurred), lambda p=pair: map(read_image, p.sharp))
-        for pair in discover_frame_pairs(root)
-    ]
 
 
 def score(model, videos, config, device) -> dict[str, dict[str, float]]:
@@ -177,7 +146,7 @@ def score(model, videos, config, device) -> dict[str, dict[str, float]]:
 def export(args, config, out: Path, progress: dict, device: torch.device) -> dict:
     """Score the result in fp32 and with fp16-rounded weights; write OUT/default.pt and OUT/card.json."""
     model = load_checkpoint(out / "cascade" / "last.pt", config=config.model).to(device)
-    videos = held_out_videos(out / "data" / "val")
+    videos = frame_folder_videos(out / "data" / "val")
     fp32 = score(model, videos, config, device)
     model.half().float()  # the weights rounded to fp16 and back, as an fp16 file would load
     fp16 = score(model, videos, config, device)
