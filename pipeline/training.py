@@ -1,8 +1,8 @@
 """One training step of the paper's recipe, shared by `scripts/train.py` and the profiler.
 
 The loss is `model.losses.cascade_loss` (L1 + 2 x hard example mining on stage 1 and the final output);
-Adam with one learning rate for the restoration net and a gentler one for PWC-Net, halved on a schedule,
-optionally after a linear warm-up (which keeps a model that starts at the identity near it while Adam's
+Adam with one learning rate for the restoration net and a gentler one for PWC-Net (or PWC-Net frozen), halved
+on a schedule, optionally with the gradients' norm clipped and after a linear warm-up (which keeps a model that starts at the identity near it while Adam's
 first, sign-like updates would otherwise move every weight by the full rate at once).
 """
 import contextlib
@@ -57,10 +57,15 @@ class Schedule:
 
 
 def build_optimizer(model: CDVDTSP, train: TrainConfig) -> tuple[torch.optim.Adam, Schedule]:
-    """Adam over two parameter groups (restoration ``lr``, PWC-Net ``flow_lr``) and its `Schedule`."""
+    """Adam over two parameter groups (restoration ``lr``, PWC-Net ``flow_lr``) and its `Schedule`.
+
+    With ``flow_lr`` 0, PWC-Net is frozen instead (``requires_grad`` off, its group empty), so the backward
+    pass stops at the warps.
+    """
+    model.flow.requires_grad_(train.flow_lr > 0)
+    flow = list(model.flow.parameters()) if train.flow_lr > 0 else []
     optimizer = torch.optim.Adam(
-        [{"params": model.restore.parameters(), "lr": train.lr},
-         {"params": model.flow.parameters(), "lr": train.flow_lr}],
+        [{"params": model.restore.parameters(), "lr": train.lr}, {"params": flow, "lr": train.flow_lr}],
         betas=tuple(train.betas), eps=train.eps)
     return optimizer, Schedule(optimizer, train)
 
@@ -90,5 +95,7 @@ def train_step(
                                hard_ratio=train.hard_ratio, random_ratio=train.random_ratio, generator=generator)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if train.clip:
+        torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], train.clip)
     optimizer.step()
     return loss, parts

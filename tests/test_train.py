@@ -139,3 +139,29 @@ def test_identity_start_then_init_from_a_checkpoint(tmp_path):
     save_checkpoint(other, tmp_path / "other.pt")
     initialise(model, TrainConfig(start="identity", init=str(tmp_path / "other.pt")))
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
+
+
+def test_flow_lr_zero_freezes_pwc_net_and_clip_bounds_the_update():
+    """train.flow_lr=0: PWC-Net gets no gradients and does not change; train.clip: the gradients reaching Adam
+    have at most that global norm (a clipped SGD step of rate 1 moves the weights by at most ``clip``)."""
+    from model import CDVDTSP, ModelConfig
+    from pipeline.config import TrainConfig
+    from pipeline.training import TrainForward, build_optimizer, train_step
+
+    torch.manual_seed(0)
+    model = CDVDTSP(ModelConfig(features=4, resblocks=1, stages=1))
+    config = TrainConfig(flow_lr=0, clip=1e-3, lr=1.0, precision="fp32")
+    optimizer, _ = build_optimizer(model, config)
+    assert optimizer.param_groups[1]["params"] == []
+    sgd = torch.optim.SGD(optimizer.param_groups[0]["params"], lr=1.0)  # a step is minus the clipped gradient
+    flow_before = copy.deepcopy(model.flow.state_dict())
+    restore_before = torch.cat([p.detach().flatten().clone() for p in model.restore.parameters()])
+    blurred, sharp = torch.rand(2, 3, 3, 16, 16), torch.rand(2, 3, 3, 16, 16)
+    train_step(TrainForward(model), sgd, blurred, sharp, config, torch.Generator().manual_seed(0),
+               torch.device("cpu"))
+    assert all(p.grad is None for p in model.flow.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(model.flow.state_dict().values(), flow_before.values()))
+    moved = torch.cat([p.detach().flatten() for p in model.restore.parameters()]) - restore_before
+    assert 0 < moved.norm() <= 1e-3 * (1 + 1e-5)
+    with pytest.raises(ValueError, match="train.clip"):
+        TrainConfig(clip=-1)
