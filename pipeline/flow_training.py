@@ -11,6 +11,7 @@ The loss is PWC-Net's multi-scale endpoint error (Sun et al. 2018, Eq. 1, withou
 and area-downsampled to each level, alpha = (0.32, 0.08, 0.02, 0.01, 0.005), averaged over the batch.
 """
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +23,15 @@ import torch.nn.functional as F
 from model.pwc import FLOW_SCALE, PWCNet
 from model.warp import warp
 
+from .config import FlowConfig
+from .datasets import discover_frame_pairs
 from .frames import to_model, to_uint8
 from .framesource import frame_files, read_image
 from .motion import MotionConfig, random_scene
 from .synth import DVD_EXPOSURE, blur_window
 
 LEVEL_WEIGHTS = (0.32, 0.08, 0.02, 0.01, 0.005)  # levels 6 .. 2, PWC-Net paper
+VAL_SEED_OFFSET = 10_000  # held-out pairs use a seed no training run uses
 
 
 def load_photos(folder: str | Path, max_side: int = 640) -> list[torch.Tensor]:
@@ -171,3 +175,24 @@ def photometric(net: PWCNet, frames: Sequence[np.ndarray], device: torch.device)
     return PhotometricScores(
         float(np.mean(warped_errors)), float(np.mean(unwarped_errors)), len(warped_errors)
     )
+
+
+def score_flow(net: PWCNet, flow: FlowConfig, device: torch.device) -> dict:
+    """The flow net's report card, as JSON-ready dicts: ``pairs`` (`FlowScores` on ``flow.val_pairs``
+    held-out rendered pairs from ``flow.val_photos``) and ``footage`` (`PhotometricScores` per held-out
+    video of ``flow.val_footage``, on its sharp and on its blurred frames); each only when its source is set.
+    """
+    result = {}
+    if flow.val_photos:
+        photos = load_photos(flow.val_photos)
+        config = PairConfig(size=flow.size, blurred=flow.blurred)
+        pairs = [make_pair(photos, config, flow.seed + VAL_SEED_OFFSET, i) for i in range(flow.val_pairs)]
+        result["pairs"] = dataclasses.asdict(evaluate_pairs(net, pairs, device))
+    if flow.val_footage:
+        result["footage"] = {}
+        for video in discover_frame_pairs(flow.val_footage):
+            frames = {kind: [read_image(p) for p in getattr(video, kind)] for kind in ("sharp", "blurred")}
+            result["footage"][video.name] = {
+                kind: dataclasses.asdict(photometric(net, clip, device)) for kind, clip in frames.items()
+            }
+    return result

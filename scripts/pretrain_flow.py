@@ -12,7 +12,6 @@ against the unwarped neighbour. See ``pipeline/flow_training.py`` for the data a
 """
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -24,21 +23,10 @@ from rich.console import Console
 from model import CDVDTSP, save_pwc_weights
 from model.init import zero_flow_
 from pipeline.config import ConfigError, dump_config, load_config
-from pipeline.datasets import discover_frame_pairs
 from pipeline.distributed import init_process
-from pipeline.flow_training import (
-    FlowPairs,
-    PairConfig,
-    evaluate_pairs,
-    load_photos,
-    make_pair,
-    multiscale_epe,
-    photometric,
-)
-from pipeline.framesource import read_image
+from pipeline.flow_training import FlowPairs, PairConfig, load_photos, multiscale_epe, score_flow
 
 console = Console(stderr=True)
-VAL_SEED_OFFSET = 10_000  # held-out pairs use a seed no training run uses
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -53,29 +41,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--device", help="cpu or cuda:N (default: the GPU if there is one)")
     return parser
-
-
-def scores(net, config, device) -> dict:
-    """EPE on held-out rendered pairs (and of zero flow); photometric error on held-out footage."""
-    flow = config.flow
-    result = {}
-    if flow.val_photos:
-        photos = load_photos(flow.val_photos)
-        pairs = [
-            make_pair(
-                photos, PairConfig(size=flow.size, blurred=flow.blurred), flow.seed + VAL_SEED_OFFSET, i
-            )
-            for i in range(flow.val_pairs)
-        ]
-        result["pairs"] = dataclasses.asdict(evaluate_pairs(net, pairs, device))
-    if flow.val_footage:
-        result["footage"] = {}
-        for video in discover_frame_pairs(flow.val_footage):
-            frames = {kind: [read_image(p) for p in getattr(video, kind)] for kind in ("sharp", "blurred")}
-            result["footage"][video.name] = {
-                kind: dataclasses.asdict(photometric(net, clip, device)) for kind, clip in frames.items()
-            }
-    return result
 
 
 def main(argv=None) -> int:
@@ -176,7 +141,7 @@ def pretrain(args, device: torch.device) -> int:
         "steps": state["step"],
         "seconds": round(state["seconds"], 1),
         "device": str(device),
-        **scores(net, config, device),
+        **score_flow(net, config.flow, device),
     }
     (args.out / "scores.json").write_text(json.dumps(result, indent=1))
     save_pwc_weights(model, args.out / "flow.pt")

@@ -11,7 +11,8 @@ Phases (each in its own folder under OUT, each resumed from its last checkpoint,
 3. ``stage1``: the restoration net and the flow net trained as one stage (T = 1), Algorithm 1's first
    step, from the identity and the pretrained flow (``train.py``);
 4. ``cascade``: the full shared-weight cascade (T = 2) from stage 1's weights (``train.py``);
-5. ``export``: the held-out clips scored before and after; the weights stored in fp16 when that moves
+5. ``export``: the held-out clips scored before and after, and the flow net as ``pretrain_flow.py`` scores
+   it (held-out rendered pairs, held-out footage); the weights stored in fp16 when that moves
    no clip by more than 0.05 dB; ``OUT/card.json`` (the model card's figures) and ``OUT/default.pt``;
    ``--install`` copies both to ``model/weights/cdvd_tsp_default.{pt,json}`` (what deblur loads by
    default, and the figures of the README's model card).
@@ -35,6 +36,7 @@ from rich.table import Table
 
 from model import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
 from pipeline.config import ConfigError, load_config
+from pipeline.flow_training import score_flow
 from pipeline.runinfo import command_line, stamp
 from pipeline.scoring import frame_folder_videos, score_restoration
 
@@ -119,12 +121,8 @@ def train_phases(args, config, out: Path) -> dict:
         saved = torch.load(out / name / "last.pt", map_location="cpu", weights_only=True)["progress"]
         progress[name] = {"steps": saved["step"], "minutes": round(saved["seconds"] / 60, 1)}
     if flow_weights.is_file():
-        flow_scores = json.loads((out / "flow" / "scores.json").read_text())
-        progress["flow"] = {
-            "steps": flow_scores["steps"],
-            "minutes": round(flow_scores["seconds"] / 60, 1),
-            "scores": {k: v for k, v in flow_scores.items() if k in ("pairs", "footage")},
-        }
+        flow_run = json.loads((out / "flow" / "scores.json").read_text())
+        progress["flow"] = {"steps": flow_run["steps"], "minutes": round(flow_run["seconds"] / 60, 1)}
     return progress
 
 
@@ -151,12 +149,18 @@ def export(args, config, out: Path, progress: dict, device: torch.device) -> dic
     model.half().float()  # the weights rounded to fp16 and back, as an fp16 file would load
     fp16 = score(model, videos, config, device)
     worst = max(abs(fp16[name]["psnr"] - fp32[name]["psnr"]) for name in fp32)
+    data = out / "data"
+    flow_sources = dataclasses.replace(
+        config.flow, val_photos=str(data / "photos" / "val"), val_footage=str(data / "val")
+    )
+    flow = score_flow(model.flow.eval(), flow_sources, device)  # the shipped flow net, pretrained or not
     store_fp16 = worst <= FP16_TOLERANCE_DB
     if not store_fp16:
         model = load_checkpoint(out / "cascade" / "last.pt", config=config.model)
     card = {
         **stamp(device, command_line(None)),
         "phases": progress,
+        "flow": flow,
         "held_out": fp32,
         "held_out_fp16_weights": fp16,
         "fp16_worst_change_db": worst,

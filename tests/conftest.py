@@ -11,6 +11,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import yaml
+from PIL import Image
+from skimage import data
+
+from pipeline.trainset import Sources
 
 FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "footage"
 CLIP_FRAMES = 30  # not a multiple of the chunk sizes the tests use: the tail must survive
@@ -180,3 +185,56 @@ def one_frame_clip(make_clip) -> Path:
 def odd_clip(make_clip) -> Path:
     """161x121 frames (odd sizes) in lossless FFV1."""
     return make_clip("odd.mkv", codec="ffv1", pix_fmt="yuv444p", frames=12, size=(161, 121))
+
+
+def _panned_clip(path, photo: np.ndarray, frames: int) -> None:
+    """A real photograph panned 2 px per frame, encoded losslessly (H.264 yuv444p, qp 0)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"qp": "0"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv444p"
+        for k in range(frames):
+            image = np.ascontiguousarray(photo[40:88, 100 + 2 * k : 164 + 2 * k])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+@pytest.fixture
+def sources(tmp_path):
+    """A training-set sources file (`pipeline.trainset.Sources`) over three scikit-image photographs and two
+    clips panned across them: one for training, one held out."""
+    photos, footage = tmp_path / "photos", tmp_path / "footage"
+    photos.mkdir()
+    footage.mkdir()
+    for name, image in (
+        ("astronaut.png", data.astronaut()),
+        ("coffee.png", data.coffee()),
+        ("chelsea.png", data.chelsea()),
+    ):
+        Image.fromarray(image).save(photos / name)
+    _panned_clip(footage / "pan.mp4", data.astronaut(), 12)
+    _panned_clip(footage / "held.mp4", data.coffee(), 10)
+    spec = {
+        "roots": {"stills": str(photos), "clips": str(footage)},
+        "photos": [
+            {
+                "root": "stills",
+                "package": "scikit-image",
+                "licence": "CC0 / public domain",
+                "train": ["astronaut.png", "chelsea.png"],
+                "val": ["coffee.png"],
+            }
+        ],
+        "footage": {
+            "root": "clips",
+            "width": 64,
+            "train": ["pan.mp4"],
+            "val": ["held.mp4"],
+            "licences": {"pan.mp4": "made by the test"},
+        },
+        "shake": {"sequences": 1, "frames": 9, "width": 64, "height": 48},
+    }
+    path = tmp_path / "sources.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return Sources.load(path)

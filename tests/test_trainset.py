@@ -2,69 +2,14 @@
 
 import json
 
-import av
 import numpy as np
 import pytest
-import yaml
-from PIL import Image
-from skimage import data
 
 from pipeline.datasets import discover_frame_pairs
 from pipeline.framesource import read_frames, read_image
 from pipeline.synth import DVD_EXPOSURE as EXPOSURE
 from pipeline.synth import blur_window
 from pipeline.trainset import Sources, build
-
-
-def _clip(path, photo: np.ndarray, frames: int) -> None:
-    """A real photograph panned 2 px per frame, encoded losslessly (H.264 yuv444p, qp 0)."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25, options={"qp": "0"})
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv444p"
-        for k in range(frames):
-            image = np.ascontiguousarray(photo[40:88, 100 + 2 * k : 164 + 2 * k])
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
-@pytest.fixture
-def sources(tmp_path):
-    photos, footage = tmp_path / "photos", tmp_path / "footage"
-    photos.mkdir()
-    footage.mkdir()
-    for name, image in (
-        ("astronaut.png", data.astronaut()),
-        ("coffee.png", data.coffee()),
-        ("chelsea.png", data.chelsea()),
-    ):
-        Image.fromarray(image).save(photos / name)
-    _clip(footage / "pan.mp4", data.astronaut(), 12)
-    _clip(footage / "held.mp4", data.coffee(), 10)
-    spec = {
-        "roots": {"stills": str(photos), "clips": str(footage)},
-        "photos": [
-            {
-                "root": "stills",
-                "package": "scikit-image",
-                "licence": "CC0 / public domain",
-                "train": ["astronaut.png", "chelsea.png"],
-                "val": ["coffee.png"],
-            }
-        ],
-        "footage": {
-            "root": "clips",
-            "width": 64,
-            "train": ["pan.mp4"],
-            "val": ["held.mp4"],
-            "licences": {"pan.mp4": "made by the test"},
-        },
-        "shake": {"sequences": 1, "frames": 9, "width": 64, "height": 48},
-    }
-    path = tmp_path / "sources.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return Sources.load(path)
 
 
 def test_build_makes_pairs_splits_and_provenance(sources, tmp_path):

@@ -1,0 +1,59 @@
+"""The default checkpoint's recipe end to end (scripts/train_default.py), at a toy size and budget."""
+
+import json
+
+import pytest
+import torch
+
+import scripts.train_default as recipe
+from model import load_checkpoint
+from model.checkpoint import stored_config
+from pipeline.trainset import build
+
+TOY = [
+    "model.features=4", "model.resblocks=1", "train.crop=32", "train.batch=2", "train.workers=0",
+    "train.checkpoint_every=1", "flow.size=64", "flow.batch=2", "flow.val_pairs=2", "flow.workers=0",
+    "flow.checkpoint_every=1", "recipe.flow_share=0.2", "recipe.stage1_share=0.4",
+]
+
+
+@pytest.fixture
+def run_folder(sources, tmp_path):
+    """A recipe folder whose data phase is done: the toy training set of `sources`."""
+    out = tmp_path / "run"
+    build(sources, out / "data", base=tmp_path, seed=0)
+    return out
+
+
+def test_recipe_trains_every_phase_exports_and_installs(run_folder, tmp_path, monkeypatch):
+    """One call runs flow, stage 1 and cascade within the budget, scores the held-out clip and the flow net,
+    and installs the weights and card; a second call resumes nothing and re-exports the same figures."""
+    installed = tmp_path / "weights" / "cdvd_tsp_default.pt"
+    monkeypatch.setattr(recipe, "DEFAULT_CHECKPOINT", installed)
+    arguments = ["--out", str(run_folder), "--budget", "0.06", "--device", "cpu", "--install",
+                 *[f"--set={item}" for item in TOY]]
+    assert recipe.main(arguments) == 0
+    card = json.loads((run_folder / "card.json").read_text())
+    assert set(card["phases"]) == {"flow", "stage1", "cascade"}
+    assert all(phase["steps"] >= 1 for phase in card["phases"].values())
+    assert set(card["held_out"]) == {"held"} and card["held_out"]["held"]["frames"] == 4
+    assert card["mean_gain_db"] == pytest.approx(card["held_out"]["held"]["gain_db"])
+    assert card["flow"]["pairs"]["pairs"] == 2 and set(card["flow"]["footage"]) == {"held"}
+    assert json.loads(installed.with_suffix(".json").read_text()) == card
+    model = load_checkpoint(installed)
+    assert model.config.stages == 2 and model.config.features == 4 and model.config.residual
+    assert stored_config(installed) == model.config
+    dtype = torch.float16 if card["stored"] == "fp16" else torch.float32
+    weights = torch.load(installed, weights_only=True)["model"]
+    assert {value.dtype for value in weights.values() if value.is_floating_point()} == {dtype}
+
+    steps = {name: phase["steps"] for name, phase in card["phases"].items()}
+    assert recipe.main(arguments) == 0  # every phase is done: nothing trains again
+    again = json.loads((run_folder / "card.json").read_text())
+    assert {name: phase["steps"] for name, phase in again["phases"].items()} == steps
+    assert again["held_out"] == card["held_out"]
+
+
+def test_a_bad_setting_is_a_one_line_error(run_folder, capsys):
+    assert recipe.main(["--out", str(run_folder), "--set", "train.clip=-1"]) == 2
+    assert "train.clip must be >= 0" in capsys.readouterr().err
