@@ -31,7 +31,7 @@ from pipeline.runinfo import command_line, stamp
 from pipeline.synth import SynthConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-FOOTAGE = ROOT.parent / "shared" / "data" / "footage" / "cockatoo.mp4"
+FOOTAGE = ROOT / "samples" / "footage" / "cockatoo.mp4"
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """Output difference of reduced precision from fp32 on real 720p frames, with trained weights.
 
-    python benchmarks/precision.py --clip ../shared/data/footage/cockatoo.mp4 \
+    python benchmarks/precision.py --clip samples/footage/cockatoo.mp4 \
         --json benchmarks/results/precision_cpu.json
 
 Frames ``--start`` .. ``--start + --frames - 1`` of a real clip (1280x720 cockatoo by default) go through
@@ -31,7 +31,7 @@ from pipeline.metrics import psnr
 from pipeline.runinfo import command_line, stamp
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIP = ROOT.parent / "shared" / "data" / "footage" / "cockatoo.mp4"
+CLIP = ROOT / "samples" / "footage" / "cockatoo.mp4"
 
 
 def get_args_parser() -> argparse.ArgumentParser:

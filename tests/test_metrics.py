@@ -1,6 +1,5 @@
 """PSNR/SSIM under the official protocol, checked by hand and against scikit-image."""
 import math
-from pathlib import Path
 
 import av
 import numpy as np
@@ -9,7 +8,8 @@ from skimage.metrics import structural_similarity
 
 from pipeline.metrics import Scores, psnr, ssim
 
-FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "footage"
+from .helpers import FOOTAGE
+
 # scikit-image's Gaussian SSIM is the same computation: truncate=3.5 at sigma=1.5 gives the same 11-tap
 # window, and it drops (11 - 1) // 2 = 5 px per side of the SSIM map before averaging, which is exactly the
 # valid region (its reflect padding never reaches the kept pixels). Only float64 summation order differs.
@@ -26,8 +26,6 @@ def _skimage_ssim(a: np.ndarray, b: np.ndarray, crop: int) -> float:
 def real_pair() -> tuple[np.ndarray, np.ndarray]:
     """A 240x320 camera frame and a motion-blurred copy (mean of it and its 4 neighbours, as DVD/GOPRO)."""
     path = FOOTAGE / "realshort.mp4"
-    if not path.is_file():
-        pytest.skip(f"{path} not found (shared footage is outside the project)")
     with av.open(str(path)) as container:
         frames = [frame.to_ndarray(format="rgb24") for _, frame in zip(range(7), container.decode(video=0))]
     blurred = np.mean(frames[1:6], axis=0).round().astype(np.uint8)

@@ -1,6 +1,5 @@
 """Scene cuts: found where two real clips are joined, not found in handheld motion or steady pans."""
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,15 +8,14 @@ from pipeline.framesource import read_frames
 from pipeline.pairs import EncodeSettings, VideoEncoder, resize
 from pipeline.scenecut import cut_scores, detect_cuts, find_cuts, luma_thumbnail
 
-FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "footage"
-needs_footage = pytest.mark.skipif(not FOOTAGE.is_dir(), reason="needs ../shared/data/footage")
+from .helpers import FOOTAGE
+
 
 
 def footage(name: str, count: int, size=(320, 240)) -> list[np.ndarray]:
     return [resize(f, *size) for f in itertools.islice(read_frames(FOOTAGE / name), count)]
 
 
-@needs_footage
 def test_cut_found_where_two_clips_are_joined(tmp_path):
     """A video made of 40 cockatoo frames then 30 tree frames (encoded, decoded) has one cut, at 40."""
     path = tmp_path / "joined.mp4"
@@ -27,7 +25,6 @@ def test_cut_found_where_two_clips_are_joined(tmp_path):
     assert detect_cuts(read_frames(path)) == [40]
 
 
-@needs_footage
 @pytest.mark.parametrize("name", ["cockatoo.mp4", "carphone_pristine.mp4", "tree.avi"])
 def test_no_cut_in_continuous_footage(name):
     """Strong handheld motion (the cockatoo) and small motion alike are one shot."""

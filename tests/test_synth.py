@@ -1,6 +1,5 @@
 """Synthetic blur: window/stride/cut bookkeeping, the averaging itself, and a run on real footage."""
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,8 @@ from pipeline.prepare import holdout, synth_footage
 from pipeline.synth import (SynthConfig, blur_window, exposure_weights, linear_to_srgb, srgb_to_linear,
                             synthesize)
 
-FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "footage"
+from .helpers import FOOTAGE
+
 
 
 def random_frames(count: int, height: int = 6, width: int = 8, seed: int = 0) -> list[np.ndarray]:
@@ -88,7 +88,6 @@ def test_rejects_bad_windows_and_frames():
         list(synthesize(frames, SynthConfig(window=3)))
 
 
-@pytest.mark.skipif(not FOOTAGE.is_dir(), reason="needs ../shared/data/footage")
 def test_real_footage_blur_stays_within_its_window():
     """On real video, each blurred pixel lies between the darkest and brightest of its window (a weighted
     mean, in any monotonic light encoding), and a longer exposure departs further from the sharp frame."""
@@ -107,7 +106,6 @@ def test_real_footage_blur_stays_within_its_window():
     assert 0 < departure(3) < departure(5) < departure(7)
 
 
-@pytest.mark.skipif(not FOOTAGE.is_dir(), reason="needs ../shared/data/footage")
 def test_synth_footage_makes_one_paired_video_per_shot(tmp_path):
     """Two joined clips give two paired videos whose sharp halves are the source frames of each shot."""
     joined = tmp_path / "joined.mp4"

@@ -30,6 +30,7 @@ def test_build_makes_pairs_splits_and_provenance(sources, tmp_path):
         "file": "pan.mp4",
         "split": "train",
         "pairs": 6,
+        "package": "",
         "licence": "made by the test",
     }
 
