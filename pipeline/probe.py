@@ -177,7 +177,11 @@ def _count_packets(
 
 
 def _declared_end(container: av.container.InputContainer, stream: av.VideoStream) -> int | None:
-    """End of the video stream in pts ticks as the container declares it, or None if it does not."""
+    """End of the video stream in pts ticks as the container declares it, or None if it does not.
+
+    A stream's duration is a length (from its start); Matroska's per-track DURATION tag and its segment
+    duration are timestamps on the segment's own clock, which starts at 0: the absolute end already.
+    """
     start = stream.start_time or 0
     if stream.duration is not None:
         return start + stream.duration
@@ -185,7 +189,8 @@ def _declared_end(container: av.container.InputContainer, stream: av.VideoStream
     if tag:
         hours, minutes, seconds = tag.split(":")
         total = Fraction(hours) * 3600 + Fraction(minutes) * 60 + Fraction(seconds)
-        return start + round(total / stream.time_base)
+        return round(total / stream.time_base)
     if container.duration is not None and len(container.streams) == 1:  # the file's duration is the video's
-        return start + round(Fraction(container.duration, av.time_base) / stream.time_base)
+        length = round(Fraction(container.duration, av.time_base) / stream.time_base)
+        return length if "matroska" in container.format.name else start + length
     return None

@@ -132,3 +132,24 @@ def test_truncated_webm(vp9_clip, tmp_path):
         VideoError, match=r"cut\.webm: truncated or corrupt \(video ends at [\d.]+ s of 1\.20 s\)"
     ):
         probe(path)
+
+
+@pytest.mark.parametrize("suffix, codec", [("webm", "libvpx-vp9"), ("mkv", "libx264"), ("mp4", "libx264"),
+                                           ("ts", "libx264")])
+def test_a_video_that_starts_after_zero(make_clip, suffix, codec):
+    """Frames from 2 s on (a trimmed file, a broadcast capture): accepted, every frame counted, the start kept;
+    cut in half, the Matroska ones are still refused."""
+    clip = make_clip(f"late.{suffix}", codec=codec, frames=20, pts=list(range(50, 70)))
+    info = probe(clip)
+    assert info.num_frames == 20
+    assert info.start_pts * info.time_base == pytest.approx(2.0, abs=0.1)  # MPEG-TS adds its mux delay
+
+
+@pytest.mark.parametrize("suffix, codec", [("webm", "libvpx-vp9"), ("mkv", "libx264")])
+def test_a_late_start_matroska_cut_short_is_refused(make_clip, tmp_path, suffix, codec):
+    clip = make_clip(f"late_cut.{suffix}", codec=codec, frames=20, pts=list(range(50, 70)))
+    data = clip.read_bytes()
+    path = tmp_path / f"cut.{suffix}"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(VideoError, match=r"truncated or corrupt \(video ends at [\d.]+ s of 2\.80 s\)"):
+        probe(path)
