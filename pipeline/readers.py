@@ -323,7 +323,8 @@ def _real_frames(numbers: list[int], seconds: list[float], last_time: float) -> 
 
 
 def _pts(seconds: float, info: VideoInfo) -> int:
-    return round(Fraction(seconds) / info.time_base)
+    """The pts of a frame DALI stamps ``seconds``: DALI counts from the stream's first frame, pts do not."""
+    return info.start_pts + round(Fraction(seconds) / info.time_base)
 
 
 def _nominal_pts(info: VideoInfo, index: int) -> int:

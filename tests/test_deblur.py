@@ -123,3 +123,31 @@ def test_forced_dali_on_h264_without_gpu(clip, tmp_path, capsys):
 def test_bad_config_is_a_one_line_error(clip, tmp_path, capsys):
     assert deblur([str(clip), "-o", str(tmp_path / "x.mp4"), "--set", "deblur.chunks=4"]) == 2
     assert "unknown config key deblur.chunks" in capsys.readouterr().err
+
+
+def _starts(path) -> tuple[float, float]:
+    """Seconds of the first video frame and of the first audio sample, as a player sees them."""
+    with av.open(str(path)) as container:
+        video = next(container.decode(video=0))
+    with av.open(str(path)) as container:
+        audio = next(container.decode(audio=0))
+    return float(video.pts * video.time_base), float(audio.pts * audio.time_base)
+
+
+@pytest.mark.parametrize("suffix, out_suffix, codec, reader", [
+    ("mp4", "mp4", "libx264", "pyav"), ("mkv", "mkv", "libx264", "pyav"), ("ts", "mp4", "libx264", "pyav"),
+    ("ts", "mkv", "libx264", "pyav"), ("mkv", "mkv", "libvpx-vp9", "dali"),
+])
+def test_a_late_start_stays_in_sync_with_its_audio(make_clip, tmp_path, suffix, out_suffix, codec, reader):
+    """Video from 2 s on over audio from 0 (a trimmed file): the output's frames keep their times and the
+    audio keeps its offset to them, whichever reader decoded the video."""
+    clip = make_clip(f"late_audio_{codec}.{suffix}", codec=codec, frames=11, size=SIZE, audio=True,
+                     pts=list(range(50, 61)))
+    out = tmp_path / f"out.{out_suffix}"
+    assert deblur([str(clip), "-o", str(out), "--reader", reader, *TINY]) == 0
+    (video_in, audio_in), (video_out, audio_out) = _starts(clip), _starts(out)
+    assert video_out - audio_out == pytest.approx(video_in - audio_in, abs=0.03)
+    source, result = probe(clip), probe(out)
+    first_in = [p * source.time_base - source.start_pts * source.time_base for p in _pts(clip)]
+    first_out = [p * result.time_base - result.start_pts * result.time_base for p in _pts(out)]
+    assert first_out == pytest.approx(first_in, abs=1e-3) and result.num_frames == 11

@@ -278,3 +278,18 @@ def test_layout_checks():
         to_model(torch.zeros(2, 3, 4, 4, dtype=torch.uint8))
     with pytest.raises(ValueError):
         to_uint8(torch.zeros(2, 4, 4, 3))
+
+
+@pytest.mark.parametrize("codec, suffix", [("libvpx-vp9", "webm"), ("mjpeg", "mkv")])
+@pytest.mark.parametrize("start_frame", [0, 13])
+def test_a_late_start_keeps_its_timestamps_on_every_reader(make_clip, codec, suffix, start_frame):
+    """A file whose first frame is at 80 ms: DALI's timestamps (which count from the first frame) come out as
+    the file's own pts, as PyAV's do, also when reading from a later frame."""
+    path = make_clip(f"late80.{suffix}", codec=codec, pix_fmt="yuvj420p" if codec == "mjpeg" else "yuv420p",
+                     pts=[2 + i for i in range(30)])
+    info = probe(path)
+    _, pyav = read(path, "pyav", start_frame=start_frame)
+    _, dali = read(path, "dali", start_frame=start_frame)
+    first = (2 + start_frame) / 25
+    assert pts_of(pyav)[0] * info.time_base == pytest.approx(first, abs=1e-3)
+    assert pts_of(dali) == pts_of(pyav)
