@@ -1,7 +1,7 @@
 """Frame sequences for evaluation: read uint8 RGB frames from a video file or a frame folder, find the
 videos of a DVD/GOPRO evaluation root, and step through several sequences in lockstep.
 
-A *sequence* is a video file (decoded by PyAV) or a folder of PNG/JPG frames taken in lexicographic order
+A *sequence* is a video file (decoded by PyAV as `deblur` decodes it, display rotation applied) or a folder of PNG/JPG frames taken in lexicographic order
 of their names, as the official ``sorted(glob(...))``. Frame files are decoded with Pillow (libjpeg), the
 decoder family OpenCV uses in the official code. FFmpeg's JPEG -> RGB conversion differs from libjpeg's by
 up to ~20 levels with a mean bias of ~0.5 (measured on 720p frames), enough to move PSNR against JPEG
@@ -19,9 +19,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image
+
+from .probe import probe
+from .readers import open_reader
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 GT_NAMES = ("gt", "sharp")
 BLUR_NAME = "blur"
 _EIGHT_BIT_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA")
+_CHUNK = 8  # frames decoded ahead
 
 
 @dataclass(frozen=True)
@@ -59,13 +62,9 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def _decode_video(path: Path) -> Iterator[np.ndarray]:
-    with av.open(str(path)) as container:
-        if not container.streams.video:
-            raise ValueError(f"{path}: no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            yield frame.to_ndarray(format="rgb24")
+    """The deblurring reader's PyAV path (`pipeline.readers`), so every consumer sees the same upright frames."""
+    for chunk in open_reader(probe(path), "pyav", "cpu", _CHUNK):
+        yield from chunk.frames.numpy()
 
 
 def read_frames(path: Path) -> Iterator[np.ndarray]:

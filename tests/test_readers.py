@@ -293,3 +293,14 @@ def test_a_late_start_keeps_its_timestamps_on_every_reader(make_clip, codec, suf
     first = (2 + start_frame) / 25
     assert pts_of(pyav)[0] * info.time_base == pytest.approx(first, abs=1e-3)
     assert pts_of(dali) == pts_of(pyav)
+
+
+def test_evaluation_reads_what_deblur_reads(rotated_clip, h264_clip):
+    """`framesource.read_frames` (evaluation, --sharp, training sets) is the reader's PyAV path: the same
+    frames, upright for a phone clip with display rotation."""
+    from pipeline.framesource import read_frames
+
+    for clip in (rotated_clip, h264_clip):
+        _, chunks = read(clip, "pyav")
+        assert np.array_equal(np.stack(list(read_frames(clip))), frames_of(chunks).numpy())
+    assert np.stack(list(read_frames(rotated_clip))).shape[1:3] == probe(rotated_clip).frame_size
