@@ -7,6 +7,8 @@ On a CPU the same structure runs with threads: the reader and the writer work wh
 Every queue is bounded, so memory does not grow with the video's length.
 """
 import contextlib
+import dataclasses
+import functools
 import logging
 import time
 from collections import deque
@@ -21,6 +23,7 @@ from model import CDVDTSP
 
 from .config import DeblurConfig
 from .engine import StreamingEngine
+from .errors import DaliDecodeError
 from .frames import to_model, to_uint8
 from .probe import VideoInfo, probe
 from .readers import open_reader
@@ -138,10 +141,29 @@ def deblur_video(
         on_frames: called with the number of frames just handed to the writer.
         settings: extra values that must match for a resume (e.g. the checkpoint).
 
+    A file that DALI fails to decode with ``config.reader == "auto"`` is done again from its first frame
+    with PyAV (a warning says so), so one output never mixes two decoders' colour conversions.
+
     Raises:
         VideoError: unreadable or corrupt input, an unusable output path, or an encoder failure.
     """
-    device = torch.device(device)
+    run = functools.partial(_deblur_video, model, source, output, device=torch.device(device), on_start=on_start,
+                            on_frames=on_frames, settings=settings)
+    try:
+        return run(config, overwrite=overwrite, resume=resume)
+    except DaliDecodeError as error:
+        if config.reader != "auto":
+            raise
+        log.warning("%s; decoding it again with PyAV", error)
+        return run(dataclasses.replace(config, reader="pyav"), overwrite=overwrite, resume=False)
+
+
+def _deblur_video(
+    model: CDVDTSP, source: str | Path, output: str | Path, config: DeblurConfig, *, device: torch.device,
+    overwrite: bool, resume: bool, on_start: Callable[[VideoInfo, str, int], None] | None,
+    on_frames: Callable[[int], None] | None, settings: dict | None,
+) -> DeblurResult:
+    """`deblur_video` with one reader."""
     info = probe(source)
     stages = model.config.stages
     started = time.perf_counter()

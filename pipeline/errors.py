@@ -12,3 +12,7 @@ class VideoError(ValueError):
     def __init__(self, path: str | PathLike, problem: str) -> None:
         self.path, self.problem = path, problem
         super().__init__(f"{path}: {problem}")
+
+
+class DaliDecodeError(VideoError):
+    """DALI failed on a video it was expected to decode (NVDEC or its CPU decoder); PyAV may still read it."""

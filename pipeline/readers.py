@@ -26,7 +26,7 @@ from pathlib import Path
 import av
 import torch
 
-from .errors import VideoError
+from .errors import DaliDecodeError, VideoError
 from .prefetch import prefetch
 from .probe import VideoInfo
 
@@ -195,7 +195,7 @@ class DaliReader(Reader):
                     next_frame, last_time = next_frame + len(keep), seconds[keep[-1]]
             except RuntimeError as error:
                 message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                raise VideoError(info.path, f"DALI could not decode it ({message})") from error
+                raise DaliDecodeError(info.path, f"DALI could not decode it ({message})") from error
 
 
 def open_reader(

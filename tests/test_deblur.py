@@ -151,3 +151,27 @@ def test_a_late_start_stays_in_sync_with_its_audio(make_clip, tmp_path, suffix, 
     first_in = [p * source.time_base - source.start_pts * source.time_base for p in _pts(clip)]
     first_out = [p * result.time_base - result.start_pts * result.time_base for p in _pts(out)]
     assert first_out == pytest.approx(first_in, abs=1e-3) and result.num_frames == 11
+
+
+def test_a_dali_failure_is_done_again_with_pyav(make_clip, tmp_path, monkeypatch, caplog):
+    """DALI breaking down mid-file (reader auto): the file is decoded again from its start with PyAV, with a
+    warning, and the output is exactly a PyAV run's; with --reader dali the error stands."""
+    from pipeline.errors import DaliDecodeError
+    from pipeline.readers import DaliReader
+
+    clip = make_clip("fallback.webm", codec="libvpx-vp9", frames=11, size=SIZE)
+    working = DaliReader._decode
+
+    def breaks_after_one_chunk(self):
+        chunks = working(self)
+        yield next(chunks)
+        raise DaliDecodeError(self.info.path, "DALI could not decode it (NVDEC: CUDA_ERROR_ILLEGAL_ADDRESS)")
+
+    assert deblur([str(clip), "-o", str(tmp_path / "pyav.mp4"), "--reader", "pyav", *TINY]) == 0
+    monkeypatch.setattr(DaliReader, "_decode", breaks_after_one_chunk)
+    assert deblur([str(clip), "-o", str(tmp_path / "auto.mp4"), *TINY]) == 0
+    assert "decoding it again with PyAV" in caplog.text
+    assert np.array_equal(np.stack(list(read_frames(tmp_path / "auto.mp4"))),
+                          np.stack(list(read_frames(tmp_path / "pyav.mp4"))))
+    assert deblur([str(clip), "-o", str(tmp_path / "dali.mp4"), "--reader", "dali", *TINY]) == 1
+    assert not (tmp_path / "dali.mp4").exists()
