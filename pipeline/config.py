@@ -15,6 +15,8 @@ import yaml
 from model import ModelConfig, default_checkpoint
 from model.checkpoint import stored_config
 
+from .precision import PRECISIONS, TRAIN_PRECISIONS
+
 
 class ConfigError(ValueError):
     """A config file or override that does not fit the schema; the message names the key."""
@@ -28,7 +30,7 @@ class DeblurConfig:
         border: what the first and last T frames see (`pipeline.windows`).
         chunk: frames decoded per chunk (and the positions per stage step).
         batch: positions restored per model call.
-        precision: fp32 (exact), or bf16 / fp16 autocast (GPUs; bf16 also on CPUs with AVX512-BF16).
+        precision: fp32 (exact, TF32 off on CUDA), tf32, or bf16 / fp16 autocast (`pipeline.precision`).
         reader: auto (DALI when it can decode the file, else PyAV), dali or pyav.
         format: video (encoded with codec/crf, audio copied) or png (a folder of frames).
         codec, crf: encoder and quality of video output (libx264 CRF: lower is better).
@@ -40,7 +42,7 @@ class DeblurConfig:
     border: Literal["reflect", "replicate", "official"] = "reflect"
     chunk: int = 16
     batch: int = 8
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal[PRECISIONS] = "fp32"
     reader: Literal["auto", "dali", "pyav"] = "auto"
     format: Literal["video", "png"] = "video"
     codec: str = "libx264"
@@ -110,7 +112,7 @@ class TrainConfig:
     hem_weight: float = 2.0
     hard_ratio: float = 0.5
     random_ratio: float = 0.1
-    precision: Literal["fp32", "bf16"] = "bf16"
+    precision: Literal[TRAIN_PRECISIONS] = "bf16"
     checkpoint_every: int = 1000
     val_every: int = 1000
     log_every: int = 20
@@ -159,7 +161,7 @@ class FlowConfig:
     blurred: float = 0.5
     lr: float = 1e-4
     warmup: int = 100
-    precision: Literal["fp32", "bf16"] = "bf16"
+    precision: Literal[TRAIN_PRECISIONS] = "bf16"
     max_steps: int = 0
     max_minutes: float = 0.0
     val_pairs: int = 64

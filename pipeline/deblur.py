@@ -25,14 +25,12 @@ from .config import DeblurConfig
 from .engine import StreamingEngine
 from .errors import DaliDecodeError
 from .frames import to_model, to_uint8
+from .precision import precision_context
 from .probe import VideoInfo, probe
 from .readers import open_reader
 from .writer import VideoWriter
 
 log = logging.getLogger(__name__)
-
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
 
 @dataclass(frozen=True)
 class DeblurResult:
@@ -86,13 +84,6 @@ def _to_host(
     done = torch.cuda.Event()
     done.record(stream)  # after every copy above
     return hosts, done
-
-
-def precision_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """Autocast for "bf16" / "fp16", nothing for "fp32"."""
-    if precision in _DTYPES:
-        return torch.autocast(device.type, dtype=_DTYPES[precision])
-    return contextlib.nullcontext()
 
 
 def restore_frames(

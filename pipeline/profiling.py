@@ -36,7 +36,8 @@ from . import deblur as deblur_module
 from . import training, writer
 from .config import Config, DeblurConfig
 from .datasets import Manifest
-from .deblur import deblur_video, precision_context
+from .deblur import deblur_video
+from .precision import precision_context
 from .engine import StreamingEngine, naive_windows
 from .flops import datasheet_tflops, measured_matmul_tflops
 from .frames import to_uint8

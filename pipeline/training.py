@@ -13,6 +13,7 @@ from model import CDVDTSP
 from model.losses import cascade_loss
 
 from .config import TrainConfig
+from .precision import precision_context
 
 
 class TrainForward(torch.nn.Module):
@@ -71,8 +72,8 @@ def build_optimizer(model: CDVDTSP, train: TrainConfig) -> tuple[torch.optim.Ada
 
 
 def autocast_for(device: torch.device, train: TrainConfig) -> contextlib.AbstractContextManager:
-    """bf16 autocast when the recipe asks for it, else nothing."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=train.precision == "bf16")
+    """The training precision (`pipeline.precision`): bf16 autocast, or exact fp32."""
+    return precision_context(device, train.precision)
 
 
 def train_step(

@@ -26,6 +26,7 @@ from pipeline.deblur import deblur_video
 from pipeline.errors import VideoError
 from pipeline.framesource import read_frames
 from pipeline.metrics import psnr, ssim
+from pipeline.precision import PRECISIONS
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".flv", ".wmv"}
 console = Console(stderr=True)
@@ -87,7 +88,7 @@ def parse_args(argv):
     parser.add_argument("--config", type=Path, help="YAML config (default: configs/default.yaml values)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="= --set deblur.precision=...")
+    parser.add_argument("--precision", choices=PRECISIONS, help="= --set deblur.precision=...")
     parser.add_argument("--border", choices=["reflect", "replicate", "official"], help="= --set deblur.border=...")
     parser.add_argument("--chunk", type=int, help="= --set deblur.chunk=N (frames decoded per chunk)")
     parser.add_argument("--reader", choices=["auto", "dali", "pyav"], help="= --set deblur.reader=...")

@@ -29,7 +29,7 @@ def test_shipped_configs_load():
     ("model.stages=true", "model.stages: expected int"),
     ("model.stages=0", "model.stages must be a positive integer"),
     ("model.stages", "--set expects key=value"),
-    ("deblur.precision=fp8", "deblur.precision: .fp8. is not one of .fp32., .bf16., .fp16."),
+    ("deblur.precision=fp8", "deblur.precision: .fp8. is not one of .fp32., .tf32., .bf16., .fp16."),
     ("deblur.chunk=0", "deblur.chunk must be >= 1"),
 ])
 def test_bad_overrides_name_the_key(override, message):
