@@ -138,8 +138,8 @@ def deblur_video(
     Raises:
         VideoError: unreadable or corrupt input, an unusable output path, or an encoder failure.
     """
-    run = functools.partial(_deblur_video, model, source, output, device=torch.device(device), on_start=on_start,
-                            on_frames=on_frames, settings=settings)
+    run = functools.partial(_deblur_video, model, source, output, device=torch.device(device),
+                            on_start=on_start, on_frames=on_frames, settings=settings)
     try:
         return run(config, overwrite=overwrite, resume=resume)
     except DaliDecodeError as error:

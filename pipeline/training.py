@@ -1,9 +1,10 @@
 """One training step of the paper's recipe, shared by `scripts/train.py` and the profiler.
 
 The loss is `model.losses.cascade_loss` (L1 + 2 x hard example mining on stage 1 and the final output);
-Adam with one learning rate for the restoration net and a gentler one for PWC-Net (or PWC-Net frozen), halved
-on a schedule, optionally with the gradients' norm clipped and after a linear warm-up (which keeps a model that starts at the identity near it while Adam's
-first, sign-like updates would otherwise move every weight by the full rate at once).
+Adam with one learning rate for the restoration net and a gentler one for PWC-Net (or PWC-Net frozen),
+halved on a schedule, optionally with the gradients' norm clipped and after a linear warm-up (which keeps a
+model that starts at the identity near it while Adam's first, sign-like updates would otherwise move every
+weight by the full rate at once).
 """
 import contextlib
 
@@ -97,6 +98,7 @@ def train_step(
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if train.clip:
-        torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], train.clip)
+        trained = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(trained, train.clip)
     optimizer.step()
     return loss, parts

