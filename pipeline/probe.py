@@ -14,6 +14,7 @@ from pathlib import Path
 
 import av
 
+from .colour import Colour, colour_of
 from .errors import VideoError
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class VideoInfo:
     is_gray: bool
     has_audio: bool
     audio_codec: str | None
+    colour: Colour  # how its YUV maps to RGB (tags, or what players assume)
 
     @property
     def frame_size(self) -> tuple[int, int]:
@@ -99,6 +101,7 @@ def _describe(path: Path, container: av.container.InputContainer) -> VideoInfo:
         is_gray=not fmt.has_palette and sum(not component.is_alpha for component in fmt.components) == 1,
         has_audio=audio is not None,
         audio_codec=audio.codec_context.codec.canonical_name if audio is not None else None,
+        colour=colour_of(stream, first.height, fmt.name),
     )
     log.debug("probed %s", info)
     return info

@@ -13,7 +13,10 @@ Every reader yields `Chunk`s of ``chunk`` frames in order (the last one may be s
   10-bit and alpha formats included; alpha is dropped) in a `prefetch` thread that runs ahead of the
   consumer. Starting at a frame seeks to the keyframe before it, decodes forward and drops.
 
-Both rotate frames upright by the probed display rotation.
+Both rotate frames upright by the probed display rotation and convert with the file's colour
+(`pipeline.colour`: its tags, or BT.709 for untagged HD). DALI converts every file with the BT.601 matrix;
+its RGB is corrected on the device (exact where DALI did not clip a channel), and on the CPU, where PyAV is
+as fast, ``auto`` leaves files of any other colour to PyAV.
 """
 
 import logging
@@ -26,6 +29,7 @@ from pathlib import Path
 import av
 import torch
 
+from .colour import DaliCorrection, to_rgb
 from .errors import DaliDecodeError, VideoError
 from .prefetch import prefetch
 from .probe import VideoInfo
@@ -108,7 +112,7 @@ class PyAVReader(Reader):
                 for index, frame in enumerate(self._frames(container, stream), start=self.start_frame):
                     if (frame.height, frame.width) != shape[1:3]:
                         raise VideoError(info.path, f"frame size changes to {frame.width}x{frame.height}")
-                    buffer.numpy()[len(pts)] = frame.to_ndarray(format="rgb24")
+                    buffer.numpy()[len(pts)] = to_rgb(frame, info.colour)
                     pts.append(frame.pts if frame.pts is not None else _nominal_pts(info, index))
                     if len(pts) == self.chunk:
                         yield buffer, pts
@@ -177,6 +181,7 @@ class DaliReader(Reader):
                     last_batch_policy=LastBatchPolicy.PARTIAL,
                 )
                 next_frame, last_time = self.start_frame, float("-inf")
+                correct = DaliCorrection(info.colour, info.pix_fmt)  # DALI converts with BT.601
                 for batch in batches:
                     out = batch[0]
                     numbers, seconds = out["frame_num"][0].tolist(), out["timestamps"][0].tolist()  # (chunk,)
@@ -189,7 +194,7 @@ class DaliReader(Reader):
                         )
                     frames = out["frames"][0]  # (chunk, h, w, 3), owned by DALI until the next batch
                     index = torch.tensor(keep, device=frames.device)
-                    yield frames.index_select(0, index).to(self.device), [
+                    yield correct(frames.index_select(0, index)).to(self.device), [
                         _pts(seconds[i], info) for i in keep
                     ]
                     next_frame, last_time = next_frame + len(keep), seconds[keep[-1]]
@@ -227,6 +232,8 @@ def open_reader(
             info, backend="gpu", reason=f"{info.codec} {info.pix_fmt} decodes on NVDEC", **common
         )
     cpu_problem = _dali_cpu_problem(info)
+    if cpu_problem is None and kind == "auto" and not DaliCorrection(info.colour, info.pix_fmt).identity:
+        cpu_problem = f"DALI's CPU reader converts with BT.601, not {info.colour.name}"
     if cpu_problem is None:
         where = "no CUDA device" if device.type != "cuda" else gpu_problem
         return DaliReader(

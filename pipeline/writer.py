@@ -38,6 +38,7 @@ import av
 import numpy as np
 import torch
 
+from .colour import from_rgb, tag
 from .errors import VideoError
 from .probe import VideoInfo, probe
 
@@ -406,7 +407,7 @@ class _VideoSegments(_Sink):
         if self._open is None:
             self._open = self._start(index // self.segment_frames, image.shape[0], image.shape[1])
         container, stream, _, _ = self._open
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame = from_rgb(image, self.pix_fmt, self.info.colour)
         frame.pts, frame.time_base = pts, self.info.time_base
         for packet in stream.encode(frame):
             container.mux(packet)
@@ -419,6 +420,7 @@ class _VideoSegments(_Sink):
         stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
         stream.time_base = stream.codec_context.time_base = self.info.time_base
         stream.codec_context.max_b_frames = 0  # segments must join with increasing dts
+        tag(stream.codec_context, self.info.colour, self.pix_fmt)  # the input's colour, converted and tagged
         return container, stream, temporary, final
 
     def seal(self) -> None:

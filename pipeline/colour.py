@@ -1,0 +1,142 @@
+"""Colour: which YUV <-> RGB conversion a video needs, one rule for every reader and the writer.
+
+A file's tags (matrix, range, primaries, transfer) say how its YUV maps to RGB. Untagged files get what
+players assume: BT.709 for HD (720 lines or more), BT.601 below; limited range unless the pixel format is
+a full-range JPEG one (``yuvj*``). Readers convert with it, and the writer converts back with the same
+colour and tags the output, so a file round-trips and plays the same everywhere.
+
+* PyAV converts with swscale, told the matrix and range (`to_rgb`);
+* DALI always converts with the BT.601 matrix; `DaliCorrection` maps its RGB to the file's own on the
+  device (an affine 3x3 map, exact up to rounding wherever DALI did not clip a channel);
+* the writer converts RGB to YUV (`from_rgb`) and tags the stream (`tag`).
+
+Values are FFmpeg's enums (``AVColorSpace``, ``AVColorPrimaries``, ``AVColorTransferCharacteristic``).
+"""
+
+from dataclasses import dataclass
+
+import av
+import numpy as np
+import torch
+
+UNSPECIFIED = 2  # in AVColorSpace, AVColorPrimaries and AVColorTransferCharacteristic
+BT709, BT470BG, SMPTE170M, BT2020_NCL = 1, 5, 6, 9  # AVColorSpace values this module converts
+HD_LINES = 720
+# Luma weights (Kr, Kb) of each matrix; BT.470BG and SMPTE 170M are both BT.601.
+_WEIGHTS = {BT709: (0.2126, 0.0722), BT470BG: (0.299, 0.114), SMPTE170M: (0.299, 0.114),
+            BT2020_NCL: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
+_SWSCALE = {BT709: 1, BT470BG: 5, SMPTE170M: 5, BT2020_NCL: 9, 10: 9}  # swscale's colourspace ids
+_PRIMARIES_OF = {BT709: 1, BT470BG: 5, SMPTE170M: 6, BT2020_NCL: 9, 10: 9}  # when only the matrix is known
+_TRANSFER_OF = {BT709: 1, BT470BG: 6, SMPTE170M: 6, BT2020_NCL: 14, 10: 14}
+
+
+@dataclass(frozen=True)
+class Colour:
+    """How a video's YUV maps to RGB.
+
+    Attributes:
+        matrix: AVColorSpace of the YUV <-> RGB matrix (1 BT.709, 5/6 BT.601, 9 BT.2020).
+        full_range: YUV uses 0..255 (JPEG) rather than 16..235/240 (MPEG, "limited").
+        primaries, transfer: AVColorPrimaries and AVColorTransferCharacteristic, carried to the output.
+        tagged: the file said so (False: the matrix and range are the untagged default above).
+    """
+
+    matrix: int = SMPTE170M
+    full_range: bool = False
+    primaries: int = 6
+    transfer: int = 6
+    tagged: bool = False
+
+    def __post_init__(self) -> None:
+        if self.matrix not in _WEIGHTS:
+            raise ValueError(f"unsupported colour matrix {self.matrix} (AVColorSpace)")
+
+    @property
+    def name(self) -> str:
+        matrix = {BT709: "BT.709", BT2020_NCL: "BT.2020", 10: "BT.2020"}.get(self.matrix, "BT.601")
+        return f"{matrix} {'full' if self.full_range else 'limited'} range{'' if self.tagged else ' (untagged)'}"
+
+
+def colour_of(stream: av.VideoStream, height: int, pix_fmt: str) -> Colour:
+    """The colour of an opened video stream whose frames are ``height`` lines of ``pix_fmt``."""
+    context = stream.codec_context
+    matrix, primaries, transfer = (int(getattr(context, name) or UNSPECIFIED) for name in
+                                   ("colorspace", "color_primaries", "color_trc"))
+    tagged = matrix in _WEIGHTS
+    if not tagged:
+        matrix = BT709 if height >= HD_LINES else SMPTE170M
+    range_ = int(context.color_range or 0)  # AVColorRange: 0 unspecified, 1 limited (MPEG), 2 full (JPEG)
+    full = range_ == 2 if range_ in (1, 2) else pix_fmt.startswith("yuvj")
+    return Colour(
+        matrix=matrix,
+        full_range=full,
+        primaries=primaries if primaries != UNSPECIFIED else _PRIMARIES_OF[matrix],
+        transfer=transfer if transfer != UNSPECIFIED else _TRANSFER_OF[matrix],
+        tagged=tagged,
+    )
+
+
+def to_rgb(frame: av.VideoFrame, colour: Colour) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a decoded frame, converted with ``colour`` (RGB and gray frames as they are)."""
+    if not frame.format.name.startswith(("yuv", "nv", "p0", "p1")):
+        return frame.to_ndarray(format="rgb24")
+    return frame.reformat(format="rgb24", src_colorspace=_SWSCALE[colour.matrix],
+                          src_color_range=2 if colour.full_range else 1).to_ndarray()
+
+
+def from_rgb(image: np.ndarray, pix_fmt: str, colour: Colour) -> av.VideoFrame:
+    """An (H, W, 3) uint8 RGB image as a ``pix_fmt`` frame converted and tagged with ``colour``."""
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+    if not pix_fmt.startswith("yuv"):
+        return frame.reformat(format=pix_fmt)
+    converted = frame.reformat(format=pix_fmt, dst_colorspace=_SWSCALE[colour.matrix],
+                               dst_color_range=2 if colour.full_range else 1)
+    converted.colorspace, converted.color_range = colour.matrix, 2 if colour.full_range else 1
+    return converted
+
+
+def tag(context: av.codec.context.CodecContext, colour: Colour, pix_fmt: str) -> None:
+    """Tag an encoder's output with ``colour`` (YUV outputs only: RGB ones have no matrix)."""
+    if pix_fmt.startswith("yuv"):
+        context.colorspace, context.color_range = colour.matrix, 2 if colour.full_range else 1
+        context.color_primaries, context.color_trc = colour.primaries, colour.transfer
+
+
+def yuv_to_rgb_affine(colour: Colour) -> tuple[np.ndarray, np.ndarray]:
+    """``rgb = A @ yuv + b`` for 8-bit values (float64): the conversion ``colour`` defines."""
+    kr, kb = _WEIGHTS[colour.matrix]
+    kg = 1 - kr - kb
+    luma, chroma, offset = (255, 255, 0) if colour.full_range else (219, 224, 16)
+    # R = Y' + 2(1-Kr) Pr; B = Y' + 2(1-Kb) Pb; G = (Y' - Kr R - Kb B) / Kg, with Y' in 0..1, Pb, Pr in +-0.5
+    per_unit = np.array([
+        [1, 0, 2 * (1 - kr)],
+        [1, -2 * (1 - kb) * kb / kg, -2 * (1 - kr) * kr / kg],
+        [1, 2 * (1 - kb), 0],
+    ])
+    scale = np.diag([255 / luma, 255 / chroma, 255 / chroma])
+    a = per_unit @ scale
+    b = -a @ np.array([offset, 128, 128])
+    return a, b
+
+
+class DaliCorrection:
+    """Maps DALI's RGB to the RGB of the file's own colour. DALI converts every file with the BT.601 matrix,
+    in full range for the JPEG pixel formats (``yuvj*``, MJPEG) and limited range otherwise, whatever the
+    file's tags say (measured on DALI 2.4's CPU reader)."""
+
+    def __init__(self, colour: Colour, pix_fmt: str) -> None:
+        assumed = Colour(matrix=SMPTE170M, full_range=pix_fmt.startswith("yuvj"))
+        self.identity = (_WEIGHTS[colour.matrix], colour.full_range) == (_WEIGHTS[SMPTE170M], assumed.full_range)
+        a_true, b_true = yuv_to_rgb_affine(colour)
+        a_dali, b_dali = yuv_to_rgb_affine(assumed)
+        inverse = np.linalg.inv(a_dali)
+        self.matrix = torch.from_numpy(a_true @ inverse).float()  # (3, 3)
+        self.offset = torch.from_numpy(b_true - a_true @ inverse @ b_dali).float()  # (3,)
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        """(F, H, W, 3) uint8 RGB as DALI made it -> the same in the file's colour, on the same device."""
+        if self.identity:
+            return frames
+        matrix, offset = self.matrix.to(frames.device), self.offset.to(frames.device)
+        corrected = frames.float() @ matrix.T + offset
+        return corrected.round_().clamp_(0, 255).to(torch.uint8)
