@@ -23,8 +23,13 @@ UNSPECIFIED = 2  # in AVColorSpace, AVColorPrimaries and AVColorTransferCharacte
 BT709, BT470BG, SMPTE170M, BT2020_NCL = 1, 5, 6, 9  # AVColorSpace values this module converts
 HD_LINES = 720
 # Luma weights (Kr, Kb) of each matrix; BT.470BG and SMPTE 170M are both BT.601.
-_WEIGHTS = {BT709: (0.2126, 0.0722), BT470BG: (0.299, 0.114), SMPTE170M: (0.299, 0.114),
-            BT2020_NCL: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
+_WEIGHTS = {
+    BT709: (0.2126, 0.0722),
+    BT470BG: (0.299, 0.114),
+    SMPTE170M: (0.299, 0.114),
+    BT2020_NCL: (0.2627, 0.0593),
+    10: (0.2627, 0.0593),
+}
 _SWSCALE = {BT709: 1, BT470BG: 5, SMPTE170M: 5, BT2020_NCL: 9, 10: 9}  # swscale's colourspace ids
 _PRIMARIES_OF = {BT709: 1, BT470BG: 5, SMPTE170M: 6, BT2020_NCL: 9, 10: 9}  # when only the matrix is known
 _TRANSFER_OF = {BT709: 1, BT470BG: 6, SMPTE170M: 6, BT2020_NCL: 14, 10: 14}
@@ -54,14 +59,17 @@ class Colour:
     @property
     def name(self) -> str:
         matrix = {BT709: "BT.709", BT2020_NCL: "BT.2020", 10: "BT.2020"}.get(self.matrix, "BT.601")
-        return f"{matrix} {'full' if self.full_range else 'limited'} range{'' if self.tagged else ' (untagged)'}"
+        return (
+            f"{matrix} {'full' if self.full_range else 'limited'} range{'' if self.tagged else ' (untagged)'}"
+        )
 
 
 def colour_of(stream: av.VideoStream, height: int, pix_fmt: str) -> Colour:
     """The colour of an opened video stream whose frames are ``height`` lines of ``pix_fmt``."""
     context = stream.codec_context
-    matrix, primaries, transfer = (int(getattr(context, name) or UNSPECIFIED) for name in
-                                   ("colorspace", "color_primaries", "color_trc"))
+    matrix, primaries, transfer = (
+        int(getattr(context, name) or UNSPECIFIED) for name in ("colorspace", "color_primaries", "color_trc")
+    )
     tagged = matrix in _WEIGHTS
     if not tagged:
         matrix = BT709 if height >= HD_LINES else SMPTE170M
@@ -80,8 +88,9 @@ def to_rgb(frame: av.VideoFrame, colour: Colour) -> np.ndarray:
     """(H, W, 3) uint8 RGB of a decoded frame, converted with ``colour`` (RGB and gray frames as they are)."""
     if not frame.format.name.startswith(("yuv", "nv", "p0", "p1")):
         return frame.to_ndarray(format="rgb24")
-    return frame.reformat(format="rgb24", src_colorspace=_SWSCALE[colour.matrix],
-                          src_color_range=2 if colour.full_range else 1).to_ndarray()
+    return frame.reformat(
+        format="rgb24", src_colorspace=_SWSCALE[colour.matrix], src_color_range=2 if colour.full_range else 1
+    ).to_ndarray()
 
 
 def from_rgb(image: np.ndarray, pix_fmt: str, colour: Colour) -> av.VideoFrame:
@@ -89,8 +98,9 @@ def from_rgb(image: np.ndarray, pix_fmt: str, colour: Colour) -> av.VideoFrame:
     frame = av.VideoFrame.from_ndarray(image, format="rgb24")
     if not pix_fmt.startswith("yuv"):
         return frame.reformat(format=pix_fmt)
-    converted = frame.reformat(format=pix_fmt, dst_colorspace=_SWSCALE[colour.matrix],
-                               dst_color_range=2 if colour.full_range else 1)
+    converted = frame.reformat(
+        format=pix_fmt, dst_colorspace=_SWSCALE[colour.matrix], dst_color_range=2 if colour.full_range else 1
+    )
     converted.colorspace, converted.color_range = colour.matrix, 2 if colour.full_range else 1
     return converted
 
@@ -108,11 +118,13 @@ def yuv_to_rgb_affine(colour: Colour) -> tuple[np.ndarray, np.ndarray]:
     kg = 1 - kr - kb
     luma, chroma, offset = (255, 255, 0) if colour.full_range else (219, 224, 16)
     # R = Y' + 2(1-Kr) Pr; B = Y' + 2(1-Kb) Pb; G = (Y' - Kr R - Kb B) / Kg, with Y' in 0..1, Pb, Pr in +-0.5
-    per_unit = np.array([
-        [1, 0, 2 * (1 - kr)],
-        [1, -2 * (1 - kb) * kb / kg, -2 * (1 - kr) * kr / kg],
-        [1, 2 * (1 - kb), 0],
-    ])
+    per_unit = np.array(
+        [
+            [1, 0, 2 * (1 - kr)],
+            [1, -2 * (1 - kb) * kb / kg, -2 * (1 - kr) * kr / kg],
+            [1, 2 * (1 - kb), 0],
+        ]
+    )
     scale = np.diag([255 / luma, 255 / chroma, 255 / chroma])
     a = per_unit @ scale
     b = -a @ np.array([offset, 128, 128])
@@ -126,7 +138,10 @@ class DaliCorrection:
 
     def __init__(self, colour: Colour, pix_fmt: str) -> None:
         assumed = Colour(matrix=SMPTE170M, full_range=pix_fmt.startswith("yuvj"))
-        self.identity = (_WEIGHTS[colour.matrix], colour.full_range) == (_WEIGHTS[SMPTE170M], assumed.full_range)
+        self.identity = (_WEIGHTS[colour.matrix], colour.full_range) == (
+            _WEIGHTS[SMPTE170M],
+            assumed.full_range,
+        )
         a_true, b_true = yuv_to_rgb_affine(colour)
         a_dali, b_dali = yuv_to_rgb_affine(assumed)
         inverse = np.linalg.inv(a_dali)

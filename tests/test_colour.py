@@ -15,10 +15,32 @@ from pipeline.probe import probe
 from pipeline.readers import open_reader
 from pipeline.writer import VideoWriter
 
-BARS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [0, 255, 255], [255, 0, 255],
-                 [192, 128, 64], [40, 90, 200]], dtype=np.uint8)  # (8, 3)
-MID_TONES = np.array([[180, 60, 60], [60, 170, 70], [70, 80, 190], [160, 160, 60], [60, 150, 160],
-                      [150, 70, 150], [192, 128, 64], [40, 90, 200]], dtype=np.uint8)  # no channel clips
+BARS = np.array(
+    [
+        [255, 0, 0],
+        [0, 255, 0],
+        [0, 0, 255],
+        [255, 255, 0],
+        [0, 255, 255],
+        [255, 0, 255],
+        [192, 128, 64],
+        [40, 90, 200],
+    ],
+    dtype=np.uint8,
+)  # (8, 3)
+MID_TONES = np.array(
+    [
+        [180, 60, 60],
+        [60, 170, 70],
+        [70, 80, 190],
+        [160, 160, 60],
+        [60, 150, 160],
+        [150, 70, 150],
+        [192, 128, 64],
+        [40, 90, 200],
+    ],
+    dtype=np.uint8,
+)  # no channel clips
 BAR = 16  # px per bar
 TOLERANCE = 2  # levels per channel
 SWSCALE = {BT709: 1, SMPTE170M: 5}
@@ -46,7 +68,8 @@ def encode(path, image, *, matrix, full_range, tagged, codec="libx264", pix_fmt=
             context.color_primaries = context.color_trc = 1 if matrix == BT709 else 6
         for index in range(frames):
             frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
-                format=pix_fmt, dst_colorspace=SWSCALE[matrix], dst_color_range=2 if full_range else 1)
+                format=pix_fmt, dst_colorspace=SWSCALE[matrix], dst_color_range=2 if full_range else 1
+            )
             frame.pts = index
             for packet in stream.encode(frame):
                 container.mux(packet)
@@ -73,13 +96,16 @@ def read_all(path, kind):
     return torch.cat([chunk.frames for chunk in open_reader(probe(path), kind, "cpu", 8)]).numpy()
 
 
-@pytest.mark.parametrize("matrix, full_range, tagged, height, expected", [
-    (BT709, False, True, 32, "BT.709 limited range"),
-    (BT709, True, True, 32, "BT.709 full range"),
-    (SMPTE170M, False, True, 32, "BT.601 limited range"),
-    (SMPTE170M, False, False, 32, "BT.601 limited range (untagged)"),  # SD without tags: BT.601
-    (BT709, False, False, 720, "BT.709 limited range (untagged)"),  # HD without tags: BT.709
-])
+@pytest.mark.parametrize(
+    "matrix, full_range, tagged, height, expected",
+    [
+        (BT709, False, True, 32, "BT.709 limited range"),
+        (BT709, True, True, 32, "BT.709 full range"),
+        (SMPTE170M, False, True, 32, "BT.601 limited range"),
+        (SMPTE170M, False, False, 32, "BT.601 limited range (untagged)"),  # SD without tags: BT.601
+        (BT709, False, False, 720, "BT.709 limited range (untagged)"),  # HD without tags: BT.709
+    ],
+)
 def test_pyav_reader_converts_with_the_files_colour(tmp_path, matrix, full_range, tagged, height, expected):
     path = encode(tmp_path / "bars.mp4", bars(height), matrix=matrix, full_range=full_range, tagged=tagged)
     assert probe(path).colour.name == expected
@@ -97,13 +123,21 @@ def test_a_bt709_red_is_red(tmp_path):
     assert np.abs(red - [255, 0, 0]).max() <= TOLERANCE
 
 
-@pytest.mark.parametrize("matrix, tagged, height", [(BT709, True, 32), (SMPTE170M, True, 32),
-                                                    (BT709, False, 720)])
+@pytest.mark.parametrize(
+    "matrix, tagged, height", [(BT709, True, 32), (SMPTE170M, True, 32), (BT709, False, 720)]
+)
 def test_dali_is_corrected_to_the_files_colour(tmp_path, matrix, tagged, height):
     """DALI's CPU reader converts every file with BT.601; after the correction (forced DALI) it agrees with
     the file's colour wherever DALI did not clip; ``auto`` gives non-BT.601 files to PyAV on a CPU."""
-    path = encode(tmp_path / "bars.webm", bars(height, MID_TONES), matrix=matrix, full_range=False, tagged=tagged,
-                  codec="libvpx-vp9", pix_fmt="yuv420p")
+    path = encode(
+        tmp_path / "bars.webm",
+        bars(height, MID_TONES),
+        matrix=matrix,
+        full_range=False,
+        tagged=tagged,
+        codec="libvpx-vp9",
+        pix_fmt="yuv420p",
+    )
     frames = read_all(path, "dali")
     assert np.abs(interiors(frames[0]) - MID_TONES).max() <= TOLERANCE
     with av.open(str(path)) as container:
@@ -116,17 +150,20 @@ def test_dali_is_corrected_to_the_files_colour(tmp_path, matrix, tagged, height)
 def test_the_correction_is_exact_for_unclipped_colours():
     """Through the correction, BT.601-limited RGB of a YUV value becomes its BT.709-limited RGB."""
     yuv = np.array([[120.0, 100.0, 150.0], [60.0, 140.0, 120.0]])  # mid-range YUV: no channel clips
+
     def rgb(kr, kb):
         luma, pb, pr = (yuv[:, 0] - 16) / 219, (yuv[:, 1] - 128) / 224, (yuv[:, 2] - 128) / 224
         r, b = luma + 2 * (1 - kr) * pr, luma + 2 * (1 - kb) * pb
         return np.stack([r, (luma - kr * r - kb * b) / (1 - kr - kb), b], -1) * 255
+
     as_dali = torch.from_numpy(rgb(0.299, 0.114).round()).to(torch.uint8)[None, None]  # (1, 1, 2, 3)
     corrected = DaliCorrection(Colour(matrix=BT709, tagged=True), "yuv420p")(as_dali)[0, 0].numpy()
     assert np.abs(corrected - rgb(0.2126, 0.0722)).max() <= 1
 
 
-@pytest.mark.parametrize("matrix, tagged, height", [(BT709, True, 32), (SMPTE170M, True, 32),
-                                                    (BT709, False, 720)])
+@pytest.mark.parametrize(
+    "matrix, tagged, height", [(BT709, True, 32), (SMPTE170M, True, 32), (BT709, False, 720)]
+)
 def test_the_writer_converts_and_tags_with_the_inputs_colour(tmp_path, matrix, tagged, height):
     """The output, decoded with its own tags by the standard's formula, is the RGB it was given; it is tagged
     with the input's colour (untagged HD as BT.709)."""
