@@ -1,6 +1,11 @@
-"""torchrun integration: which process this is, and the process group when there are several."""
+"""torchrun integration: which process this is, and the process group when there are several.
+
+Collectives time out after ``CDVD_DIST_TIMEOUT_MIN`` minutes (default 30): a rank that died or hangs ends
+the run with an error instead of leaving the others waiting forever.
+"""
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -29,8 +34,24 @@ def init_process(device: str | None = None) -> tuple[Process, torch.device]:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if process.world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        timeout = timedelta(minutes=float(os.environ.get("CDVD_DIST_TIMEOUT_MIN", 30)))
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timeout)
     return process, device
+
+
+def barrier() -> None:
+    """Wait for every rank (nothing when running alone)."""
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def gather(value: object) -> list[object]:
+    """Every rank's ``value``, in rank order, on every rank (``[value]`` when running alone)."""
+    if not dist.is_initialized():
+        return [value]
+    values: list[object] = [None] * dist.get_world_size()
+    dist.all_gather_object(values, value)
+    return values
 
 
 def close_process() -> None:

@@ -23,7 +23,7 @@ from model import CDVDTSP, CheckpointError, load_checkpoint, load_pwc_weights, s
 from model.init import identity_restoration_, zero_flow_
 from pipeline.config import ConfigError, TrainConfig, dump_config, load_config
 from pipeline.datasets import Manifest, PngWindowDataset, discover_frame_pairs
-from pipeline.distributed import Process, close_process, init_process
+from pipeline.distributed import Process, barrier, close_process, gather, init_process
 from pipeline.framesource import read_frames
 from pipeline.pairs import split_pair
 from pipeline.scoring import frame_folder_videos, score_restoration
@@ -90,11 +90,32 @@ def validate(model: CDVDTSP, videos, config, device) -> dict[str, float]:
     return {"input_psnr": before.psnr, "input_ssim": before.ssim, "psnr": after.psnr, "ssim": after.ssim}
 
 
-def save_state(path: Path, model, optimizer, scheduler, state: dict, generator: torch.Generator, config) -> None:
-    """Everything a resume needs, as a project checkpoint (deblur/evaluate load it too)."""
+def rng_state(generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """This rank's random state: torch's, the hard-example generator's and CUDA's where there is one."""
+    cuda = {"cuda": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {}
+    return {"torch": torch.get_rng_state(), "hem": generator.get_state(), **cuda}
+
+
+def restore_rng(saved: dict, generator: torch.Generator, process: Process, device: torch.device) -> None:
+    """This rank's own random state from ``last.pt`` (``saved["ranks"]``, one per rank). A run resumed on
+    another number of ranks keeps the fresh per-rank seeds instead."""
+    ranks = saved.get("ranks", [saved])  # a single-process run saved before per-rank states: one state
+    if len(ranks) != process.world_size:
+        console.print(f"[yellow]warning:[/] last.pt holds random states for {len(ranks)} rank(s), this "
+                      f"run has {process.world_size}: data augmentation and sampling start from fresh seeds")
+        return
+    mine = ranks[process.rank]
+    torch.set_rng_state(mine["torch"].cpu())
+    generator.set_state(mine["hem"].cpu())
+    if "cuda" in mine and device.type == "cuda":
+        torch.cuda.set_rng_state(mine["cuda"].cpu())
+
+
+def save_state(path: Path, model, optimizer, scheduler, state: dict, rngs: list[dict], config) -> None:
+    """Everything a resume needs, as a project checkpoint (deblur/evaluate load it too); ``rngs`` holds
+    every rank's random state, in rank order."""
     save_checkpoint(model, path, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                    progress=dict(state), rng={"torch": torch.get_rng_state(), "hem": generator.get_state(),
-                                               **({"cuda": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {})},
+                    progress=dict(state), rng={"ranks": rngs},
                     train_config=json.loads(json.dumps(config.train.__dict__)))
 
 
@@ -153,10 +174,7 @@ def train(args, process: Process, device: torch.device) -> int:
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         state = {"seconds": 0.0, **saved["progress"]}
-        torch.set_rng_state(saved["rng"]["torch"].cpu())
-        generator.set_state(saved["rng"]["hem"].cpu())
-        if "cuda" in saved["rng"] and device.type == "cuda":
-            torch.cuda.set_rng_state(saved["rng"]["cuda"].cpu())
+        restore_rng(saved["rng"], generator, process, device)
     if process.main:
         args.out.mkdir(parents=True, exist_ok=True)
         dump_config(config, args.out / "config.yaml")
@@ -209,23 +227,28 @@ def train(args, process: Process, device: torch.device) -> int:
                     progress.update(task, status=f"loss {record['loss']:.4f} · {record['it_s']:.2f} it/s · "
                                                  f"{record['samples_s']:.1f} samples/s")
                 progress.update(task, completed=step)
-                if process.main and step % train_config.checkpoint_every == 0:
-                    save_state(last, model, optimizer, scheduler, state, generator, config)
-                    save_checkpoint(model, args.out / f"step_{step}.pt")
+                if step % train_config.checkpoint_every == 0:
+                    rngs = gather(rng_state(generator))  # every rank takes part
+                    if process.main:
+                        save_state(last, model, optimizer, scheduler, state, rngs, config)
+                        save_checkpoint(model, args.out / f"step_{step}.pt")
                 if process.main and videos and step % train_config.val_every == 0:
                     scores = validate(model, videos, config, device)
                     log.write(json.dumps({"step": step, "validation": scores}) + "\n")
                     log.flush()
                     console.print(f"step {step}: validation PSNR {scores['psnr']:.2f} dB (input "
                                   f"{scores['input_psnr']:.2f}), SSIM {scores['ssim']:.4f}")
+                if step % train_config.checkpoint_every == 0 or step % train_config.val_every == 0:
+                    barrier()  # the others wait here, under the process group's timeout, while rank 0 works
                 if finished():
                     break
             else:
                 state["epoch"] += 1
                 state["batch"] = 0
                 scheduler.end_epoch()
+    rngs = gather(rng_state(generator))
     if process.main:
-        save_state(last, model, optimizer, scheduler, state, generator, config)
+        save_state(last, model, optimizer, scheduler, state, rngs, config)
         save_checkpoint(model, args.out / f"step_{state['step']}.pt")
         log.close()
         console.print(f"saved {args.out / ('step_%d.pt' % state['step'])} after {state['step']} steps")

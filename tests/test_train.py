@@ -87,6 +87,12 @@ def test_two_process_torchrun_gloo(manifest, tmp_path):
     assert (tmp_path / "step_2.pt").is_file()
     state = torch.load(tmp_path / "last.pt", weights_only=True)
     assert state["progress"]["step"] == 2
+    first, second = state["rng"]["ranks"]  # each rank's own random state, for an exact resume
+    assert not torch.equal(first["torch"], second["torch"]) and not torch.equal(first["hem"], second["hem"])
+    resumed = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--out", str(tmp_path),
+                              "--resume", "--set", "train.max_steps=3"],
+                             capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+    assert resumed.returncode == 0 and "random states for 2 rank(s), this run has 1" in resumed.stderr
 
 
 def test_warmup_ramps_the_rates_linearly_then_holds_and_resumes():
