@@ -25,12 +25,15 @@ def hard_example_mask(
         batch, _, height, width = pred.shape
         residual = (pred - target).abs().sum(dim=1).flatten(1)  # (B, H*W)
         pixels = height * width
-        # official: threshold = residual sorted descending at index int(hard_ratio * HW); keep > threshold
+        # official: threshold = residual sorted descending at index int(hard_ratio * HW); keep > threshold.
+        # topk instead of a full sort; the random pixels are the k lowest of uniform scores (the same set
+        # an argsort would pick), drawn on the generator's device: on a GPU nothing touches the host.
         rank = int(hard_ratio * pixels)
-        threshold = residual.sort(dim=1, descending=True).values[:, rank:rank + 1]  # (B, 1)
+        threshold = residual.topk(rank + 1, dim=1).values[:, rank:rank + 1]  # (B, 1)
         hard = residual > threshold
-        scores = torch.rand(batch, pixels, generator=generator, device=generator.device if generator else pred.device)
-        chosen = scores.argsort(dim=1)[:, : int(random_ratio * pixels)]
+        device = generator.device if generator is not None else pred.device
+        scores = torch.rand(batch, pixels, generator=generator, device=device)
+        chosen = scores.topk(int(random_ratio * pixels), dim=1, largest=False).indices
         random = torch.zeros_like(hard).scatter_(1, chosen.to(pred.device), True)
         return (hard | random).to(pred.dtype).view(batch, 1, height, width)
 
@@ -49,7 +52,8 @@ def cascade_loss(
         sharp: (B, 2T+1, 3, H, W) sharp frames of the input window.
 
     Returns:
-        the loss, and its parts as floats (``l1``, ``hem``).
+        the loss, and its parts ``l1``, ``hem`` as detached 0-d tensors (no ``.item()`` here: on a GPU that
+        waits for the step; callers convert when they log).
     """
     stages_count = len(stages)
     supervised = torch.cat((stages[0], stages[-1]), dim=1) if stages_count > 1 else stages[0]
@@ -60,4 +64,4 @@ def cascade_loss(
     l1 = F.l1_loss(pred, target)
     mask = hard_example_mask(pred, target, hard_ratio=hard_ratio, random_ratio=random_ratio, generator=generator)
     hem = F.l1_loss(pred * mask, target * mask)
-    return l1 + hem_weight * hem, {"l1": l1.item(), "hem": hem.item()}
+    return l1 + hem_weight * hem, {"l1": l1.detach(), "hem": hem.detach()}

@@ -340,7 +340,7 @@ def profile_train(config: Config, data: dict, device: torch.device, *, steps: in
     model = CDVDTSP(config.model).to(device).train()
     net = training.TrainForward(model)
     optimizer, _ = training.build_optimizer(model, train)
-    generator = torch.Generator().manual_seed(train.seed)
+    generator = torch.Generator(device=device).manual_seed(train.seed)
     codec = data["codecs"][-1] if device.type == "cuda" else data["codecs"][0]
     loader = PairedVideoLoader(
         Manifest.load(data["work"] / codec / "manifest.json"), "train",

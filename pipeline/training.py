@@ -80,16 +80,16 @@ def autocast_for(device: torch.device, train: TrainConfig) -> contextlib.Abstrac
 def train_step(
     net: torch.nn.Module, optimizer: torch.optim.Optimizer, blurred: torch.Tensor, sharp: torch.Tensor,
     train: TrainConfig, generator: torch.Generator, device: torch.device,
-) -> tuple[torch.Tensor, dict[str, float]]:
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Forward, loss, backward and one optimiser step on a batch.
 
     Args:
         net: `TrainForward` (or DDP around it).
         blurred, sharp: (B, 2T+1, 3, H, W) in [0, 1], on ``device``.
-        generator: draws the random share of the hard-example mask.
+        generator: draws the random share of the hard-example mask; on ``device``, so nothing syncs.
 
     Returns:
-        the loss (a 0-d tensor) and its parts (``l1``, ``hem``) as floats.
+        the loss and its parts (``l1``, ``hem``), 0-d tensors on ``device`` (``.item()`` them only to log).
     """
     with autocast_for(device, train):
         stages = net(blurred)

@@ -166,7 +166,7 @@ def train(args, process: Process, device: torch.device) -> int:
         initialise(model, train_config)
     model = model.to(device)
     optimizer, scheduler = build_optimizer(model, train_config)
-    generator = torch.Generator().manual_seed(train_config.seed * 1000 + process.rank)  # hard-example sampling
+    generator = torch.Generator(device=device).manual_seed(train_config.seed * 1000 + process.rank)  # HEM
     state = {"step": 0, "epoch": 0, "batch": 0, "seconds": 0.0}
     if args.resume:
         saved = torch.load(last, map_location=device, weights_only=True)
@@ -217,7 +217,8 @@ def train(args, process: Process, device: torch.device) -> int:
                 step = state["step"]
                 if step % train_config.log_every == 0 or step == train_config.max_steps:
                     elapsed = time.perf_counter() - window_start
-                    record = {"step": step, "epoch": state["epoch"], "loss": loss.item(), **parts,
+                    record = {"step": step, "epoch": state["epoch"], "loss": loss.item(),
+                              **{name: part.item() for name, part in parts.items()},
                               "lr": optimizer.param_groups[0]["lr"], "it_s": window_steps / elapsed,
                               "samples_s": window_steps * train_config.batch * process.world_size / elapsed}
                     window_start, window_steps = time.perf_counter(), 0

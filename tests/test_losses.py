@@ -20,7 +20,7 @@ def test_loss_supervises_stage_one_and_final_against_the_right_frames():
     sharp = torch.rand(1, 5, 3, 8, 8)
     stages = [sharp[:, 1:4].clone(), sharp[:, 2:3].clone()]
     loss, parts = cascade_loss(stages, sharp)
-    assert loss.item() == 0 and parts == {"l1": 0.0, "hem": 0.0}
+    assert loss.item() == 0 and {name: part.item() for name, part in parts.items()} == {"l1": 0.0, "hem": 0.0}
     wrong = [sharp[:, 1:4].clone(), sharp[:, 1:2].clone()]
     assert cascade_loss(wrong, sharp)[0].item() > 0
 
@@ -33,3 +33,15 @@ def test_loss_is_l1_plus_twice_hem_and_differentiable():
     assert abs(loss.item() - (parts["l1"] + 2 * parts["hem"])) < 1e-6
     loss.backward()
     assert stages[0].grad.abs().sum() > 0 and stages[1].grad.abs().sum() > 0
+
+
+def test_mask_equals_the_sort_and_argsort_reference():
+    """topk picks exactly the pixels the official sort (hard) and a full argsort of the scores (random) pick."""
+    torch.manual_seed(3)
+    pred, target = torch.rand(3, 12, 16, 16), torch.rand(3, 12, 16, 16)
+    mask = hard_example_mask(pred, target, generator=torch.Generator().manual_seed(5)).view(3, -1)
+    residual = (pred - target).abs().sum(dim=1).flatten(1)
+    threshold = residual.sort(dim=1, descending=True).values[:, 128:129]
+    scores = torch.rand(3, 256, generator=torch.Generator().manual_seed(5))
+    random = torch.zeros(3, 256, dtype=torch.bool).scatter_(1, scores.argsort(dim=1)[:, :25], True)
+    assert torch.equal(mask.bool(), (residual > threshold) | random)
