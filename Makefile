@@ -19,7 +19,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/python scripts/deblur.py samples/tree_blurred.mp4 --output outputs/ --overwrite --sharp samples/tree_sharp.mp4
+	$(BIN)/python scripts/deblur.py samples/bikes_blurred.mp4 --output outputs/ --overwrite --sharp samples/bikes_sharp.mp4
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -1,0 +1,59 @@
+"""The bundled default checkpoint deblurs footage it never saw, and every command finds it by default."""
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model import DEFAULT_CHECKPOINT, default_checkpoint, load_checkpoint
+from model.checkpoint import stored_config
+from pipeline.config import DeblurConfig, load_config, weights_to_load
+from pipeline.deblur import restore_frames
+from pipeline.framesource import read_frames
+from pipeline.metrics import psnr
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+FRAMES = slice(12, 24)  # 12 frames of the bikes sample, its blurriest stretch
+MIN_GAIN_DB = 0.6  # measured: +0.86 dB on these frames (22.81 -> 23.67 dB) when the checkpoint was made
+
+
+def test_the_default_checkpoint_ships_as_package_data_in_fp16():
+    """Inside the ``model`` package (found without any path relative to a script), under 40 MB, fp16
+    tensors that load into an fp32 model, its architecture and card from the file alone."""
+    assert default_checkpoint() == DEFAULT_CHECKPOINT and DEFAULT_CHECKPOINT.is_file()
+    assert DEFAULT_CHECKPOINT.stat().st_size < 40 * 2**20
+    state = torch.load(DEFAULT_CHECKPOINT, map_location="cpu", weights_only=True)
+    assert {t.dtype for t in state["model"].values() if t.is_floating_point()} == {torch.float16}
+    model = load_checkpoint(DEFAULT_CHECKPOINT)
+    assert next(model.parameters()).dtype == torch.float32
+    assert stored_config(DEFAULT_CHECKPOINT) == model.config and model.config.residual
+    card = json.loads(DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
+    assert card["held_out"] == state["card"]["held_out"] and card["model"]["features"] == model.config.features
+
+
+def test_it_deblurs_a_held_out_clip():
+    """On 12 frames of the bundled bikes sample (held out of training), the restored frames are at least
+    MIN_GAIN_DB sharper (PSNR against the sharp frames) than the blurred input."""
+    model = load_checkpoint(DEFAULT_CHECKPOINT).eval()
+    blurred = list(itertools.islice(read_frames(SAMPLES / "bikes_blurred.mp4"), FRAMES.start, FRAMES.stop))
+    sharp = list(itertools.islice(read_frames(SAMPLES / "bikes_sharp.mp4"), FRAMES.start, FRAMES.stop))
+    with torch.no_grad():
+        restored = list(restore_frames(model, blurred, DeblurConfig()))
+    before = np.mean([psnr(b, s) for b, s in zip(blurred, sharp)])
+    after = np.mean([psnr(r, s) for r, s in zip(restored, sharp)])
+    assert after - before >= MIN_GAIN_DB, f"gain {after - before:+.2f} dB (input {before:.2f} dB)"
+
+
+def test_commands_load_it_unless_another_architecture_is_asked_for():
+    """No --checkpoint: the default one, whatever the config's sizes, unless the user sets sizes that
+    differ from it (then untrained weights of that shape); an explicit --checkpoint always wins."""
+    plain = load_config(None, [])
+    assert weights_to_load(None, plain, None, []) == DEFAULT_CHECKPOINT
+    assert weights_to_load(None, plain, None, ["model.stages=3"]) == DEFAULT_CHECKPOINT
+    same = [f"model.features={stored_config(DEFAULT_CHECKPOINT).features}"]
+    assert weights_to_load(None, load_config(None, same), None, same) == DEFAULT_CHECKPOINT
+    tiny = ["model.features=4"]
+    assert weights_to_load(None, load_config(None, tiny), None, tiny) is None
+    assert weights_to_load(Path("x.pt"), plain, None, tiny) == Path("x.pt")
