@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 UNSPECIFIED = 2  # in AVColorSpace, AVColorPrimaries and AVColorTransferCharacteristic
-BT709, BT470BG, SMPTE170M, BT2020_NCL = 1, 5, 6, 9  # AVColorSpace values this module converts
+BT709, BT470BG, SMPTE170M, BT2020_NCL, BT2020_CL = 1, 5, 6, 9, 10  # AVColorSpace values converted here
 HD_LINES = 720
 # Luma weights (Kr, Kb) of each matrix; BT.470BG and SMPTE 170M are both BT.601.
 _WEIGHTS = {
@@ -28,11 +28,17 @@ _WEIGHTS = {
     BT470BG: (0.299, 0.114),
     SMPTE170M: (0.299, 0.114),
     BT2020_NCL: (0.2627, 0.0593),
-    10: (0.2627, 0.0593),
+    BT2020_CL: (0.2627, 0.0593),
 }
-_SWSCALE = {BT709: 1, BT470BG: 5, SMPTE170M: 5, BT2020_NCL: 9, 10: 9}  # swscale's colourspace ids
-_PRIMARIES_OF = {BT709: 1, BT470BG: 5, SMPTE170M: 6, BT2020_NCL: 9, 10: 9}  # when only the matrix is known
-_TRANSFER_OF = {BT709: 1, BT470BG: 6, SMPTE170M: 6, BT2020_NCL: 14, 10: 14}
+_SWSCALE = {BT709: 1, BT470BG: 5, SMPTE170M: 5, BT2020_NCL: 9, BT2020_CL: 9}  # swscale's colourspace ids
+_PRIMARIES_OF = {
+    BT709: 1,
+    BT470BG: 5,
+    SMPTE170M: 6,
+    BT2020_NCL: 9,
+    BT2020_CL: 9,
+}  # when only the matrix is known
+_TRANSFER_OF = {BT709: 1, BT470BG: 6, SMPTE170M: 6, BT2020_NCL: 14, BT2020_CL: 14}
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,13 @@ class Colour:
             raise ValueError(f"unsupported colour matrix {self.matrix} (AVColorSpace)")
 
     @property
+    def range_id(self) -> int:
+        """AVColorRange (also swscale's range argument): 1 limited (MPEG), 2 full (JPEG)."""
+        return 2 if self.full_range else 1
+
+    @property
     def name(self) -> str:
-        matrix = {BT709: "BT.709", BT2020_NCL: "BT.2020", 10: "BT.2020"}.get(self.matrix, "BT.601")
+        matrix = {BT709: "BT.709", BT2020_NCL: "BT.2020", BT2020_CL: "BT.2020"}.get(self.matrix, "BT.601")
         return (
             f"{matrix} {'full' if self.full_range else 'limited'} range{'' if self.tagged else ' (untagged)'}"
         )
@@ -89,7 +100,7 @@ def to_rgb(frame: av.VideoFrame, colour: Colour) -> np.ndarray:
     if not frame.format.name.startswith(("yuv", "nv", "p0", "p1")):
         return frame.to_ndarray(format="rgb24")
     return frame.reformat(
-        format="rgb24", src_colorspace=_SWSCALE[colour.matrix], src_color_range=2 if colour.full_range else 1
+        format="rgb24", src_colorspace=_SWSCALE[colour.matrix], src_color_range=colour.range_id
     ).to_ndarray()
 
 
@@ -99,16 +110,16 @@ def from_rgb(image: np.ndarray, pix_fmt: str, colour: Colour) -> av.VideoFrame:
     if not pix_fmt.startswith("yuv"):
         return frame.reformat(format=pix_fmt)
     converted = frame.reformat(
-        format=pix_fmt, dst_colorspace=_SWSCALE[colour.matrix], dst_color_range=2 if colour.full_range else 1
+        format=pix_fmt, dst_colorspace=_SWSCALE[colour.matrix], dst_color_range=colour.range_id
     )
-    converted.colorspace, converted.color_range = colour.matrix, 2 if colour.full_range else 1
+    converted.colorspace, converted.color_range = colour.matrix, colour.range_id
     return converted
 
 
 def tag(context: av.codec.context.CodecContext, colour: Colour, pix_fmt: str) -> None:
     """Tag an encoder's output with ``colour`` (YUV outputs only: RGB ones have no matrix)."""
     if pix_fmt.startswith("yuv"):
-        context.colorspace, context.color_range = colour.matrix, 2 if colour.full_range else 1
+        context.colorspace, context.color_range = colour.matrix, colour.range_id
         context.color_primaries, context.color_trc = colour.primaries, colour.transfer
 
 

@@ -32,6 +32,7 @@ from .writer import VideoWriter
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class DeblurResult:
     """What one video's run did."""

@@ -1,7 +1,8 @@
 """Frame sequences for evaluation: read uint8 RGB frames from a video file or a frame folder, find the
 videos of a DVD/GOPRO evaluation root, and step through several sequences in lockstep.
 
-A *sequence* is a video file (decoded by PyAV as `deblur` decodes it, display rotation applied) or a folder of PNG/JPG frames taken in lexicographic order
+A *sequence* is a video file (decoded by PyAV as `deblur` decodes it, display rotation and colour
+applied) or a folder of PNG/JPG frames taken in lexicographic order
 of their names, as the official ``sorted(glob(...))``. Frame files are decoded with Pillow (libjpeg), the
 decoder family OpenCV uses in the official code. FFmpeg's JPEG -> RGB conversion differs from libjpeg's by
 up to ~20 levels with a mean bias of ~0.5 (measured on 720p frames), enough to move PSNR against JPEG
@@ -62,7 +63,7 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def _decode_video(path: Path) -> Iterator[np.ndarray]:
-    """The deblurring reader's PyAV path (`pipeline.readers`), so every consumer sees the same upright frames."""
+    """The deblurring reader's PyAV path (`pipeline.readers`): every consumer sees the same upright frames."""
     for chunk in open_reader(probe(path), "pyav", "cpu", _CHUNK):
         yield from chunk.frames.numpy()
 

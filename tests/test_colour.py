@@ -78,9 +78,9 @@ def encode(path, image, *, matrix, full_range, tagged, codec="libx264", pix_fmt=
     return path
 
 
-def standard_rgb(frame: av.VideoFrame, matrix: int, full_range: bool) -> np.ndarray:
-    """(H, W, 3) float RGB of a yuv444p frame by the standard's formula."""
-    y, u, v = (frame.to_ndarray(format="yuv444p")[i].astype(float) for i in range(3))
+def standard_formula(yuv: np.ndarray, matrix: int, full_range: bool) -> np.ndarray:
+    """(..., 3) float RGB of (..., 3) 8-bit YUV values by the standard's formula (unclipped)."""
+    y, u, v = np.moveaxis(yuv.astype(float), -1, 0)
     kr, kb = (0.2126, 0.0722) if matrix == BT709 else (0.299, 0.114)
     if full_range:
         luma, pb, pr = y / 255, (u - 128) / 255, (v - 128) / 255
@@ -89,7 +89,13 @@ def standard_rgb(frame: av.VideoFrame, matrix: int, full_range: bool) -> np.ndar
     r = luma + 2 * (1 - kr) * pr
     b = luma + 2 * (1 - kb) * pb
     g = (luma - kr * r - kb * b) / (1 - kr - kb)
-    return np.clip(np.stack([r, g, b], -1) * 255, 0, 255)
+    return np.stack([r, g, b], -1) * 255
+
+
+def standard_rgb(frame: av.VideoFrame, matrix: int, full_range: bool) -> np.ndarray:
+    """(H, W, 3) float RGB of a decoded frame by the standard's formula, clipped to 0..255."""
+    yuv = np.moveaxis(frame.to_ndarray(format="yuv444p"), 0, -1)  # (H, W, 3)
+    return np.clip(standard_formula(yuv, matrix, full_range), 0, 255)
 
 
 def read_all(path, kind):
@@ -150,15 +156,10 @@ def test_dali_is_corrected_to_the_files_colour(tmp_path, matrix, tagged, height)
 def test_the_correction_is_exact_for_unclipped_colours():
     """Through the correction, BT.601-limited RGB of a YUV value becomes its BT.709-limited RGB."""
     yuv = np.array([[120.0, 100.0, 150.0], [60.0, 140.0, 120.0]])  # mid-range YUV: no channel clips
-
-    def rgb(kr, kb):
-        luma, pb, pr = (yuv[:, 0] - 16) / 219, (yuv[:, 1] - 128) / 224, (yuv[:, 2] - 128) / 224
-        r, b = luma + 2 * (1 - kr) * pr, luma + 2 * (1 - kb) * pb
-        return np.stack([r, (luma - kr * r - kb * b) / (1 - kr - kb), b], -1) * 255
-
-    as_dali = torch.from_numpy(rgb(0.299, 0.114).round()).to(torch.uint8)[None, None]  # (1, 1, 2, 3)
+    as_601 = standard_formula(yuv, SMPTE170M, False).round()
+    as_dali = torch.from_numpy(as_601).to(torch.uint8)[None, None]  # (1, 1, 2, 3)
     corrected = DaliCorrection(Colour(matrix=BT709, tagged=True), "yuv420p")(as_dali)[0, 0].numpy()
-    assert np.abs(corrected - rgb(0.2126, 0.0722)).max() <= 1
+    assert np.abs(corrected - standard_formula(yuv, BT709, False)).max() <= 1
 
 
 @pytest.mark.parametrize(
