@@ -1,4 +1,4 @@
-# The two README commands: `make demo` (set up + deblur the bundled sample) and `make test`.
+# The two README commands: `make demo` (set up + deblur the bundled sample) and `make test` (lint + tests).
 # CPU machines get the CPU build of torch explicitly; set TORCH_INDEX to pick another wheel index
 # (e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu outside this environment, or a CUDA one).
 PYTHON ?= python3
@@ -22,4 +22,5 @@ demo: setup
 	$(BIN)/python scripts/deblur.py samples/bikes_blurred.mp4 --output outputs/ --overwrite --sharp samples/bikes_sharp.mp4
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q

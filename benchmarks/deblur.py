@@ -1,4 +1,4 @@
-"""Streaming benchmark of the `deblur` path, printed as ratios measured in one run on one clip.
+r"""Streaming benchmark of the `deblur` path, printed as ratios measured in one run on one clip.
 
 1. engine / naive: seconds per frame of the cached streaming engine vs the official schedule (every
    output frame runs its whole 2T+1 window), same frames, same weights. The arithmetic says 0.5 at T=2.
@@ -10,7 +10,8 @@
 The clip is the bundled sample (samples/cockatoo_blurred.mp4), resized to --size and looped to length.
 
     python benchmarks/deblur.py                       # published model, 96x96
-    python benchmarks/deblur.py --set model.features=8 --frames 50 500 --json benchmarks/results/deblur_cpu.json
+    python benchmarks/deblur.py --set model.features=8 --frames 50 500 \
+        --json benchmarks/results/deblur_cpu.json
 """
 import argparse
 import json
@@ -20,44 +21,44 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import asdict
+from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
 
 from model import CDVDTSP
+from pipeline.checkout import SAMPLES
 from pipeline.config import load_config
-from pipeline.deblur import deblur_video
-from pipeline.engine import StreamingEngine, naive_windows
-from pipeline.frames import to_model
-from pipeline.framesource import read_frames
-from pipeline.profiling import paired_ratio, time_interleaved
-from pipeline.runinfo import command_line, stamp
+from pipeline.data.pairs import resize
+from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.timing import paired_ratio, time_interleaved
+from pipeline.stream.deblur import deblur_video
+from pipeline.stream.engine import StreamingEngine, naive_windows
+from pipeline.video.colour import Colour
+from pipeline.video.encoder import Encoder
+from pipeline.video.frames import to_model
+from pipeline.video.sequences import read_frames
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "samples" / "cockatoo_blurred.mp4"
+SAMPLE = SAMPLES / "cockatoo_blurred.mp4"
 
 
 def make_clip(path: Path, frames: int, width: int, height: int) -> Path:
     """The sample resized to width x height, looped back and forth to ``frames`` frames, H.264 CRF 12."""
     source = list(read_frames(SAMPLE))
     order = (source + source[-2:0:-1]) * (frames // (2 * len(source) - 2) + 1)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=20, options={"crf": "12"})
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    with Encoder(path, codec="libx264", rate=Fraction(20), pix_fmt="yuv420p", colour=Colour(),
+                 options={"crf": "12"}) as encoder:
         for image in order[:frames]:
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(width, height)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+            encoder.write(resize(image, width, height))
     return path
 
 
 def paired_seconds(first, second, repeats: int) -> tuple[float, float, float]:
-    """``first()`` and ``second()`` timed in turns (`pipeline.profiling.time_interleaved`), so that load from
-    other processes hits both alike: their median seconds and the median of the per-repetition ratios."""
+    """``first()`` and ``second()`` timed in turns (`pipeline.measure.timing.time_interleaved`), so that load
+    from other processes hits both alike: their median seconds and the median of the per-repetition ratios."""
     runs = time_interleaved({"first": first, "second": second}, repeats, torch.device("cpu"))
     a, b = ([wall for wall, _ in runs[name]] for name in ("first", "second"))
     return statistics.median(a), statistics.median(b), paired_ratio(runs["first"], runs["second"])
@@ -68,14 +69,17 @@ def child(args) -> None:
     config = load_config(args.config, args.set)
     torch.manual_seed(0)
     model = CDVDTSP(config.model).eval()
-    result = deblur_video(model, args.child, Path(args.child).with_suffix(".out.mp4"), config.deblur, overwrite=True)
-    print(json.dumps({"frames": result.frames, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    result = deblur_video(model, args.child, Path(args.child).with_suffix(".out.mp4"), config.deblur,
+                          overwrite=True)
+    print(json.dumps({"frames": result.frames,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="96x96", help="WxH of the benchmark clip")
-    parser.add_argument("--frames", type=int, nargs=2, default=[50, 500], help="clip lengths for the memory check")
+    parser.add_argument("--frames", type=int, nargs=2, default=[50, 500],
+                        help="clip lengths for the memory check")
     parser.add_argument("--speed-frames", type=int, default=24, help="frames timed for the speed ratios")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--config")
@@ -101,14 +105,16 @@ def main(argv=None) -> int:
             return list(engine.run(frames.split(chunk)))
 
         t_engine, t_naive, engine_over_naive = paired_seconds(
-            run_engine, lambda: naive_windows(model, frames, border=config.deblur.border, batch=config.deblur.batch),
+            run_engine,
+            lambda: naive_windows(model, frames, border=config.deblur.border, batch=config.deblur.batch),
             args.repeats)
         t_e2e, t_engine2, e2e_over_engine = paired_seconds(
             lambda: deblur_video(model, clip, out, config.deblur, overwrite=True), run_engine, args.repeats)
         memory = {}
         for count in args.frames:
             long_clip = make_clip(Path(folder) / f"long{count}.mp4", count, width, height)
-            run = subprocess.run([sys.executable, __file__, "--child", str(long_clip), *sum((["--set", s] for s in args.set), []),
+            run = subprocess.run([sys.executable, __file__, "--child", str(long_clip),
+                                  *sum((["--set", s] for s in args.set), []),
                                   *(["--config", args.config] if args.config else [])],
                                  capture_output=True, text=True, check=True)
             memory[count] = json.loads(run.stdout.strip().splitlines()[-1])
@@ -117,11 +123,13 @@ def main(argv=None) -> int:
     results = {
         "engine_s_per_frame": t_engine / n, "naive_s_per_frame": t_naive / n,
         "engine_over_naive": engine_over_naive,
-        "end_to_end_fps": n / t_e2e, "engine_fps": n / t_engine2, "end_to_end_over_engine_fps": 1 / e2e_over_engine,
+        "end_to_end_fps": n / t_e2e, "engine_fps": n / t_engine2,
+        "end_to_end_over_engine_fps": 1 / e2e_over_engine,
         "peak_rss_mb": {str(c): memory[c]["peak_rss_mb"] for c in args.frames},
         "rss_long_over_short": long / short,
     }
-    table = Table(title=f"deblur benchmark: {args.size}, {n} frames timed, median of {args.repeats} interleaved pairs, "
+    table = Table(title=f"deblur benchmark: {args.size}, {n} frames timed, "
+                        f"median of {args.repeats} interleaved pairs, "
                         f"model {config.model}")
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -133,14 +141,16 @@ def main(argv=None) -> int:
     table.add_row("end-to-end / engine-only fps", f"{results['end_to_end_over_engine_fps']:.3f}")
     for count in args.frames:
         table.add_row(f"peak RSS, {count} frames", f"{memory[count]['peak_rss_mb']:.0f} MB")
-    table.add_row(f"peak RSS {args.frames[1]} / {args.frames[0]} frames", f"{results['rss_long_over_short']:.3f}")
+    table.add_row(f"peak RSS {args.frames[1]} / {args.frames[0]} frames",
+                  f"{results['rss_long_over_short']:.3f}")
     Console().print(table)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"benchmark": "deblur", **stamp(torch.device("cpu"), command_line(argv)),
-                                         "settings": {"size": args.size, "frames": args.frames, "speed_frames": args.speed_frames,
-                                                      "repeats": args.repeats, "model": asdict(config.model)},
-                                         "results": results}, indent=2) + "\n")
+        args.json.write_text(json.dumps({
+            "benchmark": "deblur", **stamp(torch.device("cpu"), command_line(argv)),
+            "settings": {"size": args.size, "frames": args.frames, "speed_frames": args.speed_frames,
+                         "repeats": args.repeats, "model": asdict(config.model)},
+            "results": results}, indent=2) + "\n")
     return 0
 
 

@@ -3,7 +3,7 @@
     python benchmarks/ingest.py --json benchmarks/results/ingest_cpu.json
 
 Data: ``--clips`` stretches of ``--source`` (default: the 1280x720 cockatoo footage, DVD's frame size)
-blurred with ``pipeline/synth.py`` and stored three ways: PNG frame folders (``<root>/{blur,gt}/<clip>/``,
+blurred with `pipeline.data.synth` and stored three ways: PNG frame folders (``<root>/{blur,gt}/<clip>/``,
 as DVD/GOPRO are used), and side-by-side paired videos in each codec the device's DALI decodes (CPU:
 VP9 keyint 8 and MJPEG; GPU: also H.264 keyint 8). Each loader yields batches of 5-frame 256x256 blurred and
 sharp windows, shuffled, with random flips and rotations.
@@ -21,22 +21,22 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from pipeline.ingest_timing import CROP, FRAMES, compare_loaders, dali_codecs, make_data, summarise
-from pipeline.runinfo import command_line, stamp
-from pipeline.synth import SynthConfig
+from pipeline.checkout import FOOTAGE
+from pipeline.data.synth import SynthConfig
+from pipeline.measure.ingest import CROP, FRAMES, compare_loaders, dali_codecs, make_data, summarise
+from pipeline.measure.runinfo import command_line, stamp
+from pipeline.runtime import compute_device
 
-ROOT = Path(__file__).resolve().parents[1]
-FOOTAGE = ROOT / "samples" / "footage" / "cockatoo.mp4"
+CLIP = FOOTAGE / "cockatoo.mp4"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=FOOTAGE, help="sharp footage to synthesise data from")
+    parser.add_argument("--source", type=Path, default=CLIP, help="sharp footage to synthesise data from")
     parser.add_argument("--clips", type=int, default=3)
     parser.add_argument("--clip-frames", type=int, default=30, help="blurred frames per clip (default 30)")
     parser.add_argument("--batch-size", type=int, default=4)
@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = compute_device()
     codecs = dali_codecs(device)
     with tempfile.TemporaryDirectory(prefix="ingest_") as scratch:
         work = args.work or Path(scratch)

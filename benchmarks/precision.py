@@ -4,7 +4,7 @@
         --json benchmarks/results/precision_cpu.json
 
 Frames ``--start`` .. ``--start + --frames - 1`` of a real clip (1280x720 cockatoo by default) go through
-the streaming engine (`pipeline.deblur.restore_frames`) once in fp32 and once per ``--precision`` under
+the streaming engine (`pipeline.stream.deblur.restore_frames`) once in fp32 and once per ``--precision`` under
 autocast, with ``--checkpoint``, else the default checkpoint, else seeded untrained weights (said in the
 results). Reported per precision: PSNR of its uint8 output against the fp32 output, the largest per-pixel
 difference in levels, the share of differing pixels, and seconds per frame. Real 720p frames matter: the
@@ -19,19 +19,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from rich.console import Console
 from rich.table import Table
 
-from model import CDVDTSP, default_checkpoint, load_checkpoint
-from pipeline.config import DeblurConfig
-from pipeline.deblur import restore_frames
-from pipeline.framesource import read_frames
+from pipeline.checkout import FOOTAGE
+from pipeline.config import DeblurConfig, load_config
+from pipeline.measure.runinfo import command_line, stamp
 from pipeline.metrics import psnr
-from pipeline.runinfo import command_line, stamp
+from pipeline.runtime import build_model, compute_device
+from pipeline.stream.deblur import restore_frames
+from pipeline.video.sequences import read_frames
 
-ROOT = Path(__file__).resolve().parents[1]
-CLIP = ROOT / "samples" / "footage" / "cockatoo.mp4"
+CLIP = FOOTAGE / "cockatoo.mp4"
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -45,20 +44,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--start", type=int, default=60, help="first frame (default 60)")
     parser.add_argument("--frames", type=int, default=5, help="frames restored (default 5)")
     parser.add_argument("--precision", nargs="+", default=["bf16"], choices=["bf16", "fp16"])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", help="cpu or cuda:N (default: the GPU if there is one)")
     parser.add_argument("--json", type=Path, help="write the results here")
     return parser
 
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
-    device = torch.device(args.device)
-    weights = args.checkpoint or default_checkpoint()
-    if weights is None:
-        torch.manual_seed(0)
-        model, weights = CDVDTSP().to(device).eval(), "untrained (seeded 0)"
-    else:
-        model = load_checkpoint(weights).to(device).eval()
+    device = compute_device(args.device)
+    model, weights = build_model(load_config(), args.checkpoint)
+    model = model.to(device).eval()
     frames = list(itertools.islice(read_frames(args.clip), args.start, args.start + args.frames))
     outputs, seconds = {}, {}
     for precision in ["fp32", *args.precision]:

@@ -9,6 +9,7 @@ import torch.nn as nn
 
 from .config import ModelConfig
 from .pwc import PWCNet
+from .ranges import timed
 from .restoration import RestorationNet
 from .tsp import temporal_sharpness
 from .warp import warp
@@ -30,6 +31,7 @@ class CDVDTSP(nn.Module):
         self.restore = RestorationNet(features=self.config.features, resblocks=self.config.resblocks,
                                       residual=self.config.residual)
 
+    @timed("warp + TSP")
     def align(
         self, centres: torch.Tensor, prev: torch.Tensor, next_: torch.Tensor,
         pyramids: tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]] | None = None,

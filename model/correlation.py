@@ -20,7 +20,8 @@ def correlation(first: torch.Tensor, second: torch.Tensor, max_displacement: int
         (B, (2d+1)**2, H, W) cost volume, channel ``(dy + d) * (2d + 1) + (dx + d)``.
     """
     if first.shape != second.shape:
-        raise ValueError(f"correlation needs equal shapes, got {tuple(first.shape)} and {tuple(second.shape)}")
+        raise ValueError(
+            f"correlation needs equal shapes, got {tuple(first.shape)} and {tuple(second.shape)}")
     d = max_displacement
     height, width = first.shape[-2:]
     padded = F.pad(second, (d, d, d, d))  # (B, C, H+2d, W+2d), zeros outside

@@ -62,6 +62,7 @@ def cascade_loss(
         targets = torch.cat((targets, sharp[:, stages_count:stages_count + 1]), dim=1)
     pred, target = supervised.flatten(1, 2), targets.flatten(1, 2)  # (B, 3*K, H, W)
     l1 = F.l1_loss(pred, target)
-    mask = hard_example_mask(pred, target, hard_ratio=hard_ratio, random_ratio=random_ratio, generator=generator)
+    mask = hard_example_mask(pred, target, hard_ratio=hard_ratio, random_ratio=random_ratio,
+                             generator=generator)
     hem = F.l1_loss(pred * mask, target * mask)
     return l1 + hem_weight * hem, {"l1": l1.detach(), "hem": hem.detach()}

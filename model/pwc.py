@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .correlation import correlation
+from .ranges import timed
 from .warp import pwc_backward_warp
 
 PYRAMID_CHANNELS = (16, 32, 64, 96, 128, 196)
@@ -125,8 +126,9 @@ class PWCNet(nn.Module):
         self.decoders = nn.ModuleList(FlowDecoder(level=level) for level in (6, 5, 4, 3, 2))
         self.refiner = ContextNetwork(COST_CHANNELS + PYRAMID_CHANNELS[1] + 4 + sum(DENSE_CHANNELS))
 
+    @timed("flow")
     def features(self, frames: torch.Tensor) -> list[torch.Tensor]:
-        """(B, 3, H, W) frames -> the pyramid of the frames resized to multiples of 64 (see `FeaturePyramid`)."""
+        """(B, 3, H, W) frames -> the pyramid of the frames resized to multiples of 64 (`FeaturePyramid`)."""
         height, width = frames.shape[-2:]
         size = (math.ceil(height / 64) * 64, math.ceil(width / 64) * 64)
         resized = F.interpolate(frames, size=size, mode="bilinear", align_corners=False)
@@ -150,6 +152,7 @@ class PWCNet(nn.Module):
         flows[-1] = flow + self.refiner(features)  # (B, 2, H'/4, W'/4)
         return flows
 
+    @timed("flow")
     def flow_from_features(
         self, first: list[torch.Tensor], second: list[torch.Tensor], size: tuple[int, int]
     ) -> torch.Tensor:

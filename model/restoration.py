@@ -8,6 +8,8 @@ blocks per scale, 5x5 kernels; skips are additive. Default config: 6,812,771 par
 import torch
 import torch.nn as nn
 
+from .ranges import timed
+
 
 class ResBlock(nn.Module):
     """conv -> ReLU -> conv, plus identity (no activation after the sum)."""
@@ -60,8 +62,10 @@ class RestorationNet(nn.Module):
         self.encoder2 = _stage(down(f2, f4, 2), f4, resblocks, k, head_first=True)
         self.decoder2 = _stage(up(f4, f2), f4, resblocks, k, head_first=False)
         self.decoder1 = _stage(up(f2, f1), f2, resblocks, k, head_first=False)
-        self.out_block = _stage(nn.Conv2d(f1, out_channels, k, padding=pad), f1, resblocks, k, head_first=False)
+        self.out_block = _stage(nn.Conv2d(f1, out_channels, k, padding=pad), f1, resblocks, k,
+                                head_first=False)
 
+    @timed("restoration")
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 10, H, W) with H, W multiples of 4 -> (B, 3, H, W)."""
         full = self.in_block(x)  # (B, f, H, W)

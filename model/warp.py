@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 
 def _sample(image: torch.Tensor, grid: torch.Tensor, padding_mode: str) -> torch.Tensor:
-    """Bilinear ``grid_sample`` (align_corners=True) in fp32, autocast off; the result in ``image``'s dtype."""
+    """Bilinear ``grid_sample`` (align_corners=True) in fp32, autocast off; result in ``image``'s dtype."""
     device = image.device.type  # the meta device (FLOP counting) has no autocast to turn off
     off = torch.autocast(device, enabled=False) if torch.amp.is_autocast_available(device) else None
     with off or contextlib.nullcontext():

@@ -12,10 +12,8 @@ from typing import Literal
 
 import yaml
 
-from model import ModelConfig, default_checkpoint
-from model.checkpoint import stored_config
-
-from .precision import PRECISIONS, TRAIN_PRECISIONS
+from model import ModelConfig
+from pipeline.precision import PRECISIONS, TRAIN_PRECISIONS
 
 
 class ConfigError(ValueError):
@@ -27,7 +25,7 @@ class DeblurConfig:
     """How `deblur` streams a video through the model.
 
     Attributes:
-        border: what the first and last T frames see (`pipeline.windows`).
+        border: what the first and last T frames see (`pipeline.stream.windows`).
         chunk: frames decoded per chunk (and the positions per stage step).
         batch: positions restored per model call.
         precision: fp32 (exact, TF32 off on CUDA), tf32, or bf16 / fp16 autocast (`pipeline.precision`).
@@ -127,7 +125,8 @@ class TrainConfig:
     clip: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("batch", "crop", "step", "lr_step", "epochs", "checkpoint_every", "val_every", "log_every"):
+        for name in ("batch", "crop", "step", "lr_step", "epochs", "checkpoint_every", "val_every",
+                     "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
         if len(self.betas) != 2:
@@ -139,7 +138,8 @@ class TrainConfig:
 
 @dataclass
 class FlowConfig:
-    """Supervised PWC-Net pretraining on rendered motion (`pipeline.flow_training`, `scripts/pretrain_flow.py`).
+    """Supervised PWC-Net pretraining on rendered motion
+    (`pipeline.flow_training`, `scripts/pretrain_flow.py`).
 
     Attributes:
         photos: folder of the training photographs; val_photos: held-out ones, for the EPE figures.
@@ -200,8 +200,8 @@ class RecipeConfig:
         if self.minutes <= 0:
             raise ValueError(f"recipe.minutes must be > 0, got {self.minutes!r}")
         if not (0 <= self.flow_share and 0 < self.stage1_share and self.flow_share + self.stage1_share <= 1):
-            raise ValueError(f"recipe shares must be >= 0 and sum to at most 1, got flow {self.flow_share!r}, "
-                             f"stage 1 {self.stage1_share!r}")
+            raise ValueError(f"recipe shares must be >= 0 and sum to at most 1, "
+                             f"got flow {self.flow_share!r}, stage 1 {self.stage1_share!r}")
 
 
 @dataclass
@@ -213,6 +213,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
+    chosen: frozenset[str] = field(default_factory=frozenset, init=False, repr=False, compare=False)
+    """The dotted keys (``model.features``, ...) that the config file or the command line set."""
 
 
 def _check_value(key: str, kind, value):
@@ -250,7 +252,7 @@ def from_dict(schema, data: dict, prefix: str = ""):
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(schema)
-    fields = {f.name: f for f in dataclasses.fields(schema)}
+    fields = {f.name: f for f in dataclasses.fields(schema) if f.init}
     unknown = [k for k in data if k not in fields]
     if unknown:
         raise ConfigError(f"unknown config key {prefix}{unknown[0]} (known: {', '.join(fields)})")
@@ -270,23 +272,25 @@ def from_dict(schema, data: dict, prefix: str = ""):
 def _merge(base: dict, update: dict) -> dict:
     merged = dict(base)
     for key, value in update.items():
-        merged[key] = _merge(merged[key], value) if isinstance(merged.get(key), dict) and isinstance(value, dict) else value
+        merged[key] = (_merge(merged[key], value)
+                       if isinstance(merged.get(key), dict) and isinstance(value, dict) else value)
     return merged
 
 
 def parse_override(text: str) -> dict:
-    """``"model.stages=3"`` -> ``{"model": {"stages": 3}}``; the value is read as YAML (3, 1e-4, true, [1, 2])."""
+    """``"model.stages=3"`` -> ``{"model": {"stages": 3}}``; the value is read as YAML
+    (3, 1e-4, true, [1, 2])."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set expects key=value, got {text!r}")
-    value = yaml.safe_load(raw) if raw.strip() else ""
-    for part in reversed(key.strip().split(".")):
-        value = {part: value}
-    return value
+    return _nested(key.strip(), yaml.safe_load(raw) if raw.strip() else "")
 
 
-def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = (), schema=Config):
-    """Defaults, then the YAML file at ``path``, then each ``key=value`` override, checked against ``schema``."""
+def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = (), schema=Config, *,
+                values: typing.Mapping[str, object] | None = None):
+    """Defaults, then the YAML file at ``path``, then each ``key=value`` override (text, read as YAML), then
+    ``values`` (dotted key -> value, as a command's own flags give them; None values are skipped), checked
+    against ``schema``. A `Config` remembers which keys were set (`Config.chosen`)."""
     data: dict = {}
     if path is not None:
         path = Path(path)
@@ -298,47 +302,33 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
             raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from error
     for text in overrides:
         data = _merge(data, parse_override(text))
-    return from_dict(schema, data)
+    for key, value in (values or {}).items():
+        if value is not None:
+            data = _merge(data, _nested(key, value))
+    config = from_dict(schema, data)
+    if schema is Config:
+        config.chosen = frozenset(_leaf_keys(data))
+    return config
 
 
-def checkpoint_model_config(config: Config, path: str | Path | None, overrides: typing.Sequence[str]) -> ModelConfig | None:
-    """The model config to load a checkpoint with: None (the checkpoint's own; the published one for official
-    files) unless the user chose one, with a config file ``path`` or ``model.*`` overrides."""
-    chosen = path is not None or any(item.startswith("model.") for item in overrides)
-    return config.model if chosen else None
+def _nested(key: str, value) -> dict:
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
 
 
-def _architecture_keys(path: str | Path | None, overrides: typing.Sequence[str]) -> set[str]:
-    """The model settings other than ``stages`` that a config file or ``model.*`` overrides set."""
-    keys = {item.partition("=")[0].strip()[len("model."):] for item in overrides if item.startswith("model.")}
-    if path is not None and Path(path).is_file():
-        section = (yaml.safe_load(Path(path).read_text()) or {}).get("model") or {}
-        keys |= set(section) if isinstance(section, dict) else set()
-    return keys - {"stages"}
-
-
-def weights_to_load(checkpoint: str | Path | None, config: "Config", path: str | Path | None,
-                    overrides: typing.Sequence[str]) -> Path | None:
-    """The checkpoint a command runs: ``checkpoint`` when given; else the bundled default checkpoint, unless
-    the user chose a model architecture that differs from it (then None: untrained weights of that shape).
-
-    ``config`` is the loaded config, ``path`` and ``overrides`` what it was loaded from.
-    """
-    if checkpoint is not None:
-        return Path(checkpoint)
-    default = default_checkpoint()
-    if default is None:
-        return None
-    chosen = _architecture_keys(path, overrides) & {"features", "resblocks", "residual"}
-    stored = stored_config(default) if chosen else None
-    if stored is not None and any(getattr(config.model, key) != getattr(stored, key) for key in chosen):
-        return None
-    return default
+def _leaf_keys(data: dict, prefix: str = "") -> typing.Iterator[str]:
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            yield from _leaf_keys(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
 
 
 def dump_config(config, path: str | Path | None = None) -> str:
     """The resolved config as YAML text, also written to ``path`` when given."""
-    text = yaml.safe_dump(dataclasses.asdict(config), sort_keys=False)
+    data = {key: value for key, value in dataclasses.asdict(config).items() if key != "chosen"}
+    text = yaml.safe_dump(data, sort_keys=False)
     if path is not None:
         Path(path).write_text(text)
     return text

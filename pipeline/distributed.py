@@ -10,6 +10,8 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from pipeline.runtime import compute_device
+
 
 @dataclass(frozen=True)
 class Process:
@@ -28,9 +30,7 @@ def init_process(device: str | None = None) -> tuple[Process, torch.device]:
     """Read torchrun's environment, join the process group (NCCL on GPUs, gloo on CPUs), pick the device."""
     process = Process(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
                       int(os.environ.get("LOCAL_RANK", 0)))
-    if device is None:
-        device = f"cuda:{process.local_rank}" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    device = compute_device(device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if process.world_size > 1 and not dist.is_initialized():

@@ -1,5 +1,6 @@
 """The error users see when a video cannot be read or written."""
 
+import errno
 from os import PathLike
 
 
@@ -16,3 +17,13 @@ class VideoError(ValueError):
 
 class DaliDecodeError(VideoError):
     """DALI failed on a video it was expected to decode (NVDEC or its CPU decoder); PyAV may still read it."""
+
+
+def os_problem(error: BaseException) -> str:
+    """A short description of an OS or FFmpeg error: "no space left on device", "permission denied", ..."""
+    code = getattr(error, "errno", None)
+    if code == errno.ENOSPC:
+        return "no space left on device"
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "permission denied"
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__

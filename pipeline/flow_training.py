@@ -1,8 +1,8 @@
 """Supervised PWC-Net pretraining on rendered motion with exact flow (no downloaded weights needed).
 
-Pairs come from `pipeline.motion` scenes built from real photographs: frame 1 at instant 0, frame 2 at
+Pairs come from `pipeline.data.motion` scenes built from real photographs: frame 1 at instant 0, frame 2 at
 instant ``gap``, and the exact backward flow between them. With probability ``blurred`` both frames are
-DVD-style exposures (the linear-light mean of 7 frames around each instant, `pipeline.synth`), because
+DVD-style exposures (the linear-light mean of 7 frames around each instant, `pipeline.data.synth`), because
 the cascade's first stage estimates flow between blurred frames; the flow of a blurred pair is that of
 the middle instants. Pair i of a run depends on ``(seed, i)`` only, so a resumed run sees the same data.
 
@@ -22,13 +22,12 @@ import torch.nn.functional as F
 
 from model.pwc import FLOW_SCALE, PWCNet
 from model.warp import warp
-
-from .config import FlowConfig
-from .datasets import discover_frame_pairs
-from .frames import to_model, to_uint8
-from .framesource import frame_files, read_image
-from .motion import MotionConfig, random_scene
-from .synth import DVD_EXPOSURE, blur_window
+from pipeline.config import FlowConfig
+from pipeline.data.datasets import discover_frame_pairs
+from pipeline.data.motion import MotionConfig, random_scene
+from pipeline.data.synth import DVD_EXPOSURE, blur_window
+from pipeline.video.frames import to_model, to_uint8
+from pipeline.video.sequences import frame_files, read_image
 
 LEVEL_WEIGHTS = (0.32, 0.08, 0.02, 0.01, 0.005)  # levels 6 .. 2, PWC-Net paper
 VAL_SEED_OFFSET = 10_000  # held-out pairs use a seed no training run uses

@@ -1,38 +1,7 @@
-"""Count multiply-accumulates per output frame (``pipeline/flops.py``): official schedule vs cached engine.
+"""Runs `pipeline.cli.flops` (also installed as a console command)."""
+import sys
 
-    python scripts/flops.py                      # 1280x720 and 256x256
-    python scripts/flops.py --size 960x540 --set model.stages=3
-"""
-import argparse
-
-from rich.console import Console
-from rich.table import Table
-
-from model import CDVDTSP
-from pipeline.config import load_config
-from pipeline.flops import count_macs
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", action="append", help="WxH (repeatable); default 1280x720 and 256x256")
-    parser.add_argument("--config", help="YAML config file")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
-    args = parser.parse_args(argv)
-    config = load_config(args.config, args.set)
-    model = CDVDTSP(config.model).to("meta")
-    table = Table(title=f"CDVD-TSP MACs per output frame (T={config.model.stages}, torch.utils.flop_counter)")
-    for column in ("size", "official schedule", "cached engine", "cached / official",
-                   "official, thop-style"):
-        table.add_column(column, justify="right")
-    for size in args.size or ["1280x720", "256x256"]:
-        width, height = (int(v) for v in size.lower().split("x"))
-        macs = count_macs(model, height, width)
-        table.add_row(size, f"{macs['official'] / 1e9:,.1f} G", f"{macs['cached'] / 1e9:,.1f} G",
-                      f"{macs['cached'] / macs['official']:.3f}", f"{macs['thop'] / 1e9:,.1f} G")
-    Console().print(table)
-    return 0
-
+from pipeline.cli.flops import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

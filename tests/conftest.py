@@ -15,7 +15,7 @@ import yaml
 from PIL import Image
 from skimage import data
 
-from pipeline.trainset import Sources
+from pipeline.data.trainset import Sources
 
 from .helpers import FOOTAGE
 
@@ -201,8 +201,8 @@ def _panned_clip(path, photo: np.ndarray, frames: int) -> None:
 
 @pytest.fixture
 def sources(tmp_path):
-    """A training-set sources file (`pipeline.trainset.Sources`) over three scikit-image photographs and two
-    clips panned across them: one for training, one held out."""
+    """A training-set sources file (`pipeline.data.trainset.Sources`) over three scikit-image photographs
+    and two clips panned across them: one for training, one held out."""
     photos, footage = tmp_path / "photos", tmp_path / "footage"
     photos.mkdir()
     footage.mkdir()

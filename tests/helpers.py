@@ -28,8 +28,10 @@ def seeded_model(config: ModelConfig | None = None, seed: int = 0, flow_gain: fl
 
 
 def seeded_clip(frames: int, height: int, width: int, seed: int = 1) -> torch.Tensor:
-    """(1, frames, 3, H, W) smooth random frames in [0, 1] (a smooth pattern gives PWC-Net something to match)."""
+    """(1, frames, 3, H, W) smooth random frames in [0, 1] (a smooth pattern gives PWC-Net something to
+    match)."""
     generator = torch.Generator().manual_seed(seed)
     coarse = torch.rand(frames, 3, max(height // 8, 2), max(width // 8, 2), generator=generator)
-    smooth = torch.nn.functional.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)
+    smooth = torch.nn.functional.interpolate(coarse, size=(height, width), mode="bicubic",
+                                             align_corners=False)
     return smooth.clamp(0, 1).unsqueeze(0)

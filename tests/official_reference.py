@@ -30,11 +30,14 @@ def official_correlation(first, second):
 
 def Backward(tensorInput, tensorFlow):
     B, _, H, W = tensorFlow.shape
-    tensorHorizontal = torch.linspace(-1.0, 1.0, W, device=tensorFlow.device).view(1, 1, 1, W).expand(B, -1, H, -1)
-    tensorVertical = torch.linspace(-1.0, 1.0, H, device=tensorFlow.device).view(1, 1, H, 1).expand(B, -1, -1, W)
+    tensorHorizontal = (torch.linspace(-1.0, 1.0, W, device=tensorFlow.device)
+                        .view(1, 1, 1, W).expand(B, -1, H, -1))
+    tensorVertical = (torch.linspace(-1.0, 1.0, H, device=tensorFlow.device)
+                      .view(1, 1, H, 1).expand(B, -1, -1, W))
     grid = torch.cat([tensorHorizontal, tensorVertical], 1)
     partial = tensorFlow.new_ones([B, 1, H, W])
-    tensorFlow = torch.cat([tensorFlow[:, 0:1] / ((W - 1.0) / 2.0), tensorFlow[:, 1:2] / ((H - 1.0) / 2.0)], 1)
+    tensorFlow = torch.cat([tensorFlow[:, 0:1] / ((W - 1.0) / 2.0),
+                            tensorFlow[:, 1:2] / ((H - 1.0) / 2.0)], 1)
     tensorInput = torch.cat([tensorInput, partial], 1)
     tensorOutput = F.grid_sample(tensorInput, (grid + tensorFlow).permute(0, 2, 3, 1), mode="bilinear",
                                  padding_mode="zeros", align_corners=True)
@@ -48,7 +51,8 @@ class Extractor(nn.Module):
     def __init__(self):
         super().__init__()
         chans = [3, 16, 32, 64, 96, 128, 196]
-        for i, name in enumerate(["moduleOne", "moduleTwo", "moduleThr", "moduleFou", "moduleFiv", "moduleSix"]):
+        for i, name in enumerate(["moduleOne", "moduleTwo", "moduleThr",
+                                  "moduleFou", "moduleFiv", "moduleSix"]):
             setattr(self, name, nn.Sequential(
                 nn.Conv2d(chans[i], chans[i + 1], 3, 2, 1), nn.LeakyReLU(0.1, False),
                 nn.Conv2d(chans[i + 1], chans[i + 1], 3, 1, 1), nn.LeakyReLU(0.1, False),
@@ -67,8 +71,10 @@ class Extractor(nn.Module):
 class Decoder(nn.Module):
     def __init__(self, intLevel):
         super().__init__()
-        intPrevious = [None, None, 81 + 32 + 2 + 2, 81 + 64 + 2 + 2, 81 + 96 + 2 + 2, 81 + 128 + 2 + 2, 81, None][intLevel + 1]
-        intCurrent = [None, None, 81 + 32 + 2 + 2, 81 + 64 + 2 + 2, 81 + 96 + 2 + 2, 81 + 128 + 2 + 2, 81, None][intLevel + 0]
+        intPrevious = [None, None, 81 + 32 + 2 + 2, 81 + 64 + 2 + 2, 81 + 96 + 2 + 2, 81 + 128 + 2 + 2,
+                       81, None][intLevel + 1]
+        intCurrent = [None, None, 81 + 32 + 2 + 2, 81 + 64 + 2 + 2, 81 + 96 + 2 + 2, 81 + 128 + 2 + 2,
+                      81, None][intLevel + 0]
         if intLevel < 6:
             self.moduleUpflow = nn.ConvTranspose2d(2, 2, 4, 2, 1)
             self.moduleUpfeat = nn.ConvTranspose2d(intPrevious + 128 + 128 + 96 + 64 + 32, 2, 4, 2, 1)
@@ -146,11 +152,14 @@ class Flow_PWC(nn.Module):
         b, c, intHeight, intWidth = tensorFirst.size()
         intPreprocessedWidth = int(math.floor(math.ceil(intWidth / 64.0) * 64.0))
         intPreprocessedHeight = int(math.floor(math.ceil(intHeight / 64.0) * 64.0))
-        tensorPreprocessedFirst = F.interpolate(tensorFirst, size=(intPreprocessedHeight, intPreprocessedWidth),
+        tensorPreprocessedFirst = F.interpolate(tensorFirst,
+                                                size=(intPreprocessedHeight, intPreprocessedWidth),
                                                 mode="bilinear", align_corners=False)
-        tensorPreprocessedSecond = F.interpolate(tensorSecond, size=(intPreprocessedHeight, intPreprocessedWidth),
+        tensorPreprocessedSecond = F.interpolate(tensorSecond,
+                                                 size=(intPreprocessedHeight, intPreprocessedWidth),
                                                  mode="bilinear", align_corners=False)
-        tensorFlow = 20.0 * F.interpolate(self.moduleNetwork(tensorPreprocessedFirst, tensorPreprocessedSecond),
+        tensorFlow = 20.0 * F.interpolate(self.moduleNetwork(tensorPreprocessedFirst,
+                                                             tensorPreprocessedSecond),
                                           size=(intHeight, intWidth), mode="bilinear", align_corners=False)
         tensorFlow[:, 0, :, :] *= float(intWidth) / float(intPreprocessedWidth)
         tensorFlow[:, 1, :, :] *= float(intHeight) / float(intPreprocessedHeight)
@@ -197,7 +206,8 @@ class RECONS_VIDEO(nn.Module):
         super().__init__()
         k = kernel_size
         self.inBlock = nn.Sequential(
-            nn.Sequential(nn.Conv2d(in_channels * n_sequence + extra_channels, n_feat, k, 1, k // 2), nn.ReLU(True)),
+            nn.Sequential(nn.Conv2d(in_channels * n_sequence + extra_channels, n_feat, k, 1, k // 2),
+                          nn.ReLU(True)),
             *[ResBlock(n_feat, k) for _ in range(n_resblock)])
         self.encoder_first = nn.Sequential(
             nn.Sequential(nn.Conv2d(n_feat, n_feat * 2, k, 2, k // 2), nn.ReLU(True)),
@@ -207,7 +217,8 @@ class RECONS_VIDEO(nn.Module):
             *[ResBlock(n_feat * 4, k) for _ in range(n_resblock)])
         self.decoder_second = nn.Sequential(
             *[ResBlock(n_feat * 4, k) for _ in range(n_resblock)],
-            nn.Sequential(nn.ConvTranspose2d(n_feat * 4, n_feat * 2, 3, 2, 1, output_padding=1), nn.ReLU(True)))
+            nn.Sequential(nn.ConvTranspose2d(n_feat * 4, n_feat * 2, 3, 2, 1, output_padding=1),
+                          nn.ReLU(True)))
         self.decoder_first = nn.Sequential(
             *[ResBlock(n_feat * 2, k) for _ in range(n_resblock)],
             nn.Sequential(nn.ConvTranspose2d(n_feat * 2, n_feat, 3, 2, 1, output_padding=1), nn.ReLU(True)))

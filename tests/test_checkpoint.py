@@ -4,8 +4,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from model import (CDVDTSP, CheckpointError, ModelConfig, load_checkpoint, load_pwc_weights,
-                   official_state_dict, save_checkpoint, save_official)
+from model import (
+    CDVDTSP,
+    CheckpointError,
+    ModelConfig,
+    load_checkpoint,
+    load_pwc_weights,
+    official_state_dict,
+    save_checkpoint,
+    save_official,
+)
 
 from .helpers import seeded_clip, seeded_model
 from .official_reference import CDVD_TSP, Network
@@ -27,7 +35,8 @@ def official_file(model, tmp_path_factory):
 
 def test_official_keys_shapes_and_order(model):
     """The 210 official keys, with their shapes, in the official registration order."""
-    expected = [line.split(" ", 1) for line in OFFICIAL_KEYS.read_text().splitlines() if not line.startswith("#")]
+    expected = [line.split(" ", 1) for line in OFFICIAL_KEYS.read_text().splitlines()
+                if not line.startswith("#")]
     ours = official_state_dict(model)
     assert [(k, list(v.shape)) for k, v in ours.items()] == [(k, eval(s)) for k, s in expected]
 
@@ -94,7 +103,8 @@ def test_pwc_weights_file_loads_into_flow_only(model, tmp_path):
         fresh = CDVDTSP(ModelConfig(features=4, resblocks=1))
         before = {k: v.clone() for k, v in fresh.restore.state_dict().items()}
         load_pwc_weights(fresh, tmp_path / name)
-        assert all(torch.equal(a, b) for a, b in zip(fresh.flow.state_dict().values(), model.flow.state_dict().values()))
+        assert all(torch.equal(a, b)
+                   for a, b in zip(fresh.flow.state_dict().values(), model.flow.state_dict().values()))
         assert all(torch.equal(before[k], v) for k, v in fresh.restore.state_dict().items())
 
 

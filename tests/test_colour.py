@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.colour import BT709, SMPTE170M, Colour, DaliCorrection
-from pipeline.probe import probe
-from pipeline.readers import open_reader
-from pipeline.writer import VideoWriter
+from pipeline.video.colour import BT709, SMPTE170M, Colour, DaliCorrection
+from pipeline.video.probe import probe
+from pipeline.video.readers import open_reader
+from pipeline.video.writer import VideoWriter
 
 BARS = np.array(
     [

@@ -14,7 +14,8 @@ def _direct(first, second, d):
                     for dx in range(-d, d + 1):
                         yy, xx = y + dy, x + dx
                         if 0 <= yy < height and 0 <= xx < width:
-                            value = (first[b, :, y, x].double() * second[b, :, yy, xx].double()).sum() / channels
+                            value = (first[b, :, y, x].double()
+                                     * second[b, :, yy, xx].double()).sum() / channels
                             out[b, (dy + d) * (2 * d + 1) + (dx + d), y, x] = value
     return out
 

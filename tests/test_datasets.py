@@ -7,13 +7,20 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, DistributedSampler
 
-from pipeline.datasets import (Manifest, ManifestVideo, PngWindowDataset, dihedral, discover_frame_pairs,
-                               random_crop_box)
-from pipeline.pairs import EncodeSettings
-from pipeline.prepare import import_frame_pair
-from pipeline.train_loader import LoaderConfig, PairedVideoLoader
+from pipeline.data.dali_loader import LoaderConfig, PairedVideoLoader
+from pipeline.data.datasets import (
+    Manifest,
+    ManifestVideo,
+    PngWindowDataset,
+    dihedral,
+    discover_frame_pairs,
+    random_crop_box,
+)
+from pipeline.data.pairs import EncodeSettings
+from pipeline.data.prepare import import_frame_pair
 
 NAMES = ["9.png", "10.png", "11.png", "12.png", "13.png", "14.png"]  # sorted by name: 10 .. 14, then 9
+ALL_FRAMES = len(NAMES)
 
 
 def marker_picture(frame: int, height: int = 40, width: int = 48) -> np.ndarray:
@@ -24,7 +31,7 @@ def marker_picture(frame: int, height: int = 40, width: int = 48) -> np.ndarray:
     return picture
 
 
-def write_video(blur_dir, sharp_dir, count=len(NAMES)):
+def write_video(blur_dir, sharp_dir, count=ALL_FRAMES):
     """Frames named as in NAMES; frame i (in sorted-name order) has blue 10 * i; blurred = 255 - sharp."""
     blur_dir.mkdir(parents=True)
     sharp_dir.mkdir(parents=True)

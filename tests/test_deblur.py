@@ -5,13 +5,13 @@ import pytest
 import torch
 
 from model import ModelConfig
+from pipeline.cli.deblur import main as deblur
 from pipeline.config import DeblurConfig
-from pipeline.deblur import deblur_video
-from pipeline.engine import StreamingEngine
-from pipeline.framesource import read_frames
-from pipeline.frames import to_model, to_uint8
-from pipeline.probe import probe
-from scripts.deblur import main as deblur
+from pipeline.stream.deblur import deblur_video
+from pipeline.stream.engine import StreamingEngine
+from pipeline.video.frames import to_model, to_uint8
+from pipeline.video.probe import probe
+from pipeline.video.sequences import read_frames
 
 from .helpers import seeded_model
 
@@ -157,7 +157,7 @@ def test_a_dali_failure_is_done_again_with_pyav(make_clip, tmp_path, monkeypatch
     """DALI breaking down mid-file (reader auto): the file is decoded again from its start with PyAV, with a
     warning, and the output is exactly a PyAV run's; with --reader dali the error stands."""
     from pipeline.errors import DaliDecodeError
-    from pipeline.readers import DaliReader
+    from pipeline.video.readers import DaliReader
 
     clip = make_clip("fallback.webm", codec="libvpx-vp9", frames=11, size=SIZE)
     working = DaliReader._decode
@@ -179,7 +179,7 @@ def test_a_dali_failure_is_done_again_with_pyav(make_clip, tmp_path, monkeypatch
 
 def test_inputs_with_the_same_name_get_distinct_outputs(make_clip, tmp_path):
     """a/clip.mp4, b/clip.mp4 and clip.mov go to three outputs, named the same way on every rank."""
-    from scripts.deblur import output_names
+    from pipeline.cli.deblur import output_names
 
     sources = [tmp_path / "a" / "clip.mp4", tmp_path / "b" / "clip.mp4", tmp_path / "a" / "clip.mov",
                tmp_path / "other.mp4"]

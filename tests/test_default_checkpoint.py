@@ -9,10 +9,11 @@ import torch
 
 from model import DEFAULT_CHECKPOINT, default_checkpoint, load_checkpoint
 from model.checkpoint import stored_config
-from pipeline.config import DeblurConfig, load_config, weights_to_load
-from pipeline.deblur import restore_frames
-from pipeline.framesource import read_frames
+from pipeline.config import DeblurConfig, load_config
 from pipeline.metrics import psnr
+from pipeline.runtime import weights_to_load
+from pipeline.stream.deblur import restore_frames
+from pipeline.video.sequences import read_frames
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 FRAMES = slice(12, 24)  # 12 frames of the bikes sample, its blurriest stretch
@@ -30,7 +31,8 @@ def test_the_default_checkpoint_ships_as_package_data_in_fp16():
     assert next(model.parameters()).dtype == torch.float32
     assert stored_config(DEFAULT_CHECKPOINT) == model.config and model.config.residual
     card = json.loads(DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
-    assert card["held_out"] == state["card"]["held_out"] and card["model"]["features"] == model.config.features
+    assert (card["held_out"] == state["card"]["held_out"]
+            and card["model"]["features"] == model.config.features)
 
 
 def test_it_deblurs_a_held_out_clip():
@@ -49,11 +51,10 @@ def test_it_deblurs_a_held_out_clip():
 def test_commands_load_it_unless_another_architecture_is_asked_for():
     """No --checkpoint: the default one, whatever the config's sizes, unless the user sets sizes that
     differ from it (then untrained weights of that shape); an explicit --checkpoint always wins."""
-    plain = load_config(None, [])
-    assert weights_to_load(None, plain, None, []) == DEFAULT_CHECKPOINT
-    assert weights_to_load(None, plain, None, ["model.stages=3"]) == DEFAULT_CHECKPOINT
+    assert weights_to_load(None, load_config(None, [])) == DEFAULT_CHECKPOINT
+    assert weights_to_load(None, load_config(None, ["model.stages=3"])) == DEFAULT_CHECKPOINT
     same = [f"model.features={stored_config(DEFAULT_CHECKPOINT).features}"]
-    assert weights_to_load(None, load_config(None, same), None, same) == DEFAULT_CHECKPOINT
-    tiny = ["model.features=4"]
-    assert weights_to_load(None, load_config(None, tiny), None, tiny) is None
-    assert weights_to_load(Path("x.pt"), plain, None, tiny) == Path("x.pt")
+    assert weights_to_load(None, load_config(None, same)) == DEFAULT_CHECKPOINT
+    tiny = load_config(None, ["model.features=4"])
+    assert weights_to_load(None, tiny) is None
+    assert weights_to_load(Path("x.pt"), tiny) == Path("x.pt")

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from model import ModelConfig
-from pipeline.engine import StreamingEngine, naive_windows, virtual_chunks
-from pipeline.windows import padded_indices, windows
+from pipeline.stream.engine import StreamingEngine, naive_windows, virtual_chunks
+from pipeline.stream.windows import padded_indices, windows
 
 from .helpers import seeded_clip, seeded_model
 
@@ -53,7 +53,8 @@ def test_virtual_stream_equals_padded_indices(border, frames):
 
 @pytest.mark.parametrize("start", [3, 4, 6])
 def test_resume_mid_video_equals_full_run(start):
-    """Fed from frame start - T with first_frame set, the engine gives frames start.. exactly as a full run."""
+    """Fed from frame start - T with first_frame set, the engine gives frames start.. exactly as a full
+    run."""
     model = seeded_model(ModelConfig(features=4, resblocks=1), seed=4)
     video = seeded_clip(9, 24, 28)[0]
     full = torch.cat(list(StreamingEngine(model).run(video.split(4))))

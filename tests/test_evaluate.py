@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.framesource import VideoPair, discover, read_frames
-from scripts.evaluate import main, score
+from pipeline.cli.evaluate import main
+from pipeline.data.datasets import VideoPaths, discover
+from pipeline.evaluation import Video, score
 
 HEIGHT, WIDTH = 24, 32  # 16x24 after the 4-px crop: still larger than the 11x11 SSIM window
 
@@ -126,8 +127,8 @@ def test_plain_pair_of_videos_with_blurred_folder(tmp_path, capsys):
 def test_score_takes_any_restore_fn(dvd):
     """The restore_fn hook: any function giving a video's restored frames (here its ground truth) works."""
     root, _ = dvd
-    pairs = discover(root)
-    restored, inputs = score(pairs, lambda pair: ("ground truth copy", read_frames(pair.gt)))
+    videos = [Video.of(paths) for paths in discover(root)]
+    restored, inputs = score(videos, lambda video: ("ground truth copy", video.sharp()))
     assert inputs is None
     assert restored.overall().frames == 5 and restored.overall().psnr == math.inf
 
@@ -136,13 +137,13 @@ def test_skip_ends_scores_only_the_inner_frames(tmp_path):
     """--skip-ends 2 (the paper's protocol) scores frames 2 .. N-3: here only those are restored exactly."""
     gt = _frames(7, 3)
     restored = [frame if 2 <= i < 5 else _offset([frame], 40)[0] for i, frame in enumerate(gt)]
-    pairs = [VideoPair("v", _write_folder(tmp_path / "gt", gt), None)]
-    scores, _ = score(pairs, lambda pair: ("r", iter(restored)), skip_ends=2)
+    videos = [Video.of(VideoPaths("v", _write_folder(tmp_path / "gt", gt), None))]
+    scores, _ = score(videos, lambda video: ("r", iter(restored)), skip_ends=2)
     assert scores.overall().frames == 3 and scores.overall().psnr == math.inf
     with pytest.raises(ValueError, match="no frames"):  # nothing left to score
-        score(pairs, lambda pair: ("r", iter(restored)), skip_ends=4)[0].overall()
+        score(videos, lambda video: ("r", iter(restored)), skip_ends=4)[0].overall()
     with pytest.raises(ValueError, match="skip_ends"):
-        score(pairs, lambda pair: ("r", iter(restored)), skip_ends=-1)
+        score(videos, lambda video: ("r", iter(restored)), skip_ends=-1)
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -186,10 +187,10 @@ def test_script_exit_code_without_traceback(tmp_path):
 def test_checkpoint_runs_the_model_on_the_blurred_input(tmp_path):
     """--checkpoint restores the blurred sequence through the engine and scores it beside the input."""
     from model import ModelConfig, save_checkpoint
-    from pipeline.metrics import psnr
     from pipeline.config import DeblurConfig
-    from pipeline.deblur import restore_frames
-    from pipeline.framesource import read_frames
+    from pipeline.metrics import psnr
+    from pipeline.stream.deblur import restore_frames
+    from pipeline.video.sequences import read_frames
 
     from .helpers import seeded_model
 

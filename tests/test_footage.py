@@ -4,7 +4,7 @@ import hashlib
 
 import yaml
 
-from pipeline.probe import probe
+from pipeline.video.probe import probe
 
 from .helpers import FOOTAGE
 

@@ -1,4 +1,6 @@
 """Project layout rules that would otherwise break things far from where they are made."""
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,3 +12,37 @@ def test_no_script_shadows_a_standard_library_module():
     standard ``profile`` module for every script there (torch imports cProfile, which imports it)."""
     names = {path.stem for path in (ROOT / "scripts").glob("*.py")}
     assert not names & set(sys.stdlib_module_names)
+
+
+def test_the_commands_and_benchmarks_import_without_dali():
+    """A GPU machine without DALI (and PyAV-only users) can still deblur, train from PNG folders, profile
+    and benchmark: only the DALI readers and loader import DALI, and only when used."""
+    script = """
+import importlib, importlib.util, pathlib, sys
+
+class NoDali:
+    def find_spec(self, name, path=None, target=None):
+        if name == "nvidia" or name.startswith("nvidia."):
+            raise ImportError("DALI is not installed")
+
+sys.meta_path.insert(0, NoDali())
+for name in ("deblur", "evaluate", "train", "profiler", "flops", "train_default", "pretrain_flow"):
+    importlib.import_module(f"pipeline.cli.{name}")
+for path in ("benchmarks/deblur.py", "benchmarks/precision.py"):
+    spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem, path)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+"""
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True)
+
+
+def test_no_module_imports_another_modules_private_names():
+    """``from x import _name`` and ``module._name`` across modules couple them to internals."""
+    imported = r"^\s*from (model|pipeline)[\w.]* import .*\b_[a-z]"
+    called = r"\b(?!self\b|cls\b)[a-z]\w*\._[a-z]\w*\("  # a call of a private name on a module or object
+    private = re.compile(f"{imported}|{called}")
+    folders = ("model", "pipeline", "benchmarks", "tests")
+    offenders = [f"{path.relative_to(ROOT)}:{number}"
+                 for folder in folders for path in (ROOT / folder).rglob("*.py")
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if private.search(line) and "torch._" not in line]
+    assert not offenders

@@ -36,7 +36,8 @@ def test_loss_is_l1_plus_twice_hem_and_differentiable():
 
 
 def test_mask_equals_the_sort_and_argsort_reference():
-    """topk picks exactly the pixels the official sort (hard) and a full argsort of the scores (random) pick."""
+    """topk picks exactly the pixels the official sort (hard) and a full argsort of the scores (random)
+    pick."""
     torch.manual_seed(3)
     pred, target = torch.rand(3, 12, 16, 16), torch.rand(3, 12, 16, 16)
     mask = hard_example_mask(pred, target, generator=torch.Generator().manual_seed(5)).view(3, -1)

@@ -1,4 +1,4 @@
-"""Rendered motion (pipeline/motion.py): paths, frames and flow that is exact by construction."""
+"""Rendered motion (pipeline/data/motion.py): paths, frames and flow that is exact by construction."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import torch
 from skimage import data
 
 from model.warp import warp
-from pipeline.motion import Layer, MotionConfig, Path, Scene, random_scene
+from pipeline.data.motion import Layer, MotionConfig, Path, Scene, random_scene
 
 
 def _photo(image: np.ndarray, size: int = 160) -> torch.Tensor:

@@ -6,7 +6,7 @@ import av
 import pytest
 
 from pipeline.errors import VideoError
-from pipeline.probe import probe
+from pipeline.video.probe import probe
 
 
 @pytest.mark.parametrize(
@@ -137,8 +137,8 @@ def test_truncated_webm(vp9_clip, tmp_path):
 @pytest.mark.parametrize("suffix, codec", [("webm", "libvpx-vp9"), ("mkv", "libx264"), ("mp4", "libx264"),
                                            ("ts", "libx264")])
 def test_a_video_that_starts_after_zero(make_clip, suffix, codec):
-    """Frames from 2 s on (a trimmed file, a broadcast capture): accepted, every frame counted, the start kept;
-    cut in half, the Matroska ones are still refused."""
+    """Frames from 2 s on (a trimmed file, a broadcast capture): accepted, every frame counted, the start
+    kept; cut in half, the Matroska ones are still refused."""
     clip = make_clip(f"late.{suffix}", codec=codec, frames=20, pts=list(range(50, 70)))
     info = probe(clip)
     assert info.num_frames == 20

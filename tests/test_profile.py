@@ -1,16 +1,18 @@
-"""The profiler: timing primitives, FLOP counts, every profile mode on a tiny clip, the JSON schema, the chart."""
+"""The profiler: timing primitives, FLOP counts, every profile mode on a tiny clip, the JSON schema,
+the chart."""
 import json
+import threading
 import time
-import types
 
 import pytest
 import torch
 
 from model import CDVDTSP, ModelConfig
-from pipeline import profiling
-from pipeline.flops import count_macs
-from pipeline.timing import Sections, busy_share, instrument, spread
-from scripts.profiler import main
+from model.ranges import listen, timed, timed_items
+from pipeline.cli.profiler import main
+from pipeline.measure import profiling
+from pipeline.measure.flops import count_macs
+from pipeline.measure.timing import Sections, busy_share, spread
 
 TINY = ["--set", "model.features=4", "--set", "model.resblocks=1"]
 
@@ -26,27 +28,36 @@ def test_sections_report_exclusive_time():
     assert sections.per_item(2)["inner"] == pytest.approx(500 * sections.seconds["inner"])
 
 
-class _Worker:
-    def step(self, x):
+def test_listen_hears_ranges_of_functions_generators_and_threads_then_stops():
+    sections = Sections()
+
+    @timed("step")
+    def step(x):
         return x + 1
 
-    def items(self, n):
+    def items(n):
         for i in range(n):
             time.sleep(0.01)
             yield i
 
-
-def test_instrument_times_functions_and_generators_then_restores_everything():
-    sections, worker, module = Sections(), _Worker(), types.SimpleNamespace(f=lambda: 3)
-    originals = (vars(_Worker)["step"], vars(_Worker)["items"], module.f)
-    with instrument(sections, [(_Worker, "step", "step", False), (worker, "items", "items", False),
-                               (module, "f", "f", False)]):
-        assert worker.step(1) == 2 and module.f() == 3
-        assert list(worker.items(3)) == [0, 1, 2]
-    assert sections.calls == {"step": 1, "f": 1, "items": 4}  # 3 items and the final StopIteration
+    with listen(sections.section):
+        assert step(1) == 2
+        assert list(timed_items("items", items(3))) == [0, 1, 2]
+        worker = threading.Thread(target=step, args=(2,))
+        worker.start()
+        worker.join()
+    assert step(3) == 4  # no listener any more: not counted
+    assert sections.calls == {"step": 2, "items": 4}  # 3 items and the final StopIteration
     assert sections.seconds["items"] >= 0.03
-    assert (vars(_Worker)["step"], vars(_Worker)["items"], module.f) == originals
-    assert "items" not in vars(worker)  # the instance only inherited it: nothing is left behind
+
+
+def test_the_profiled_code_marks_its_stages():
+    """Every stage the breakdown reports is a range the code itself marks (nothing is patched in)."""
+    sections = Sections()
+    model = CDVDTSP(ModelConfig(features=4, resblocks=1)).eval()
+    with listen(sections.section):
+        list(profiling.StreamingEngine(model).run(torch.rand(6, 3, 32, 32).split(3)))
+    assert set(sections.calls) == {"flow", "warp + TSP", "restoration", "engine other"}
 
 
 def test_busy_share_is_the_union_of_intervals():
@@ -63,7 +74,7 @@ def test_cached_engine_counts_half_the_official_macs():
 
 def test_engine_flops_on_meta_match_the_schedules():
     model, config = CDVDTSP(ModelConfig(features=4, resblocks=1)), profiling.DeblurConfig()
-    counts = profiling._engine_flops(model, 12, 32, 32, config)
+    counts = profiling.engine_flops(model, 12, 32, 32, config)
     per_frame = count_macs(model, 32, 32)
     assert counts["naive"] == pytest.approx(2 * 12 * per_frame["official"])
     assert 0.45 < counts["engine"] / counts["naive"] < 0.75  # borders add positions on a short clip
@@ -72,12 +83,14 @@ def test_engine_flops_on_meta_match_the_schedules():
 def test_check_result_rejects_malformed_results():
     good = {"mode": "model", "unit": "frame", "ratios": {}, "notes": [], "configurations": [
         {"name": "a", "items": 1, "rate": {"median": 2, "min": 1, "max": 3},
-         "ms_per_item": {"median": 2, "min": 1, "max": 3}, "stages": {"flow": {"ms_per_item": 1.0, "thread": "compute"}},
+         "ms_per_item": {"median": 2, "min": 1, "max": 3},
+         "stages": {"flow": {"ms_per_item": 1.0, "thread": "compute"}},
          "memory": {"host_mb": 1.0, "gpu_mb": None}}]}
     assert profiling.check_result(good) is good
     for broken in ({**good, "mode": "nap"}, {**good, "configurations": []},
                    {**good, "configurations": [{**good["configurations"][0], "rate": {"median": 1}}]},
-                   {**good, "configurations": [{**good["configurations"][0], "stages": {"x": {"ms_per_item": 1, "thread": "gpu"}}}]}):
+                   {**good, "configurations": [{**good["configurations"][0],
+                                                "stages": {"x": {"ms_per_item": 1, "thread": "gpu"}}}]}):
         with pytest.raises(ValueError):
             profiling.check_result(broken)
 
@@ -86,7 +99,8 @@ def test_every_mode_on_a_tiny_clip(tmp_path):
     out, chart = tmp_path / "profile.json", tmp_path / "profile.png"
     code = main(["all", "--size", "32x24", "--frames", "6", "--repeats", "1", *TINY, "--set", "train.batch=1",
                  "--crop", "32", "--clips", "2", "--clip-frames", "6", "--batch-size", "2", "--batches", "1",
-                 "--steps", "1", "--workers", "1", "--threads", "1", "--json", str(out), "--chart", str(chart)])
+                 "--steps", "1", "--workers", "1", "--threads", "1", "--json", str(out),
+                 "--chart", str(chart)])
     assert code == 0
     document = json.loads(out.read_text())
     assert {"date", "commit", "device", "command", "settings", "results"} <= set(document)
@@ -115,7 +129,8 @@ def test_every_mode_on_a_tiny_clip(tmp_path):
 
 def test_trace_is_written(tmp_path):
     trace = tmp_path / "trace.json"
-    assert main(["model", "--size", "16x16", "--frames", "3", "--repeats", "1", *TINY, "--trace", str(trace)]) == 0
+    assert main(["model", "--size", "16x16", "--frames", "3", "--repeats", "1", *TINY,
+                 "--trace", str(trace)]) == 0
     assert "traceEvents" in json.loads(trace.read_text())
 
 
@@ -129,8 +144,8 @@ def test_bad_clip_is_one_line_and_exit_2(tmp_path, capsys):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_gpu_profile_reports_busy_share_memory_and_bf16_difference(tmp_path):
     out = tmp_path / "profile.json"
-    assert main(["model", "end-to-end", "--device", "cuda", "--size", "128x96", "--frames", "8", "--repeats", "1",
-                 "--precision", "fp32", "bf16", "--json", str(out)]) == 0
+    assert main(["model", "end-to-end", "--device", "cuda", "--size", "128x96", "--frames", "8",
+                 "--repeats", "1", "--precision", "fp32", "bf16", "--json", str(out)]) == 0
     results = json.loads(out.read_text())["results"]
     for mode in ("model", "end-to-end"):
         share = next(v for k, v in results[mode]["ratios"].items() if k.startswith("GPU busy share"))

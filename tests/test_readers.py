@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from pipeline.errors import VideoError
-from pipeline.frames import to_model, to_uint8
-from pipeline.prefetch import prefetch
-from pipeline.probe import probe
-from pipeline.readers import Chunk, open_reader
+from pipeline.video.frames import to_model, to_uint8
+from pipeline.video.prefetch import prefetch
+from pipeline.video.probe import probe
+from pipeline.video.readers import Chunk, open_reader
 
 
 def needs_cuda(test):
@@ -296,9 +296,9 @@ def test_a_late_start_keeps_its_timestamps_on_every_reader(make_clip, codec, suf
 
 
 def test_evaluation_reads_what_deblur_reads(rotated_clip, h264_clip):
-    """`framesource.read_frames` (evaluation, --sharp, training sets) is the reader's PyAV path: the same
+    """`sequences.read_frames` (evaluation, --sharp, training sets) is the reader's PyAV path: the same
     frames, upright for a phone clip with display rotation."""
-    from pipeline.framesource import read_frames
+    from pipeline.video.sequences import read_frames
 
     for clip in (rotated_clip, h264_clip):
         _, chunks = read(clip, "pyav")

@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-import scripts.train_default as recipe
+import pipeline.cli.train_default as recipe
 from model import load_checkpoint
 from model.checkpoint import stored_config
-from pipeline.trainset import build
+from pipeline.data.trainset import build
 
 TOY = [
     "model.features=4",

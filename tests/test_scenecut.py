@@ -4,12 +4,11 @@ import itertools
 import numpy as np
 import pytest
 
-from pipeline.framesource import read_frames
-from pipeline.pairs import EncodeSettings, VideoEncoder, resize
-from pipeline.scenecut import cut_scores, detect_cuts, find_cuts, luma_thumbnail
+from pipeline.data.pairs import EncodeSettings, VideoEncoder, resize
+from pipeline.data.scenecut import cut_scores, detect_cuts, find_cuts, luma_thumbnail
+from pipeline.video.sequences import read_frames
 
 from .helpers import FOOTAGE
-
 
 
 def footage(name: str, count: int, size=(320, 240)) -> list[np.ndarray]:

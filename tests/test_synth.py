@@ -5,14 +5,19 @@ import numpy as np
 import pytest
 
 from pipeline import metrics
-from pipeline.framesource import read_frames
-from pipeline.pairs import EncodeSettings, VideoEncoder, resize, split_pair
-from pipeline.prepare import holdout, synth_footage
-from pipeline.synth import (SynthConfig, blur_window, exposure_weights, linear_to_srgb, srgb_to_linear,
-                            synthesize)
+from pipeline.data.pairs import EncodeSettings, VideoEncoder, resize, split_pair
+from pipeline.data.prepare import holdout, synth_footage
+from pipeline.data.synth import (
+    SynthConfig,
+    blur_window,
+    exposure_weights,
+    linear_to_srgb,
+    srgb_to_linear,
+    synthesize,
+)
+from pipeline.video.sequences import read_frames
 
 from .helpers import FOOTAGE
-
 
 
 def random_frames(count: int, height: int = 6, width: int = 8, seed: int = 0) -> list[np.ndarray]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from scripts.prepare_data import main as prepare
-from scripts.train import main as train
+from pipeline.cli.prepare_data import main as prepare
+from pipeline.cli.train import main as train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--set", "model.features=4", "--set", "model.resblocks=1", "--set", "train.batch=1",
@@ -80,8 +80,9 @@ def test_two_process_torchrun_gloo(manifest, tmp_path):
     """torchrun with 2 CPU processes (gloo DDP): both ranks step, rank 0 writes the checkpoint."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                          "--master-port", "29533", str(ROOT / "scripts" / "train.py"), "--out", str(tmp_path),
-                          "--set", f"train.data={manifest}", *TINY, "--set", "train.max_steps=2"],
+                          "--master-port", "29533", str(ROOT / "scripts" / "train.py"),
+                          "--out", str(tmp_path), "--set", f"train.data={manifest}", *TINY,
+                          "--set", "train.max_steps=2"],
                          capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "step_2.pt").is_file()
@@ -134,7 +135,7 @@ def test_identity_start_then_init_from_a_checkpoint(tmp_path):
     """train.start=identity gives the identity model; train.init then loads a checkpoint's weights over it."""
     from model import CDVDTSP, ModelConfig, save_checkpoint
     from pipeline.config import TrainConfig
-    from scripts.train import initialise
+    from pipeline.training import initialise
 
     config = ModelConfig(features=4, resblocks=1, residual=True, stages=1)
     model = CDVDTSP(config)

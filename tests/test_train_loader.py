@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.datasets import Manifest, ManifestVideo
-from pipeline.pairs import EncodeSettings, VideoEncoder, stack_pair
-from pipeline.train_loader import LoaderConfig, PairedVideoLoader, epoch_windows, list_windows
+from pipeline.data.dali_loader import LoaderConfig, PairedVideoLoader, epoch_windows, list_windows
+from pipeline.data.datasets import Manifest, ManifestVideo
+from pipeline.data.pairs import EncodeSettings, VideoEncoder, stack_pair
 
 HEIGHT, WIDTH, CROP = 48, 64, 32
 LENGTHS = (12, 9, 15)

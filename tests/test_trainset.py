@@ -1,15 +1,15 @@
-"""The training set from named sources (pipeline/trainset.py): layout, pairs, held-out split, provenance."""
+"""The training set from named sources (`pipeline.data.trainset`): layout, pairs, held-out split, sources."""
 
 import json
 
 import numpy as np
 import pytest
 
-from pipeline.datasets import discover_frame_pairs
-from pipeline.framesource import read_frames, read_image
-from pipeline.synth import DVD_EXPOSURE as EXPOSURE
-from pipeline.synth import blur_window
-from pipeline.trainset import Sources, build
+from pipeline.data.datasets import discover_frame_pairs
+from pipeline.data.synth import DVD_EXPOSURE as EXPOSURE
+from pipeline.data.synth import blur_window
+from pipeline.data.trainset import Sources, build
+from pipeline.video.sequences import read_frames, read_image
 
 
 def test_build_makes_pairs_splits_and_provenance(sources, tmp_path):

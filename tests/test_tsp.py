@@ -41,5 +41,6 @@ def test_box_filter_zero_pads_and_is_detached_in_prior():
     assert torch.allclose(filtered[..., 2:4, 2:4], torch.ones(1, 3, 2, 2))
     assert abs(filtered[0, 0, 0, 0].item() - 9 / 25) < 1e-6
     frame = torch.rand(1, 3, 8, 8, requires_grad=True)
-    prior = temporal_sharpness(frame * 0.9, frame, frame * 1.1, torch.ones(1, 1, 8, 8), torch.ones(1, 1, 8, 8))
+    prior = temporal_sharpness(frame * 0.9, frame, frame * 1.1, torch.ones(1, 1, 8, 8),
+                               torch.ones(1, 1, 8, 8))
     assert not prior.requires_grad

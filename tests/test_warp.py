@@ -48,8 +48,8 @@ def test_pwc_backward_zero_flow_and_shift():
 
 def _coordinates(height: int, width: int) -> torch.Tensor:
     """(1, 2, H, W) image whose channels are each pixel's x and y: warping it shows where samples land."""
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
-                            indexing="ij")
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32),
+                            torch.arange(width, dtype=torch.float32), indexing="ij")
     return torch.stack((xs, ys))[None]
 
 
@@ -71,4 +71,5 @@ def test_warps_sample_where_fp32_does_under_autocast_at_720p(dtype, shift):
     valid = mask.bool().expand_as(image)
     assert (warped.float() - reference)[valid].abs().max() < 0.01
     assert (warped_pwc.float() - reference_pwc).abs().max() < 0.01
-    assert torch.allclose(reference[valid], (image + shift)[valid], atol=1e-3)  # fp32 itself lands on x + shift
+    # fp32 itself lands on x + shift
+    assert torch.allclose(reference[valid], (image + shift)[valid], atol=1e-3)

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import writer as writer_module
 from pipeline.errors import VideoError
-from pipeline.probe import probe
-from pipeline.readers import open_reader
-from pipeline.writer import VideoWriter
+from pipeline.video import segments
+from pipeline.video import writer as writer_module
+from pipeline.video.probe import probe
+from pipeline.video.readers import open_reader
+from pipeline.video.writer import VideoWriter
 
 
 def decoded(path) -> tuple[np.ndarray, list]:
@@ -144,7 +145,7 @@ def test_no_space_left(h264_clip, tmp_path, monkeypatch):
     def full_disk(self, index, image, pts):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(writer_module._VideoSegments, "add", full_disk)
+    monkeypatch.setattr(segments.VideoSegments, "add", full_disk)
     target = tmp_path / "out.mp4"
     with pytest.raises(VideoError, match=r"out\.mp4: cannot write it \(no space left on device\)"):
         copy_video(h264_clip, target)
@@ -173,7 +174,7 @@ def test_failed_join_leaves_no_output(h264_clip, tmp_path, monkeypatch):
         output.write_bytes(b"half a video")
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(writer_module, "_join_segments", broken_join)
+    monkeypatch.setattr(writer_module, "join_segments", broken_join)
     target = tmp_path / "out.mp4"
     with pytest.raises(VideoError, match=r"out\.mp4: cannot write it \(Input/output error\)"):
         copy_video(h264_clip, target)
@@ -200,7 +201,7 @@ def test_resume_gives_the_uninterrupted_result(audio_clip, tmp_path, format, nam
     with pytest.raises(KeyboardInterrupt):
         with VideoWriter(resumed, info, **options) as writer:
             writer.write(frames[:20], pts[:20])
-            wait_for_progress(writer.work, 16)
+            wait_for_progress(writer.work.path, 16)
             raise KeyboardInterrupt
     with VideoWriter(resumed, info, resume=True, **options) as writer:
         assert writer.resume_frame == 16
@@ -232,13 +233,13 @@ def test_resume_with_other_settings_is_refused(h264_clip, tmp_path):
 def test_write_does_not_wait_for_the_encoder(h264_clip, tmp_path, monkeypatch):
     """write() returns at once while the queue has room, even when encoding is slow."""
     release = threading.Event()
-    original = writer_module._VideoSegments.add
+    original = segments.VideoSegments.add
 
     def slow_add(self, index, image, pts):
         release.wait()
         original(self, index, image, pts)
 
-    monkeypatch.setattr(writer_module._VideoSegments, "add", slow_add)
+    monkeypatch.setattr(segments.VideoSegments, "add", slow_add)
     frames = np.zeros((4, 120, 160, 3), np.uint8)
     with VideoWriter(tmp_path / "out.mp4", probe(h264_clip), queue_depth=3) as writer:
         start = time.perf_counter()

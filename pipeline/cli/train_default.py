@@ -1,0 +1,235 @@
+"""Train the default checkpoint from nothing downloaded: one command, a time budget, resumable at any point.
+
+    python scripts/train_default.py --out runs/default                  # the recipe as configured
+    python scripts/train_default.py --out runs/default --budget 540     # minutes; a GPU gets further
+    python scripts/train_default.py --out runs/default                  # after a kill: resumes
+    python scripts/train_default.py --out runs/default --budget 240     # later, bigger: stage 1 goes on
+
+Phases (each in its own folder under OUT, each resumed from its last checkpoint, skipped once done):
+
+1. ``data``: the training set from the named sources (``scripts/build_training_set.py``);
+2. ``flow``: PWC-Net pretrained on rendered motion with exact flow, from zero flow (``pretrain_flow.py``);
+3. ``stage1``: the restoration net and the flow net trained as one stage (T = 1), Algorithm 1's first
+   step, from the identity and the pretrained flow (``train.py``);
+4. ``cascade``: the full shared-weight cascade (T = 2) from stage 1's weights (``train.py``);
+5. ``export``: the held-out clips scored before and after, and the flow net as ``pretrain_flow.py`` scores
+   it (held-out rendered pairs, held-out footage); the weights stored in fp16 when that moves
+   no clip by more than 0.05 dB; ``OUT/card.json`` (the model card's figures) and ``OUT/default.pt``;
+   ``--install`` copies both to ``model/weights/cdvd_tsp_default.{pt,json}`` (what deblur loads by
+   default, and the figures of the README's model card).
+
+The budget (``recipe.minutes``) is shared by the training phases as ``recipe.*_share`` say; data
+building and scoring come on top. Rerun with a bigger budget and stage 1 goes on to its new share (its
+learning-rate schedule counts epochs, not the budget: the same schedule as a run given that budget at the
+start) and the cascade starts again from the longer stage 1. Settings: ``configs/default_checkpoint.yaml``,
+``--set`` overrides.
+"""
+
+import argparse
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from model import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
+from pipeline.checkout import CONFIGS
+from pipeline.cli import fail
+from pipeline.config import ConfigError, load_config
+from pipeline.evaluation import frame_folder_videos, score_restoration
+from pipeline.flow_training import score_flow
+from pipeline.measure.runinfo import command_line, stamp
+from pipeline.runtime import compute_device
+
+CONFIG = CONFIGS / "default_checkpoint.yaml"
+FP16_TOLERANCE_DB = 0.05
+console = Console(stderr=True)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, required=True, help="run folder (every phase's state)")
+    parser.add_argument("--config", type=Path, default=CONFIG, help=f"recipe config (default {CONFIG.name})")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    parser.add_argument("--budget", type=float, help="training minutes in all (= --set recipe.minutes=N)")
+    parser.add_argument("--device", help="cpu or cuda:N (default: the GPU if there is one)")
+    parser.add_argument(
+        "--install", action="store_true", help=f"copy the result and its card to {DEFAULT_CHECKPOINT.parent}"
+    )
+    return parser
+
+
+def run(command: str, *arguments: str) -> None:
+    """Run the command `pipeline.cli.<command>` in its own process; a failure stops the recipe (its state
+    is kept)."""
+    line = [sys.executable, "-m", f"pipeline.cli.{command}", *arguments]
+    console.print(f"[dim]$ {' '.join(line)}[/]", soft_wrap=True, highlight=False)
+    if subprocess.run(line).returncode:
+        raise RuntimeError(f"{command} failed; rerun the same command to resume")
+
+
+def phase_arguments(folder: Path, args, overrides: list[str]) -> list[str]:
+    """The common arguments of a training phase: its folder, --resume once it has state, config, device."""
+    resume = ["--resume"] if (folder / "last.pt").is_file() else ["--config", str(args.config)]
+    device = ["--device", args.device] if args.device else []
+    return ["--out", str(folder), *resume, *device, *[f"--set={item}" for item in overrides]]
+
+
+def train_phase(folder: Path, args, overrides: list[str], minutes: float) -> bool:
+    """One ``train.py`` phase of the recipe in ``folder`` for ``minutes`` of training in all; skipped when
+    ``folder/done`` says it has had as many. A bigger budget resumes it. Returns whether it trained."""
+    done = folder / "done"
+    if done.is_file() and float(done.read_text()) >= minutes:
+        return False
+    run("train", *phase_arguments(folder, args, args.set + overrides + [f"train.max_minutes={minutes}"]))
+    done.write_text(f"{minutes}\n")
+    return True
+
+
+def train_phases(args, config, out: Path) -> dict:
+    recipe, data = config.recipe, out / "data"
+    if not (data / "sources.json").is_file():
+        shutil.rmtree(data, ignore_errors=True)  # a build that was cut off starts again
+        run("build_training_set", "--out", str(data))
+    minutes = {"flow": recipe.minutes * recipe.flow_share, "stage1": recipe.minutes * recipe.stage1_share}
+    minutes["cascade"] = recipe.minutes - minutes["flow"] - minutes["stage1"]
+    flow_weights = out / "flow" / "flow.pt"
+    if minutes["flow"] > 0 and not flow_weights.is_file():
+        run(
+            "pretrain_flow",
+            *phase_arguments(
+                out / "flow",
+                args,
+                args.set
+                + [
+                    f"flow.photos={data / 'photos' / 'train'}",
+                    f"flow.val_photos={data / 'photos' / 'val'}",
+                    f"flow.val_footage={data / 'val'}",
+                    f"flow.max_minutes={minutes['flow']}",
+                ],
+            ),
+        )
+    shared = [f"train.data={data / 'train'}", f"train.val_data={data / 'val'}"]
+    stage1, cascade = out / "stage1", out / "cascade"
+    stage1_weights = f"train.pwc_weights={flow_weights if flow_weights.is_file() else ''}"
+    if train_phase(stage1, args, shared + ["model.stages=1", stage1_weights], minutes["stage1"]):
+        shutil.rmtree(cascade, ignore_errors=True)  # it started from an earlier stage 1: start it again
+    train_phase(cascade, args, shared + [
+        "model.stages=2", f"train.init={stage1 / 'last.pt'}", f"train.lr={recipe.cascade_lr}",
+        f"train.warmup={recipe.cascade_warmup}"], minutes["cascade"])
+    progress = {}
+    for name in ("stage1", "cascade"):
+        saved = torch.load(out / name / "last.pt", map_location="cpu", weights_only=True)["progress"]
+        progress[name] = {"steps": saved["step"], "minutes": round(saved["seconds"] / 60, 1)}
+    if flow_weights.is_file():
+        flow_run = json.loads((out / "flow" / "scores.json").read_text())
+        progress["flow"] = {"steps": flow_run["steps"], "minutes": round(flow_run["seconds"] / 60, 1)}
+    return progress
+
+
+def score(model, videos, config, device) -> dict[str, dict[str, float]]:
+    inputs, outputs = score_restoration(model, videos, config.deblur, device)
+    rows = {}
+    for (name, before), after in zip(inputs.per_video().items(), outputs.per_video().values()):
+        rows[name] = {
+            "frames": before.frames,
+            "input_psnr": before.psnr,
+            "psnr": after.psnr,
+            "gain_db": after.psnr - before.psnr,
+            "input_ssim": before.ssim,
+            "ssim": after.ssim,
+        }
+    return rows
+
+
+def export(args, config, out: Path, progress: dict, device: torch.device) -> dict:
+    """Score the result in fp32 and with fp16-rounded weights; write OUT/default.pt and OUT/card.json."""
+    model = load_checkpoint(out / "cascade" / "last.pt", config=config.model).to(device)
+    videos = frame_folder_videos(out / "data" / "val")
+    fp32 = score(model, videos, config, device)
+    model.half().float()  # the weights rounded to fp16 and back, as an fp16 file would load
+    fp16 = score(model, videos, config, device)
+    worst = max(abs(fp16[name]["psnr"] - fp32[name]["psnr"]) for name in fp32)
+    data = out / "data"
+    flow_sources = dataclasses.replace(
+        config.flow, val_photos=str(data / "photos" / "val"), val_footage=str(data / "val")
+    )
+    flow = score_flow(model.flow.eval(), flow_sources, device)  # the shipped flow net, pretrained or not
+    store_fp16 = worst <= FP16_TOLERANCE_DB
+    if not store_fp16:
+        model = load_checkpoint(out / "cascade" / "last.pt", config=config.model)
+    card = {
+        **stamp(device, command_line(None)),
+        "phases": progress,
+        "flow": flow,
+        "held_out": fp32,
+        "held_out_fp16_weights": fp16,
+        "fp16_worst_change_db": worst,
+        "stored": "fp16" if store_fp16 else "fp32",
+        "mean_gain_db": sum(row["gain_db"] for row in fp32.values()) / len(fp32),
+        "data": json.loads((out / "data" / "sources.json").read_text()),
+        "model": dataclasses.asdict(config.model),
+    }
+    weights = model.cpu().half() if store_fp16 else model.cpu()
+    save_checkpoint(
+        weights,
+        out / "default.pt",
+        card=json.loads(
+            json.dumps({k: card[k] for k in ("date", "commit", "phases", "held_out", "mean_gain_db")})
+        ),
+    )
+    (out / "card.json").write_text(json.dumps(card, indent=1))
+    return card
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
+    device = compute_device(args.device)
+    started = time.perf_counter()
+    try:
+        config = load_config(args.config, args.set, values={"recipe.minutes": args.budget})
+        args.out.mkdir(parents=True, exist_ok=True)
+        progress = train_phases(args, config, args.out)
+        card = export(args, config, args.out, progress, device)
+    except (ConfigError, RuntimeError, ValueError, OSError) as error:
+        return fail(console, error)
+    table = Table(title=f"held-out clips, {card['stored']} weights ({args.out / 'default.pt'})")
+    for column in ("clip", "frames", "input PSNR", "output PSNR", "gain", "input SSIM", "output SSIM"):
+        table.add_column(column, justify="left" if column == "clip" else "right")
+    for name, row in card["held_out"].items():
+        table.add_row(
+            name,
+            str(row["frames"]),
+            f"{row['input_psnr']:.2f}",
+            f"{row['psnr']:.2f}",
+            f"{row['gain_db']:+.2f}",
+            f"{row['input_ssim']:.4f}",
+            f"{row['ssim']:.4f}",
+        )
+    Console().print(table)
+    Console().print(
+        f"mean gain {card['mean_gain_db']:+.2f} dB; phases {json.dumps(card['phases'])}; "
+        f"this call {(time.perf_counter() - started) / 60:.1f} min"
+    )
+    if args.install:
+        DEFAULT_CHECKPOINT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(args.out / "default.pt", DEFAULT_CHECKPOINT)
+        shutil.copyfile(args.out / "card.json", DEFAULT_CHECKPOINT.with_suffix(".json"))
+        Console().print(
+            f"installed {DEFAULT_CHECKPOINT} and its card {DEFAULT_CHECKPOINT.with_suffix('.json').name}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

