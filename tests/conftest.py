@@ -144,6 +144,46 @@ def audio_clip(make_clip) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tracks_clip(audio_clip, tmp_path_factory) -> Path:
+    """`audio_clip` remuxed into Matroska with what editors and rippers leave in files: two audio tracks
+    (English and French), SubRip subtitles, a title and a chapter."""
+    folder = tmp_path_factory.mktemp("tracks")
+    subtitles = folder / "clip.srt"
+    subtitles.write_text("1\n00:00:00,000 --> 00:00:00,500\nHello\n\n"
+                         "2\n00:00:00,600 --> 00:00:01,100\nAgain\n")
+    path = folder / "tracks.mkv"
+    with (av.open(str(audio_clip)) as source, av.open(str(subtitles)) as srt,
+          av.open(str(path), "w") as target):
+        target.metadata["title"] = "Two tracks and subtitles"
+        video = target.add_stream_from_template(source.streams.video[0])
+        tracks = [target.add_stream_from_template(source.streams.audio[0]) for _ in range(2)]
+        for track, language in zip(tracks, ("eng", "fra")):
+            track.metadata["language"] = language
+        text = target.add_stream_from_template(srt.streams.subtitles[0])
+        text.metadata["language"] = "eng"
+        target.set_chapters([{"id": 1, "start": 0, "end": 1000, "time_base": Fraction(1, 1000),
+                              "metadata": {"title": "Opening"}}])
+        for packet in source.demux():
+            if not packet.size:
+                continue
+            if packet.stream.type == "video":
+                packet.stream = video
+                target.mux(packet)
+                continue
+            for track in tracks:  # the same sound on both tracks
+                copy = av.Packet(bytes(packet))
+                copy.pts, copy.dts, copy.duration, copy.time_base = (packet.pts, packet.dts, packet.duration,
+                                                                     packet.time_base)
+                copy.stream = track
+                target.mux(copy)
+        for packet in srt.demux(srt.streams.subtitles[0]):
+            if packet.size:
+                packet.stream = text
+                target.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
 def vfr_clip(make_clip) -> Path:
     """24 frames H.264 in MP4 with irregular frame durations (1, 2 or 3 ticks of 1/30 s)."""
     pts = np.cumsum([0] + [1, 2, 3] * 7 + [1, 2]).tolist()

@@ -74,7 +74,41 @@ def test_audio_dropped_where_the_container_cannot_hold_it(audio_clip, tmp_path, 
     target = tmp_path / "out.webm"
     copy_video(audio_clip, target, codec="libvpx-vp9", options={"deadline": "realtime", "cpu-used": "8"})
     assert not probe(target).has_audio and probe(target).num_frames == 30
-    assert "aac audio cannot go into .webm" in caplog.text
+    assert "audio stream 1 (aac) cannot go into .webm; the output leaves it out" in caplog.text
+
+
+def streams_of(path) -> list[tuple[str, str, str | None]]:
+    """(type, codec, language) of the file's video, audio and subtitle streams (MP4 adds a data stream for
+    its chapters)."""
+    with av.open(str(path)) as container:
+        return [(s.type, s.codec_context.name, s.metadata.get("language")) for s in container.streams
+                if s.type in ("video", "audio", "subtitle")]
+
+
+def packets_of(path, index: int) -> list[tuple[bytes, object]]:
+    """(data, pts in seconds) of stream ``index``'s packets."""
+    with av.open(str(path)) as container:
+        stream = container.streams[index]
+        return [(bytes(p), p.pts * p.time_base) for p in container.demux(stream) if p.size]
+
+
+def test_every_track_subtitles_metadata_and_chapters_are_carried(tracks_clip, tmp_path):
+    """Both audio tracks and the subtitles are remuxed packet for packet, with their languages; the
+    title and the chapter stay. MP4 cannot hold SubRip: it keeps the rest and says what it left out."""
+    target = tmp_path / "out.mkv"
+    copy_video(tracks_clip, target)
+    assert streams_of(target) == streams_of(tracks_clip)
+    assert [(kind, language) for kind, _, language in streams_of(target)] == [
+        ("video", None), ("audio", "eng"), ("audio", "fra"), ("subtitle", "eng")]
+    with av.open(str(target)) as output:
+        assert output.metadata["title"] == "Two tracks and subtitles"
+        assert [chapter["metadata"]["title"] for chapter in output.chapters()] == ["Opening"]
+    for index in (1, 2, 3):
+        assert packets_of(target, index) == packets_of(tracks_clip, index) != []
+    mp4 = tmp_path / "out.mp4"
+    copy_video(tracks_clip, mp4)
+    audio = [(kind, language) for kind, _, language in streams_of(mp4)[1:]]
+    assert audio == [("audio", "eng"), ("audio", "fra")]
 
 
 def test_odd_size_is_kept(odd_clip, tmp_path):

@@ -4,17 +4,13 @@
 * `VideoSegments`: each segment of ``segment_frames`` frames a separately encoded file (``000000.nut``, ...;
   NUT keeps any time base exactly). Segments start on fixed frame numbers and the encoder is deterministic,
   so an interrupted and resumed run makes the same segments as an uninterrupted one. B-frames are off so
-  that the segments' packets join with increasing decoding timestamps; `join_segments` remuxes them (no
-  re-encoding) with the source's audio into the output container.
+  that the segments' packets join with increasing decoding timestamps (`pipeline.video.join`).
 
 Sizes are kept: yuv420p needs even sizes, so odd-sized video is encoded as yuv444p (the same conversion, no
 chroma subsampling) instead of being padded or cropped (`pix_fmt`).
 """
 
-import heapq
 import logging
-from collections.abc import Iterator
-from contextlib import ExitStack
 from fractions import Fraction
 from pathlib import Path
 
@@ -76,11 +72,18 @@ class VideoSegments(Sink):
     def check_size(self, height: int, width: int) -> None:
         self.pix_fmt = pix_fmt(self.codec, height, width)
 
+    def files(self, frames: int) -> list[Path]:
+        """The segment files that hold ``frames`` frames, in order."""
+        return [self._file(i) for i in range(-(-frames // self.segment_frames))]
+
+    def _file(self, segment: int) -> Path:
+        return self.work / f"{segment:06d}.{SEGMENT_FORMAT}"
+
     @timed("encode")
     def add(self, index: int, image: np.ndarray, pts: int) -> None:
         if self._encoder is None:
             self._encoder = Encoder(
-                self.work / f"{index // self.segment_frames:06d}.{SEGMENT_FORMAT}", codec=self.codec,
+                self._file(index // self.segment_frames), codec=self.codec,
                 rate=self.info.fps, pix_fmt=self.pix_fmt, colour=self.info.colour, options=self.options,
                 time_base=self.info.time_base, container=SEGMENT_FORMAT,
                 b_frames=False)  # segments must join with increasing dts
@@ -96,58 +99,6 @@ class VideoSegments(Sink):
         if self._encoder is not None:
             encoder, self._encoder = self._encoder, None
             encoder.abort()
-
-
-def join_segments(
-    work: Path, info: VideoInfo, output: Path, frames: int, segment_frames: int, container_format: str
-) -> None:
-    """Remux the segments holding ``frames`` frames, and ``info``'s audio stream, into ``output``."""
-    segments = [work / f"{i:06d}.{SEGMENT_FORMAT}" for i in range(-(-frames // segment_frames))]
-    with ExitStack() as stack:
-        muxer = stack.enter_context(av.open(str(output), "w", format=container_format))
-        first = stack.enter_context(av.open(str(segments[0])))
-        video = muxer.add_stream_from_template(first.streams.video[0])
-        video.time_base = info.time_base
-        packets = [_packets(segments, video)]
-        if info.has_audio and info.audio_codec not in muxer.supported_codecs:
-            log.warning(
-                "%s: %s audio cannot go into %s; the output has no audio",
-                info.path,
-                info.audio_codec,
-                output.suffix,
-            )
-        elif info.has_audio:
-            source = stack.enter_context(av.open(str(info.path)))
-            audio = muxer.add_stream_from_template(source.streams.audio[0])
-            packets.append(_packets_of(source, source.streams.audio[0], audio))
-        _mux_in_time_order(muxer, packets)
-
-
-def _packets(segments: list[Path], stream: av.stream.Stream) -> Iterator[av.Packet]:
-    """The video packets of the segments in order, addressed to ``stream``."""
-    for segment in segments:
-        with av.open(str(segment)) as container:
-            yield from _packets_of(container, container.streams.video[0], stream)
-
-
-def _packets_of(
-    container: av.container.InputContainer, source: av.stream.Stream, target: av.stream.Stream
-) -> Iterator[av.Packet]:
-    for packet in container.demux(source):
-        if packet.size:
-            packet.stream = target
-            yield packet
-
-
-def _mux_in_time_order(muxer: av.container.OutputContainer, streams: list[Iterator[av.Packet]]) -> None:
-    """Interleave packet streams by decoding time, so the muxer buffers little (each is already in order)."""
-
-    def seconds(packet: av.Packet) -> Fraction:
-        stamp = packet.dts if packet.dts is not None else packet.pts
-        return stamp * packet.time_base
-
-    for packet in heapq.merge(*streams, key=seconds):
-        muxer.mux(packet)
 
 
 def pix_fmt(codec: str, height: int, width: int) -> str:

@@ -5,9 +5,10 @@ thread blocks only when the queue is full. Everything is written into a hidden w
 output (`pipeline.video.workfolder`) as fixed-size segments of ``segment_frames`` frames: separately
 encoded video files or PNG frames (`pipeline.video.segments`). ``resume=True`` continues after the
 finished segments of an interrupted run with the same settings (`VideoWriter.resume_frame`). At the end
-the segments are joined by remuxing (no re-encoding) together with the source's audio stream, into a
-temporary file in the work folder that is then renamed over the output, and the work folder is deleted.
-A failed or aborted run leaves no output file, only the hidden work folder for ``--resume``.
+the segments are joined by remuxing (no re-encoding) together with the source's audio and subtitle
+streams, metadata and chapters (`pipeline.video.join`) into a temporary file in the work folder, which
+is renamed over the output; the work folder is deleted. A failed or aborted run leaves no output file,
+only the hidden work folder for ``--resume``.
 """
 
 import logging
@@ -24,8 +25,9 @@ from model.ranges import timed
 from pipeline.errors import VideoError, os_problem
 from pipeline.video.encoder import container_format
 from pipeline.video.encoder_thread import EncoderThread
+from pipeline.video.join import join_segments
 from pipeline.video.probe import VideoInfo, probe
-from pipeline.video.segments import PngFrames, VideoSegments, join_segments
+from pipeline.video.segments import PngFrames, VideoSegments
 from pipeline.video.workfolder import WorkFolder
 
 log = logging.getLogger(__name__)
@@ -210,7 +212,7 @@ class VideoWriter:
             return
         joined = self.work.joined()
         try:
-            join_segments(self.work.path, self.info, joined, self._next, self.segment_frames, self._container)
+            join_segments(self._sink.files(self._next), self.info, joined, self._container)
             frames = probe(joined).num_frames
             if frames != self._next:
                 raise VideoError(self.path, f"joined segments hold {frames} of {self._next} frames")
