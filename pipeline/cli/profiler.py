@@ -32,6 +32,7 @@ from pipeline.errors import VideoError
 from pipeline.measure import profiling
 from pipeline.measure.chart import draw
 from pipeline.measure.runinfo import command_line, describe, stamp
+from pipeline.precision import PRECISIONS
 from pipeline.runtime import build_model, compute_device
 from pipeline.video.probe import probe
 from pipeline.video.sequences import read_frames
@@ -54,7 +55,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="frames of the clip used / synthesised (default 24)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed repetitions after one warm-up (default 3)")
-    parser.add_argument("--precision", nargs="+", choices=["fp32", "bf16", "fp16"],
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS,
                         help="model and end-to-end precisions (default fp32, plus bf16 on a GPU)")
     parser.add_argument("--device", help="cpu or cuda[:N] (default: cuda when available)")
     parser.add_argument("--checkpoint", type=Path, help="weights (project or official .pt)")

@@ -12,16 +12,16 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from model import CDVDTSP
+from pipeline.precision import AUTOCAST_DTYPES, precision_context
 
 # Dense datasheet peaks in TFLOP/s (no sparsity): fp32 on CUDA cores, bf16/fp16 on tensor cores.
 DATASHEET_TFLOPS = {
-    "H100 80GB HBM3": {"fp32": 66.9, "bf16": 989.4, "fp16": 989.4},  # SXM5
-    "H100 PCIe": {"fp32": 51.2, "bf16": 756.0, "fp16": 756.0},
-    "H100 NVL": {"fp32": 60.0, "bf16": 835.0, "fp16": 835.0},
-    "H200": {"fp32": 66.9, "bf16": 989.4, "fp16": 989.4},
-    "A100": {"fp32": 19.5, "bf16": 312.0, "fp16": 312.0},
+    "H100 80GB HBM3": {"fp32": 66.9, "tf32": 494.7, "bf16": 989.4, "fp16": 989.4},  # SXM5
+    "H100 PCIe": {"fp32": 51.2, "tf32": 378.0, "bf16": 756.0, "fp16": 756.0},
+    "H100 NVL": {"fp32": 60.0, "tf32": 417.5, "bf16": 835.0, "fp16": 835.0},
+    "H200": {"fp32": 66.9, "tf32": 494.7, "bf16": 989.4, "fp16": 989.4},
+    "A100": {"fp32": 19.5, "tf32": 156.0, "bf16": 312.0, "fp16": 312.0},
 }
-_MATMUL_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def _macs(fn, *args) -> float:
@@ -81,9 +81,16 @@ def measured_matmul_tflops(device: torch.device, precision: str, *, size: int = 
     """The FLOP/s a large square matmul reaches on ``device`` in ``precision``: the practical peak, the best
     of ``windows`` timing windows of ``seconds`` each (so that a moment of background load does not lower it).
     """
-    dtype = _MATMUL_DTYPES[precision]
+    dtype = AUTOCAST_DTYPES.get(precision, torch.float32)  # tf32: fp32 storage, TF32 maths (`precision`)
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
+    with precision_context(device, precision):
+        return _best_matmul_tflops(a, b, device, windows, seconds)
+
+
+def _best_matmul_tflops(a: torch.Tensor, b: torch.Tensor, device: torch.device, windows: int,
+                        seconds: float) -> float:
+    size = a.shape[0]
     start = time.perf_counter()
     torch.matmul(a, b)  # warm-up (kernel choice, thread pool)
     if device.type == "cuda":

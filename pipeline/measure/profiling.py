@@ -32,7 +32,7 @@ from model import CDVDTSP
 from model.ranges import listen, timed
 from pipeline import training
 from pipeline.config import Config, DeblurConfig
-from pipeline.data.datasets import Manifest
+from pipeline.data.datasets import Manifest, PngWindowDataset, discover_frame_pairs
 from pipeline.data.pairs import EncodeSettings, VideoEncoder, resize
 from pipeline.data.synth import SynthConfig
 from pipeline.measure.flops import datasheet_tflops, measured_matmul_tflops
@@ -323,20 +323,62 @@ def profile_ingest(data: dict, device: torch.device, *, crop: int, batch_size: i
 
 
 def profile_train(config: Config, data: dict, device: torch.device, *, steps: int, repeats: int) -> dict:
-    """Training steps fed from one batch held in memory vs from the DALI loader (first codec of ``data``)."""
+    """Training steps fed from one batch held in memory vs from the DALI loader (first codec of ``data``;
+    in memory only where DALI is not installed)."""
     train = config.train
     torch.manual_seed(train.seed)
     model = CDVDTSP(config.model).to(device).train()
     net = training.TrainForward(model)
     optimizer, _ = training.build_optimizer(model, train)
     generator = torch.Generator(device=device).manual_seed(train.seed)
-    codec = data["codecs"][-1] if device.type == "cuda" else data["codecs"][0]
+    frames = config.model.window
+    windows = PngWindowDataset(discover_frame_pairs(data["work"] / "png"), frames=frames, crop=train.crop,
+                               seed=train.seed)
+    held = tuple(torch.stack(part).to(device)
+                 for part in zip(*(windows[i % len(windows)] for i in range(train.batch))))
+
+    def steps_from(source: Callable[[], tuple[torch.Tensor, torch.Tensor]]) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(steps):
+                training.train_step(net, optimizer, *source(), train, generator, device)
+        return run
+
+    fns = {"step, batch in memory": steps_from(lambda: held)}
+    notes = [f"batch {train.batch} of {frames}-frame {train.crop}x{train.crop} crops, {steps} steps per run"]
+    try:
+        loader_batches = _dali_batches(data, train, frames, device)
+    except ImportError:
+        notes.append("DALI is not installed: no loader-fed steps")
+    else:
+        codec = _train_codec(data, device)
+        fns[f"step, DALI loader ({codec})"] = steps_from(lambda: _wait_for_batch(loader_batches))
+    runs = time_interleaved(fns, repeats, device)
+    samples = steps * train.batch
+    configurations = []
+    for name, fn in fns.items():
+        _, memory = _measured(fn, device)
+        stages, _ = breakdown(fn, device, samples)
+        configurations.append(configuration(name, samples, runs[name], stages=stages, memory=memory,
+                                            precision=train.precision))
+    names = list(fns)
+    ratios = ({"loader step time / in-memory step time": paired_ratio(runs[names[1]], runs[names[0]])}
+              if len(names) > 1 else {})
+    return check_result({"mode": "train", "unit": "sample", "configurations": configurations,
+                         "ratios": ratios, "notes": notes})
+
+
+def _train_codec(data: dict, device: torch.device) -> str:
+    """The codec the DALI loader reads in the train mode: H.264 (NVDEC) on a GPU, else the first."""
+    return data["codecs"][-1] if device.type == "cuda" else data["codecs"][0]
+
+
+def _dali_batches(data: dict, train, frames: int, device: torch.device) -> Callable[[], tuple]:
+    """A function giving the DALI loader's next (blurred, sharp) batch on ``device``, epoch after epoch."""
     from pipeline.data.dali_loader import LoaderConfig, PairedVideoLoader  # imports DALI
 
-    loader = PairedVideoLoader(
-        Manifest.load(data["work"] / codec / "manifest.json"), "train",
-        LoaderConfig.of(train, config.model.window),
-        device_id=dali.device_id(device))
+    manifest = Manifest.load(data["work"] / _train_codec(data, device) / "manifest.json")
+    loader = PairedVideoLoader(manifest, "train", LoaderConfig.of(train, frames),
+                               device_id=dali.device_id(device))
     epoch = 0
     loader.set_epoch(epoch)
     stream = iter(loader)
@@ -351,30 +393,7 @@ def profile_train(config: Config, data: dict, device: torch.device, *, steps: in
             batch = next(stream)
         return batch[0].to(device), batch[1].to(device)
 
-    held = next_batch()
-
-    def steps_from(source: Callable[[], tuple[torch.Tensor, torch.Tensor]]) -> Callable[[], None]:
-        def run() -> None:
-            for _ in range(steps):
-                training.train_step(net, optimizer, *source(), train, generator, device)
-        return run
-
-    fns = {"step, batch in memory": steps_from(lambda: held),
-           f"step, DALI loader ({codec})": steps_from(lambda: _wait_for_batch(next_batch))}
-    runs = time_interleaved(fns, repeats, device)
-    samples = steps * train.batch
-    configurations = []
-    for name, fn in fns.items():
-        _, memory = _measured(fn, device)
-        stages, _ = breakdown(fn, device, samples)
-        configurations.append(configuration(name, samples, runs[name], stages=stages, memory=memory,
-                                            precision=train.precision))
-    first, second = fns
-    ratios = {"loader step time / in-memory step time": paired_ratio(runs[second], runs[first])}
-    notes = [f"batch {train.batch} of {config.model.window}-frame {train.crop}x{train.crop} crops, "
-             f"{steps} steps per run"]
-    return check_result({"mode": "train", "unit": "sample", "configurations": configurations,
-                         "ratios": ratios, "notes": notes})
+    return next_batch
 
 
 def _wait_for_batch(next_batch: Callable[[], tuple]) -> tuple:

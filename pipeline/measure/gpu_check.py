@@ -1,0 +1,231 @@
+"""The GPU check's steps: what the project measures on a GPU, in order of value (`STEPS`).
+
+Each step is a function ``(Check) -> dict`` of JSON-ready figures (the profiler's results, by mode,
+under ``"results"``); `run_steps` runs them in order within a time budget, skipping a step whose estimate no
+longer fits, recording a failed step and going on, and calling ``on_step`` after each (so that the caller
+can save what a run cut short has measured). ``Check.tiny`` runs every step at a toy size, on any device:
+what CI runs on the CPU so that the check cannot rot.
+"""
+import importlib.util
+import itertools
+import subprocess
+import sys
+import time
+import traceback
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model import CDVDTSP
+from pipeline.checkout import FOOTAGE, ROOT
+from pipeline.config import Config
+from pipeline.data.pairs import resize
+from pipeline.measure import profiling
+from pipeline.measure.flops import datasheet_tflops
+from pipeline.precision import precision_context
+from pipeline.stream.engine import StreamingEngine
+from pipeline.video.frames import to_model, to_uint8
+from pipeline.video.probe import probe
+from pipeline.video.readers import make_reader, readers_for
+from pipeline.video.sequences import read_frames
+
+CLIP = FOOTAGE / "cockatoo.mp4"  # real 1280x720 footage (samples/footage/sources.yaml)
+FIRST_FRAME = 60  # past the clip's fade-in
+
+
+@dataclass
+class Check:
+    """What every step needs: the model (on ``device``), the config, sizes, and a scratch folder."""
+
+    model: CDVDTSP
+    config: Config
+    device: torch.device
+    work: Path
+    tiny: bool
+    _data: dict | None = field(default=None, init=False, repr=False)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the frames measured."""
+        return (64, 48) if self.tiny else (1280, 720)
+
+    @property
+    def frames(self) -> int:
+        return 6 if self.tiny else 24
+
+    @property
+    def repeats(self) -> int:
+        return 1 if self.tiny else 3
+
+    @property
+    def precisions(self) -> list[str]:
+        """What the device runs fast: every precision on CUDA, fp32 and bf16 on a CPU."""
+        return ["fp32", "tf32", "bf16", "fp16"] if self.device.type == "cuda" else ["fp32", "bf16"]
+
+    def clip_frames(self, count: int) -> list[np.ndarray]:
+        """``count`` real frames of `CLIP` at `size`, (H, W, 3) uint8."""
+        frames = itertools.islice(read_frames(CLIP), FIRST_FRAME, FIRST_FRAME + count)
+        return [resize(frame, *self.size) for frame in frames]
+
+    def training_data(self) -> dict:
+        """Blurred/sharp training clips from `CLIP` as PNG folders and paired videos (made once)."""
+        if self._data is None:
+            self._data = profiling.training_data(CLIP, self.work / "train", self.device, clips=2,
+                                                 clip_frames=12 if self.tiny else 24)
+        return self._data
+
+    def h264_clip(self) -> Path:
+        """`frames` frames of `CLIP` at `size` as short-GOP H.264 (made once)."""
+        path = self.work / "clip.mp4"
+        if not path.is_file():
+            profiling.encode_clip(self.clip_frames(self.frames), path, "h264", probe(CLIP).fps)
+        return path
+
+
+def cuda_tests(check: Check) -> dict:
+    """``pytest -m cuda`` on the device (every CUDA test skips elsewhere), as counts from its JUnit XML."""
+    report = check.work / "cuda_tests.xml"
+    command = [sys.executable, "-m", "pytest", "-q", "-m", "cuda", f"--junitxml={report}", "-p",
+               "no:cacheprovider", str(ROOT / "tests")]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    suite = ElementTree.parse(report).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    counts = {key: int(suite.get(key, 0)) for key in ("tests", "failures", "errors", "skipped")}
+    failed = [case.get("name") for case in suite.iter("testcase")
+              if case.find("failure") is not None or case.find("error") is not None]
+    return {**counts, "failed": failed, "exit_code": completed.returncode,
+            "tail": completed.stdout.strip().splitlines()[-1:]}
+
+
+def _restored(check: Check, frames: list[np.ndarray], device: torch.device, precision: str) -> torch.Tensor:
+    """(F, 3, H, W) float32 restored frames on the CPU: the engine on ``device`` in ``precision``."""
+    model = check.model.to(device)
+    chunks = [to_model(torch.from_numpy(np.stack(frames[i:i + 4])).to(device))
+              for i in range(0, len(frames), 4)]
+    with precision_context(device, precision):
+        out = [chunk.float().cpu() for chunk in StreamingEngine(model).run(chunks)]
+    check.model.to(check.device)
+    return torch.cat(out)
+
+
+def fidelity(check: Check) -> dict:
+    """fp32 on the device (TF32 off) against fp32 on the CPU; each other precision against fp32 on the
+    device: PSNR (dB, peak 1) of the difference and the largest difference in 8-bit levels."""
+    frames = check.clip_frames(3 if check.tiny else 6)
+    reference = _restored(check, frames, torch.device("cpu"), "fp32")
+    on_device = {p: _restored(check, frames, check.device, p) for p in check.precisions}
+
+    def compare(a: torch.Tensor, b: torch.Tensor) -> dict:
+        levels = (to_uint8(a).int() - to_uint8(b).int()).abs().max().item()
+        mse = torch.mean((a - b) ** 2).item()
+        return {"max_abs": (a - b).abs().max().item(), "psnr_db": 10 * np.log10(1 / mse) if mse else None,
+                "max_levels": levels}
+
+    figures = {"frames": len(frames), "size": "x".join(map(str, check.size)),
+               "fp32_vs_cpu": compare(on_device["fp32"], reference)}
+    for precision in check.precisions[1:]:
+        figures[f"{precision}_vs_fp32"] = compare(on_device[precision], on_device["fp32"])
+    return figures
+
+
+def engine(check: Check) -> dict:
+    """The profiler's model mode at `Check.size`: frames/s per precision, counted TFLOP/s and their share
+    of the device's bf16 dense datasheet peak, peak memory, and the official schedule on the same frames."""
+    width, height = check.size
+    result = profiling.profile_model(check.model, check.config.deblur, check.device, frames=check.frames,
+                                     height=height, width=width, repeats=check.repeats,
+                                     precisions=check.precisions)
+    peak = datasheet_tflops(check.device, "bf16")
+    fps = {c["name"]: c["rate"]["median"] for c in result["configurations"]}
+    shares = {c["name"]: c["achieved_tflops"] / peak for c in result["configurations"]} if peak else None
+    return {"fps": fps, "share_of_bf16_peak": shares, "bf16_peak_tflops": peak, "results": {"model": result}}
+
+
+def end_to_end(check: Check) -> dict:
+    """720p H.264 in -> H.264 out, PyAV on the host (the profiler's end-to-end mode), and its frames/s as a
+    share of the engine-only frames/s at the same precision and size (the model mode, measured here)."""
+    precision = "bf16" if check.device.type == "cuda" else "fp32"
+    clip = check.h264_clip()
+    result = profiling.profile_end_to_end(check.model, clip, check.config.deblur, check.device,
+                                          precisions=[precision], repeats=check.repeats, work=check.work)
+    width, height = check.size
+    alone = profiling.profile_model(check.model, check.config.deblur, check.device, frames=check.frames,
+                                    height=height, width=width, repeats=check.repeats, precisions=[precision])
+    file_fps = result["configurations"][0]["rate"]["median"]
+    engine_fps = alone["configurations"][0]["rate"]["median"]
+    return {"precision": precision, "fps": file_fps, "engine_fps": engine_fps,
+            "share_of_engine_fps": file_fps / engine_fps, "results": {"end-to-end": result}}
+
+
+def train(check: Check) -> dict:
+    """A short training run: samples/s and the step breakdown, fed from memory (and from the DALI loader
+    where DALI is installed)."""
+    data = check.training_data()
+    crop = 32 if check.tiny else 256
+    config = replace(check.config, train=replace(check.config.train, crop=crop, batch=1 if check.tiny else 8))
+    result = profiling.profile_train(config, data, check.device, steps=1 if check.tiny else 4,
+                                     repeats=check.repeats)
+    return {"samples_per_s": {c["name"]: c["rate"]["median"] for c in result["configurations"]},
+            "results": {"train": result}}
+
+
+def dali(check: Check) -> dict:
+    """Every reader on the H.264 clip and on a VP9 copy (NVDEC among them on a GPU, DALI's CPU decoder on
+    the copy): frames/s (the profiler's decode mode) and each reader's frames against PyAV's in 8-bit
+    levels; then the DALI training loader against the PNG loader (the ingest mode)."""
+    if importlib.util.find_spec("nvidia.dali") is None:
+        raise ModuleNotFoundError("DALI is not installed")
+    clip = check.h264_clip()
+    decode = profiling.profile_decode(clip, check.device, chunk=check.config.deblur.chunk,
+                                      repeats=check.repeats, work=check.work)
+    vp9 = profiling.encode_clip(read_frames(clip), check.work / "clip_vp9", "vp9", probe(clip).fps)
+    levels = {}
+    for info in (probe(clip), probe(vp9)):
+        decoded = {name: torch.cat([chunk.frames.cpu() for chunk in make_reader(info, name, check.device)])
+                   for name in readers_for(info, check.device)}
+        levels |= {f"{name} ({info.codec})": (frames.int() - decoded["pyav"].int()).abs().max().item()
+                   for name, frames in decoded.items() if name != "pyav"}
+    ingest = profiling.profile_ingest(check.training_data(), check.device, crop=32 if check.tiny else 256,
+                                      batch_size=2 if check.tiny else 8, batches=2 if check.tiny else 10,
+                                      repeats=check.repeats, workers=1 if check.tiny else 4,
+                                      threads=1 if check.tiny else 4)
+    return {"max_levels_vs_pyav": levels,
+            "ingest_samples_per_s": {c["name"]: c["rate"]["median"] for c in ingest["configurations"]},
+            "results": {"decode": decode, "ingest": ingest}}
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: Callable[[Check], dict]
+    seconds: float  # what it takes on an H100/H200 at full size (a CPU at the tiny size takes less)
+
+
+STEPS = (Step("cuda_tests", cuda_tests, 60), Step("fidelity", fidelity, 60), Step("engine", engine, 90),
+         Step("end_to_end", end_to_end, 60), Step("train", train, 60), Step("dali", dali, 60))
+
+
+def run_steps(check: Check, budget: float, on_step: Callable[[str, dict], None],
+              steps: tuple[Step, ...] = STEPS) -> None:
+    """Run ``steps`` in order; ``on_step(name, record)`` after each, ``record["status"]`` being ``ok``,
+    ``failed`` (with the error), ``skipped`` (DALI missing) or ``budget`` (not started: it would not fit)."""
+    start = time.perf_counter()
+    for step in steps:
+        left = budget - (time.perf_counter() - start)
+        if step.seconds > left and not check.tiny:
+            on_step(step.name, {"status": "budget", "seconds_left": left})
+            continue
+        began = time.perf_counter()
+        try:
+            record = {"status": "ok", **step.run(check)}
+        except ModuleNotFoundError as error:
+            record = {"status": "skipped", "error": str(error)}
+        except Exception as error:  # a rare lease: record what broke and measure the rest
+            record = {"status": "failed", "error": f"{type(error).__name__}: {error}",
+                      "traceback": traceback.format_exc(limit=8)}
+        record["seconds"] = time.perf_counter() - began
+        on_step(step.name, record)
