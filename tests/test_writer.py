@@ -111,10 +111,11 @@ def test_every_track_subtitles_metadata_and_chapters_are_carried(tracks_clip, tm
     assert audio == [("audio", "eng"), ("audio", "fra")]
 
 
-def test_odd_size_is_kept(odd_clip, tmp_path):
-    """161x121 frames stay 161x121 (yuv444p instead of yuv420p)."""
+def test_odd_size_is_kept(odd_clip, tmp_path, caplog):
+    """161x121 frames stay 161x121 (yuv444p instead of yuv420p), with a warning that says what that costs."""
     target = tmp_path / "out.mp4"
     copy_video(odd_clip, target)
+    assert "odd frame size 161x121: encoded with libx264 as yuv444p" in caplog.text
     info = probe(target)
     assert (info.width, info.height, info.pix_fmt, info.num_frames) == (161, 121, "yuv444p", 12)
     assert psnr(decoded(target)[0], decoded(odd_clip)[0]) > 35

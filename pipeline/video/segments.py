@@ -108,8 +108,8 @@ def pix_fmt(codec: str, height: int, width: int) -> str:
     for name in (("yuv420p",) if even else ()) + ("yuv444p", "rgb24", "bgr0", "gbrp"):
         if not formats or name in formats:
             if not even:
-                log.info(
-                    "odd frame size %dx%d: encoding %s as %s to keep the size", width, height, codec, name
-                )
+                log.warning("odd frame size %dx%d: encoded with %s as %s to keep every pixel; browsers, "
+                            "QuickTime and NVDEC play 4:2:0 only (an even-sized input or --format png "
+                            "avoids this)", width, height, codec, name)
             return name
     raise ValueError(f"{codec} cannot encode {width}x{height} frames without resizing; use libx264")
