@@ -136,19 +136,11 @@ class VideoWriter:
             VideoError: encoding failed (the cause is chained), e.g. no space left on the device.
         """
         self._check_open()
-        frames = _host_frames(frames, "frames")
         if self._complete:
             raise ValueError(
                 f"{self.work.path} already holds all {self._next} frames; nothing more can be written"
             )
-        if source is not None and not self.compare:
-            raise ValueError("source frames are written only with compare=True")
-        if self.compare:
-            if source is None:
-                raise ValueError("compare=True needs the input frames: write(frames, pts, source=...)")
-            source = _host_frames(source, "source")
-            if source.shape != frames.shape:
-                raise ValueError(f"source frames {source.shape} do not match output frames {frames.shape}")
+        frames, source = _host_frames(frames, source, self.compare)
         shape = frames.shape[1:3] if source is None else (frames.shape[1], 2 * frames.shape[2])
         if self._shape is None:
             self._sink.check_size(*shape)
@@ -222,7 +214,21 @@ class VideoWriter:
         shutil.rmtree(self.work.path, ignore_errors=True)
 
 
-def _host_frames(frames: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
+def _host_frames(frames: np.ndarray | torch.Tensor, source: np.ndarray | torch.Tensor | None,
+                 compare: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """``write``'s frames (and, comparing, input frames of the same shape) as (F, H, W, 3) uint8 numpy."""
+    if source is not None and not compare:
+        raise ValueError("source frames are written only with compare=True")
+    if compare and source is None:
+        raise ValueError("compare=True needs the input frames: write(frames, pts, source=...)")
+    frames = _host_array(frames, "frames")
+    source = None if source is None else _host_array(source, "source")
+    if source is not None and source.shape != frames.shape:
+        raise ValueError(f"source frames {source.shape} do not match output frames {frames.shape}")
+    return frames, source
+
+
+def _host_array(frames: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
     """(F, H, W, 3) uint8 numpy from numpy or a CPU tensor (no copy)."""
     if isinstance(frames, torch.Tensor):
         if frames.device.type != "cpu":
