@@ -82,13 +82,25 @@ def check_pairing(batch) -> list[tuple[int, int]]:
 def test_pairs_survive_crops_flips_and_rotations(marker_manifest):
     """With random crops and dihedral augmentation, the two halves of every sample are the same frames
     (by painted marker and by DALI's frame numbers) of the same clip, under the same transform."""
-    config = LoaderConfig(frames=5, crop=CROP, batch_size=4, drop_last=False)
+    config = LoaderConfig(frames=5, crop=CROP, batch_size=4, drop_last=False, shuffle_buffer=1)
     loader = PairedVideoLoader(marker_manifest, "train", config)
     read = []
     for batch in loader.batches():
         assert batch.blurred.shape[1:] == (5, 3, CROP, CROP) and batch.blurred.dtype == torch.float32
         read += check_pairing(batch)
-    assert read == [(w.clip, w.start) for w in loader.epoch_windows()]
+    assert read == [(w.clip, w.start) for w in loader.epoch_windows()]  # no shuffle buffer: in order
+
+
+def test_runs_open_a_decoder_per_run_and_the_buffer_mixes_clips(marker_manifest):
+    """Runs of 8 windows read from one file-list line each (24 windows, 3 clips: 4 lines, not 24); DALI's
+    shuffle buffer still mixes clips within batches, and every window is read once."""
+    config = LoaderConfig(frames=5, crop=CROP, batch_size=6, drop_last=False, run=8, shuffle_buffer=12)
+    loader = PairedVideoLoader(marker_manifest, "train", config)
+    batches = [check_pairing(batch) for batch in loader.batches()]
+    windows = [(w.clip, w.start) for w in loader.epoch_windows()]
+    assert loader.lines < len(windows) // 4 and len(windows) == 24
+    assert sorted(sum(batches, [])) == sorted(windows)
+    assert any(len({clip for clip, _ in batch}) > 1 for batch in batches)
 
 
 def test_whole_frames_match_the_encoded_pictures(marker_manifest):

@@ -2,12 +2,14 @@
 
 Per epoch:
 
-1. every window ``(clip, start)`` of every clip (starts ``step`` frames apart) is listed, permuted with
-   ``numpy.random.default_rng((seed, epoch))``, padded by wrapping to a multiple of ``world_size`` and
-   dealt to ranks round-robin (as DistributedSampler does);
-2. this rank's windows go, in that order, into a DALI ``file_list`` (``path clip start start+frames``
-   in ``frames`` format: exactly one window per line) read with ``random_shuffle=False``. DALI's own
-   shuffle uses a hard-coded seed (the same permutation every epoch), so the order is ours;
+1. every window ``(clip, start)`` of every clip (starts ``step`` frames apart) is listed and grouped into
+   *runs* of up to ``run`` consecutive windows of one clip; the runs are permuted with
+   ``numpy.random.default_rng((seed, epoch))``, the windows in that order wrapped to a multiple of
+   ``world_size`` and cut into one contiguous, equal share per rank;
+2. this rank's share goes into a DALI ``file_list`` in ``frames`` format, one line per run (``path clip
+   start end``: DALI makes a window at every ``step`` from ``start`` while it ends by ``end``), so DALI
+   opens a decoder once per run, not once per window, and decodes a run's windows in one pass; its reader
+   mixes ``shuffle_buffer`` samples at a time (``initial_fill``), so batches still mix clips;
 3. the pipeline decodes each window once (both halves), slices the blurred and sharp halves, crops the
    same random box from both (same random numbers, same half size), concatenates them along frames and
    applies one random horizontal flip, vertical flip and 90-degree rotation to all 2F frames, then
@@ -15,7 +17,8 @@ Per epoch:
 
 A new pipeline is built per epoch (the file list changes); DALI's frame-index cache is process-wide, so
 that costs milliseconds, not a rescan of the videos. Batches reach PyTorch through ``DALIGenericIterator``
-without a copy: the tensors are views of DALI's output buffer.
+without a copy: the tensors are views of DALI's output buffer. ``run=1, shuffle_buffer=1`` reads one
+window per line in exactly `epoch_windows`' order.
 """
 import logging
 import math
@@ -44,7 +47,8 @@ READER = "windows"
 class LoaderConfig:
     """``frames``: window length 2T+1; ``crop``: square crop side (None: whole frames, no augmentation,
     all clips of one size); ``step``: frames between window starts within a clip; ``max_frames``: use only
-    the first frames of each clip (the official training used 100)."""
+    the first frames of each clip (the official training used 100); ``run``: windows read in a row from
+    one place of one clip (one decoder open each); ``shuffle_buffer``: samples DALI mixes at a time."""
 
     frames: int = 5
     crop: int | None = 256
@@ -56,9 +60,11 @@ class LoaderConfig:
     max_frames: int | None = None
     num_threads: int = 2
     prefetch: int = 2
+    run: int = 8
+    shuffle_buffer: int = 32
 
     def __post_init__(self):
-        for name in ("frames", "batch_size", "step", "num_threads", "prefetch"):
+        for name in ("frames", "batch_size", "step", "num_threads", "prefetch", "run", "shuffle_buffer"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.crop is not None and self.crop < 1:
@@ -104,41 +110,60 @@ def list_windows(paths: Sequence[str], lengths: Sequence[int], *, frames: int, s
     return windows
 
 
-def epoch_windows(windows: Sequence[Window], *, seed: int, epoch: int, rank: int = 0,
-                  world_size: int = 1) -> list[Window]:
-    """This rank's windows for ``epoch``, in order: a (seed, epoch) permutation, wrapped to a multiple of
-    ``world_size`` so every rank gets ``ceil(len / world_size)`` windows, dealt round-robin."""
+def epoch_windows(windows: Sequence[Window], *, seed: int, epoch: int, rank: int = 0, world_size: int = 1,
+                  run: int = 1) -> list[Window]:
+    """This rank's windows for ``epoch``, in reading order: runs of up to ``run`` consecutive windows of
+    one clip in a (seed, epoch) permutation, wrapped to a multiple of ``world_size`` windows and cut into
+    ``world_size`` contiguous shares of ``ceil(len / world_size)`` windows."""
     if not 0 <= rank < world_size:
         raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
     if not windows:
         raise ValueError("no windows to shuffle")
-    order = np.random.default_rng((seed, epoch)).permutation(len(windows))
-    order = np.resize(order, math.ceil(len(windows) / world_size) * world_size)  # wraps around
-    return [windows[i] for i in order[rank::world_size]]
+    runs = [clip_windows[i:i + run] for clip_windows in _by_clip(windows)
+            for i in range(0, len(clip_windows), run)]
+    order = np.random.default_rng((seed, epoch)).permutation(len(runs))
+    flat = [window for i in order for window in runs[i]]
+    share = math.ceil(len(flat) / world_size)
+    flat = [flat[i % len(flat)] for i in range(share * world_size)]  # wraps around
+    return flat[rank * share:(rank + 1) * share]
 
 
-def write_file_list(windows: Sequence[Window], path: Path, frames: int) -> Path:
-    """A DALI ``file_list`` in ``frames`` format: one line, hence one window, per window.
-
-    DALI 2.4 makes windows of ``sequence_length`` frames starting at ``start`` while they end before
-    ``end`` (so ``end = start + frames`` gives exactly one; measured, and checked at every build).
-    """
-    lines = []
+def _by_clip(windows: Sequence[Window]) -> list[list[Window]]:
+    clips: dict[int, list[Window]] = {}
     for window in windows:
-        if any(c.isspace() for c in window.path):
+        clips.setdefault(window.clip, []).append(window)
+    return list(clips.values())
+
+
+def write_file_list(windows: Sequence[Window], path: Path, frames: int, step: int) -> int:
+    """A DALI ``file_list`` in ``frames`` format reading ``windows`` in order (starts ``step`` apart within
+    a clip): one line per run of consecutive windows of one clip. Returns the number of lines.
+
+    DALI 2.4 makes windows of ``sequence_length`` frames every ``step`` frames from ``start`` while they end
+    by ``end`` (measured, and the window count is checked at every build).
+    """
+    lines, first, last = [], None, None
+    for window in [*windows, None]:
+        if window is not None and any(c.isspace() for c in window.path):
             raise ValueError(f"DALI file lists cannot hold paths with whitespace: {window.path!r}")
-        lines.append(f"{window.path} {window.clip} {window.start} {window.start + frames}\n")
+        if last is not None and (window is None or window.clip != last.clip
+                                 or window.start != last.start + step):
+            lines.append(f"{first.path} {first.clip} {first.start} {last.start + frames}\n")
+            first = None
+        first, last = first or window, window
     path.write_text("".join(lines))
-    return path
+    return len(lines)
 
 
 @pipeline_def
-def paired_window_pipeline(file_list: str, frames: int, crop: int | None, augment: bool, decode: str):
+def paired_window_pipeline(file_list: str, frames: int, step: int, shuffle_buffer: int, crop: int | None,
+                           augment: bool, decode: str):
     """Outputs ``(clip (2F, 3, h, w) float32 [0, 1], label (1,) int32, frame_num (F,) int32)`` per sample:
     frames [0, F) blurred, [F, 2F) sharp. ``decode`` is "cpu" or "gpu"; everything after it runs there."""
     video, label, frame_num = fn.experimental.readers.video(
-        device=decode, file_list=file_list, file_list_format="frames", sequence_length=frames, step=frames,
-        random_shuffle=False, enable_frame_num="sequence", pad_last_batch=True, name=READER)  # (F, H, 2W, 3)
+        device=decode, file_list=file_list, file_list_format="frames", sequence_length=frames, step=step,
+        random_shuffle=shuffle_buffer > 1, initial_fill=shuffle_buffer, enable_frame_num="sequence",
+        pad_last_batch=True, name=READER)  # (F, H, 2W, 3)
     blurred = fn.slice(video, rel_start=(0.0, 0.0), rel_shape=(1.0, 0.5), axis_names="HW")  # (F, H, W, 3)
     sharp = fn.slice(video, rel_start=(0.0, 0.5), rel_shape=(1.0, 0.5), axis_names="HW")
     if crop is not None:
@@ -185,6 +210,7 @@ class PairedVideoLoader:
         if not self.windows:
             raise ValueError(f"no clip in split {split!r} has {config.frames} frames")
         self._workdir = tempfile.TemporaryDirectory(prefix="dali_windows_")
+        self.lines, self.build_seconds = 0, 0.0  # of the last epoch's file list and pipeline build
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -192,7 +218,7 @@ class PairedVideoLoader:
     def epoch_windows(self) -> list[Window]:
         """This rank's windows of the current epoch, in the order they are read."""
         return epoch_windows(self.windows, seed=self.config.seed, epoch=self.epoch, rank=self.rank,
-                             world_size=self.world_size)
+                             world_size=self.world_size, run=self.config.run)
 
     def __len__(self) -> int:
         """Batches per epoch on this rank."""
@@ -204,20 +230,21 @@ class PairedVideoLoader:
         config = self.config
         windows = self.epoch_windows()
         file_list = Path(self._workdir.name) / f"epoch{self.epoch}.txt"
-        write_file_list(windows, file_list, config.frames)
+        self.lines = write_file_list(windows, file_list, config.frames, config.step)
         seed = int(np.random.default_rng((config.seed, self.epoch, self.rank)).integers(2**31))
         started = time.perf_counter()
         pipe = paired_window_pipeline(
-            str(file_list), config.frames, config.crop, config.augment,
+            str(file_list), config.frames, config.step, config.shuffle_buffer, config.crop, config.augment,
             "cpu" if self.device_id is None else "gpu",
             batch_size=config.batch_size, num_threads=config.num_threads, device_id=self.device_id, seed=seed,
             prefetch_queue_depth=config.prefetch)
         pipe.build()
         if pipe.epoch_size(READER) != len(windows):
-            raise RuntimeError(f"DALI made {pipe.epoch_size(READER)} samples of a {len(windows)}-line "
-                               "file list")
-        log.debug("epoch %d: pipeline for %d windows built in %.3f s", self.epoch, len(windows),
-                     time.perf_counter() - started)
+            raise RuntimeError(f"DALI made {pipe.epoch_size(READER)} samples of {len(windows)} windows in a "
+                               f"{self.lines}-line file list")
+        self.build_seconds = time.perf_counter() - started
+        log.debug("epoch %d: pipeline for %d windows in %d lines built in %.3f s", self.epoch, len(windows),
+                  self.lines, self.build_seconds)
         return pipe
 
     def batches(self) -> Iterator[PairedBatch]:
