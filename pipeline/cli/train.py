@@ -126,7 +126,7 @@ def train(run: Run, config: Config, out: Path, process: Process, device: torch.d
     loader = training_loader(settings, config.model.window, rank=process.rank,
                              world_size=process.world_size, device=device)
     videos = validation_videos(settings) if run.main else []
-    clock = Clock(settings.max_minutes, progress, process.world_size, device)
+    clock = Clock(settings.max_minutes, progress, process.world_size, device, agree_every=settings.log_every)
     log = (out / "log.jsonl").open("a") if run.main else None
     total = settings.max_steps or settings.epochs * len(loader)
     run.model.train()
@@ -171,21 +171,29 @@ def train(run: Run, config: Config, out: Path, process: Process, device: torch.d
 
 
 class Clock:
-    """The run's trained seconds, resumes included (``progress["seconds"]``), against ``max_minutes``."""
+    """The run's trained seconds, resumes included (``progress["seconds"]``), against ``max_minutes``.
 
-    def __init__(self, max_minutes: float, progress: dict, world_size: int, device: torch.device) -> None:
+    With several processes every rank must stop at the same step (or DDP would hang), so they agree by an
+    all-reduce; that waits for the device, so it runs only every ``agree_every`` steps, not every step.
+    """
+
+    def __init__(self, max_minutes: float, progress: dict, world_size: int, device: torch.device,
+                 agree_every: int) -> None:
         self.budget, self.progress = max_minutes * 60, progress
-        self.world_size, self.device = world_size, device
+        self.world_size, self.device, self.agree_every = world_size, device, agree_every
         self.start = time.perf_counter() - progress["seconds"]
 
     def finished(self, max_steps: int) -> bool:
-        """Out of steps or of time; every rank gets the same answer (or DDP would hang)."""
+        """Out of steps or of time."""
         self.progress["seconds"] = time.perf_counter() - self.start
         out_of_time = bool(self.budget) and self.progress["seconds"] >= self.budget
         if self.budget and self.world_size > 1:
-            flag = torch.tensor(float(out_of_time), device=self.device)
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-            out_of_time = bool(flag.item())
+            if self.progress["step"] % self.agree_every:
+                out_of_time = False
+            else:
+                flag = torch.tensor(float(out_of_time), device=self.device)
+                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+                out_of_time = bool(flag.item())
         return bool(max_steps and self.progress["step"] >= max_steps) or out_of_time
 
 
