@@ -14,6 +14,7 @@ gives an ``(N,)`` array. All arithmetic is float64. The Gaussian filter is separ
 1-D passes over a strided window view (numpy only: no OpenCV, no SciPy).
 """
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,14 @@ def psnr(a: np.ndarray, b: np.ndarray, crop: int = 4) -> float | np.ndarray:
     mse = np.mean((a - b) ** 2, axis=(-3, -2, -1))
     with np.errstate(divide="ignore"):  # mse == 0 -> inf, stated in the docstring
         return np.where(mse == 0, math.inf, 10 * np.log10(PEAK**2 / mse))[()]
+
+
+def mean_psnr(images: Iterable[np.ndarray], targets: Iterable[np.ndarray], crop: int = 0) -> float | None:
+    """Mean per-frame PSNR (dB) of uint8 frames against their targets, paired in order; None (JSON null)
+    when a frame equals its target (its PSNR, and so the mean, is infinite)."""
+    values = [float(psnr(image, target, crop)) for image, target in zip(images, targets, strict=True)]
+    mean = float(np.mean(values))
+    return mean if math.isfinite(mean) else None
 
 
 def _filter_valid(planes: np.ndarray) -> np.ndarray:

@@ -11,7 +11,6 @@ Progress is reported through ``on_frame`` callbacks (one call per frame written)
 """
 import itertools
 import logging
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from fractions import Fraction
@@ -32,20 +31,16 @@ log = logging.getLogger(__name__)
 OnFrame = Callable[[], None]
 
 
-def _finite_mean(values: Sequence[float]) -> float | None:
-    """Mean of per-frame PSNRs; None (JSON null) when a frame came back identical (infinite PSNR)."""
-    mean = float(np.mean(values))
-    return mean if math.isfinite(mean) else None
-
-
 def transcode_psnr(path: Path, originals: Iterable[np.ndarray]) -> dict[str, float | None]:
     """Mean per-frame PSNR (dB, no border crop) of each half of the pair video at ``path`` against the
     (H, 2W, 3) side-by-side frames it was encoded from."""
-    scores: dict[str, list[float]] = {"blurred": [], "sharp": []}
+    halves: dict[str, tuple[list, list]] = {"blurred": ([], []), "sharp": ([], [])}
     for coded, original in zip_frames((str(path), read_frames(path)), ("originals", originals)):
-        for name, coded_half, original_half in zip(scores, split_pair(coded), split_pair(original)):
-            scores[name].append(float(metrics.psnr(coded_half, original_half, crop=0)))
-    return {name: _finite_mean(values) for name, values in scores.items()}
+        for (images, targets), coded_half, original_half in zip(halves.values(), split_pair(coded),
+                                                                  split_pair(original)):
+            images.append(coded_half)
+            targets.append(original_half)
+    return {name: metrics.mean_psnr(images, targets) for name, (images, targets) in halves.items()}
 
 
 def import_frame_pair(pair: FramePair, path: Path, *, settings: EncodeSettings, split: str,

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -46,7 +45,7 @@ from pipeline.measure.timing import (
     synchronize,
     time_interleaved,
 )
-from pipeline.metrics import psnr
+from pipeline.metrics import mean_psnr
 from pipeline.precision import precision_context
 from pipeline.stream.deblur import deblur_video
 from pipeline.stream.engine import StreamingEngine, naive_windows
@@ -150,13 +149,6 @@ def engine_flops(model: CDVDTSP, frames: int, height: int, width: int,
     return counts
 
 
-def _mean_psnr(a: list[np.ndarray], b: list[np.ndarray]) -> float | None:
-    """Mean PSNR (dB) over frames of two uint8 videos, None when they are identical."""
-    values = [psnr(x, y, crop=0) for x, y in zip(a, b)]
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else None
-
-
 def profile_model(model: CDVDTSP, deblur: DeblurConfig, device: torch.device, *, frames: int, height: int,
                   width: int, repeats: int, precisions: list[str], trace: Path | None = None) -> dict:
     """The streaming engine per precision and the official schedule (fp32) on synthetic frames."""
@@ -187,7 +179,7 @@ def profile_model(model: CDVDTSP, deblur: DeblurConfig, device: torch.device, *,
         if engine_run:
             images = [frame.cpu().numpy() for chunk in output for frame in chunk]
             reference = reference or images
-            extra["psnr_vs_fp32_db"] = _mean_psnr(images, reference) if precision != "fp32" else None
+            extra["psnr_vs_fp32_db"] = mean_psnr(images, reference) if precision != "fp32" else None
         configurations.append(configuration(name, frames, runs[name], stages=stages, memory=memory, **extra))
     if "fp32" not in precisions:
         notes.append("psnr_vs_fp32_db is against the first precision listed")
