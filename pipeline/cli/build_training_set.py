@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 
 from pipeline.checkout import CONFIGS, ROOT
-from pipeline.cli import fail
+from pipeline.cli import command_parser, fail
 from pipeline.data.trainset import Sources, build
 
 SOURCES = CONFIGS / "sources" / "training_set.yaml"
@@ -28,11 +28,7 @@ console = Console(stderr=True)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(__doc__)
     parser.add_argument("--out", type=Path, required=True, help="folder to build the set in (must be new)")
     parser.add_argument(
         "--sources", type=Path, default=SOURCES, help=f"sources file (default {SOURCES.name})"

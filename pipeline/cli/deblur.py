@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from model import CDVDTSP, CheckpointError
-from pipeline.cli import fail
+from pipeline.cli import command_parser, fail
 from pipeline.config import ConfigError, dump_config, load_config
 from pipeline.data.datasets import VideoPaths
 from pipeline.errors import VideoError
@@ -91,8 +91,7 @@ def score_against(sharp: Path, restored: Path, blurred: Path) -> tuple[Summary, 
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = command_parser(__doc__)
     parser.add_argument("inputs", nargs="+", help="video files, folders of videos, or glob patterns")
     parser.add_argument("--output", "-o", type=Path, required=True, help="output file (one input) or folder")
     parser.add_argument("--checkpoint", type=Path, help="project or official CDVD-TSP .pt file")

@@ -19,7 +19,7 @@ import yaml
 from rich.console import Console
 
 from pipeline.checkout import FOOTAGE, ROOT
-from pipeline.cli import fail
+from pipeline.cli import command_parser, fail
 from pipeline.data.packages import unpacked
 
 console = Console(stderr=True)
@@ -30,11 +30,7 @@ def sha256(path: Path) -> str:
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(__doc__)
     parser.add_argument("--write", action="store_true", help="write the files instead of only checking them")
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "sources", help="unpacked packages")
     return parser

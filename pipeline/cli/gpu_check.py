@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.cli import fail
+from pipeline.cli import command_parser, fail
 from pipeline.config import ConfigError, load_config
 from pipeline.measure.chart import draw
 from pipeline.measure.gpu_check import STEPS, Check, run_steps
@@ -34,8 +34,7 @@ console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = command_parser(__doc__)
     parser.add_argument("--out", type=Path, required=True, help="folder for the JSON and the PNG")
     parser.add_argument("--budget", type=float, default=480, help="seconds for all steps (default 480)")
     parser.add_argument("--tiny", action="store_true", help="every step at a toy size (what CI runs)")

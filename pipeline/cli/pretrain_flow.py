@@ -22,7 +22,7 @@ from rich.console import Console
 
 from model import CDVDTSP, save_pwc_weights
 from model.init import zero_flow_
-from pipeline.cli import fail
+from pipeline.cli import command_parser, fail
 from pipeline.config import ConfigError, dump_config, load_config
 from pipeline.distributed import init_process
 from pipeline.flow_training import FlowPairs, PairConfig, load_photos, multiscale_epe, score_flow
@@ -31,11 +31,7 @@ console = Console(stderr=True)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(__doc__)
     parser.add_argument("--out", type=Path, required=True, help="run folder")
     parser.add_argument("--config", type=Path, help="YAML config (its flow section)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")

@@ -26,7 +26,7 @@ from rich.table import Table
 
 from model import CheckpointError
 from pipeline.checkout import SAMPLES
-from pipeline.cli import fail
+from pipeline.cli import command_parser, fail
 from pipeline.config import ConfigError, load_config
 from pipeline.errors import VideoError
 from pipeline.measure import profiling
@@ -43,8 +43,7 @@ console = Console(width=None if sys.stdout.isatty() else 160)  # full tables in 
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = command_parser(__doc__)
     # checked in main: argparse rejects list defaults
     parser.add_argument("modes", nargs="*", default=["all"], metavar="MODE",
                         help=f"any of {', '.join(profiling.MODES)}, or all (default)")

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.nn.parallel import DistributedDataParallel
 
 from model import CDVDTSP, CheckpointError, save_checkpoint
-from pipeline.cli import fail
+from pipeline.cli import command_parser, fail
 from pipeline.config import Config, ConfigError, dump_config, load_config
 from pipeline.data.loaders import training_loader, validation_videos
 from pipeline.distributed import Process, barrier, close_process, gather, init_process
@@ -41,8 +41,7 @@ console = Console(stderr=True)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = command_parser(__doc__)
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log, config)")
     parser.add_argument("--config", type=Path, help="YAML config (default: configs/default.yaml values)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")

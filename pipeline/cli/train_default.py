@@ -40,7 +40,7 @@ from rich.table import Table
 
 from model import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
 from pipeline.checkout import CONFIGS
-from pipeline.cli import fail
+from pipeline.cli import command_parser, fail
 from pipeline.config import ConfigError, load_config
 from pipeline.evaluation import frame_folder_videos, score_restoration
 from pipeline.flow_training import score_flow
@@ -53,11 +53,7 @@ console = Console(stderr=True)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(__doc__)
     parser.add_argument("--out", type=Path, required=True, help="run folder (every phase's state)")
     parser.add_argument("--config", type=Path, default=CONFIG, help=f"recipe config (default {CONFIG.name})")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
