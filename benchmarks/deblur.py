@@ -35,8 +35,8 @@ from pipeline.config import load_config
 from pipeline.data.pairs import resize
 from pipeline.measure.runinfo import command_line, stamp
 from pipeline.measure.timing import paired_ratio, time_interleaved
-from pipeline.stream.deblur import deblur_video
 from pipeline.stream.engine import StreamingEngine, naive_windows
+from pipeline.stream.jobs import deblur_video
 from pipeline.video.colour import Colour
 from pipeline.video.encoder import Encoder
 from pipeline.video.frames import to_model

@@ -54,6 +54,20 @@ def gather(value: object) -> list[object]:
     return values
 
 
+def broadcast(value: object) -> object:
+    """Rank 0's ``value`` on every rank (``value`` itself when running alone)."""
+    if not dist.is_initialized():
+        return value
+    values = [value]
+    dist.broadcast_object_list(values, src=0)
+    return values[0]
+
+
+def restarted() -> bool:
+    """Whether torchrun restarted this launch after a worker failed (``--max-restarts``)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) > 0
+
+
 def close_process() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()

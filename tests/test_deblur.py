@@ -7,8 +7,8 @@ import torch
 from model import ModelConfig
 from pipeline.cli.deblur import main as deblur
 from pipeline.config import DeblurConfig
-from pipeline.stream.deblur import deblur_video
 from pipeline.stream.engine import StreamingEngine
+from pipeline.stream.jobs import deblur_video
 from pipeline.video.frames import to_model, to_uint8
 from pipeline.video.probe import probe
 from pipeline.video.sequences import read_frames

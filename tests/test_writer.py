@@ -1,7 +1,6 @@
 """VideoWriter: same timestamps, audio and size as the input; atomic; resumable to an identical result."""
 
 import errno
-import json
 import os
 import threading
 import time
@@ -36,9 +35,9 @@ def copy_video(source, target, chunk=8, **options) -> VideoWriter:
 
 
 def wait_for_progress(work, frames: int, timeout: float = 20.0) -> None:
-    """Wait until the encoder thread has recorded ``frames`` finished frames in ``work/progress.json``."""
+    """Wait until the encoder thread has recorded ``frames`` finished frames in the work folder."""
     deadline = time.monotonic() + timeout
-    while json.loads((work / "progress.json").read_text())["frames"] < frames:
+    while work.done_frames() < frames:
         assert time.monotonic() < deadline, f"the encoder did not finish {frames} frames"
         time.sleep(0.02)
 
@@ -236,7 +235,7 @@ def test_resume_gives_the_uninterrupted_result(audio_clip, tmp_path, format, nam
     with pytest.raises(KeyboardInterrupt):
         with VideoWriter(resumed, info, **options) as writer:
             writer.write(frames[:20], pts[:20])
-            wait_for_progress(writer.work.path, 16)
+            wait_for_progress(writer.work, 16)
             raise KeyboardInterrupt
     with VideoWriter(resumed, info, resume=True, **options) as writer:
         assert writer.resume_frame == 16

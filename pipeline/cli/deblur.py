@@ -2,12 +2,19 @@
 
     python scripts/deblur.py clip.mp4 --output out/ --checkpoint CDVD_TSP_DVD_Convergent.pt
     python scripts/deblur.py 'footage/*.mov' --output out/ --set deblur.precision=bf16 --resume
-    torchrun --nproc-per-node 8 scripts/deblur.py footage/ --output out/   # each rank takes its share
+    torchrun --nproc-per-node 8 scripts/deblur.py long.mp4 -o out.mp4   # 8 workers share one video
+    torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\
+        scripts/deblur.py /shared/footage/ -o /shared/out/              # every node, same shared paths
 
-Bad inputs are reported one line each and do not stop the others; the exit code is 1 if any failed.
+Under torchrun the workers share out frames, not files: long videos are cut into time shards
+(`pipeline.stream.parts`) that any worker takes when it is free, and each output is joined into the file
+one process would write. Bad inputs are reported one line each and do not stop the others; the exit code is
+1 if any failed. A launch restarted by torchrun (``--max-restarts``) resumes as with ``--resume``.
 """
 import argparse
+import contextlib
 import glob
+import json
 import logging
 import os
 import sys
@@ -16,19 +23,18 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from model import CDVDTSP, CheckpointError
 from pipeline.cli import command_parser, fail
+from pipeline.cli.job_view import LiveView, part_line, summarize, summary_tables
 from pipeline.config import ConfigError, dump_config, load_config
 from pipeline.data.datasets import VideoPaths
-from pipeline.errors import VideoError
+from pipeline.distributed import broadcast, close_process, gather, init_process, restarted
 from pipeline.evaluation import Video, outputs_restore_fn, score
 from pipeline.metrics import Summary
 from pipeline.precision import PRECISIONS
-from pipeline.runtime import UNTRAINED, build_model, compute_device
-from pipeline.stream.deblur import deblur_video
+from pipeline.runtime import UNTRAINED, build_model
+from pipeline.stream.jobs import Worker, open_videos, plan_videos
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".flv",
                   ".wmv"}
@@ -73,10 +79,11 @@ def output_for(name: str, output: Path, single: bool, png: bool) -> Path:
     return output / (name if png else f"{name}.mp4")
 
 
-def build(args, config) -> tuple[CDVDTSP, str]:
-    """The model from --checkpoint, the bundled default checkpoint, or (loudly) untrained weights."""
+def build(args, config, warn: bool = True) -> tuple[CDVDTSP, str]:
+    """The model from --checkpoint, the bundled default checkpoint, or (loudly, when ``warn``) untrained
+    weights."""
     model, weights = build_model(config, args.checkpoint)
-    if weights == UNTRAINED:
+    if weights == UNTRAINED and warn:
         console.print("[bold yellow]warning:[/] no --checkpoint and the default checkpoint is not installed "
                       "(model/weights/cdvd_tsp_default.pt): these weights are UNTRAINED (seeded random), so "
                       "the output is not deblurred. Pass an official CDVD_TSP_*.pt or a trained checkpoint.")
@@ -112,6 +119,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="continue interrupted runs from their last segment")
     parser.add_argument("--sharp", type=Path,
                         help="sharp reference video: print PSNR/SSIM of input and output")
+    parser.add_argument("--summary", type=Path, help="write the summary (videos, workers, balance) as JSON")
     parser.add_argument("--verbose", "-v", action="store_true", help="log decisions (reader choice, ...)")
     return parser
 
@@ -123,66 +131,70 @@ def main(argv=None) -> int:
     shortcuts = {"precision": args.precision, "border": args.border, "chunk": args.chunk,
                  "reader": args.reader, "codec": args.codec, "crf": args.crf, "format": args.format,
                  "compare": args.compare or None}
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     try:
         config = load_config(args.config, args.set, values={f"deblur.{k}": v for k, v in shortcuts.items()})
-        device = compute_device(args.device)
-        model, weights = build(args, config)
+        process, device = init_process(args.device)
+        model, weights = build(args, config, warn=process.main)
     except (ConfigError, CheckpointError, RuntimeError) as error:
         return fail(console, error)
     model = model.to(device).eval()
-    everything = expand_inputs(args.inputs)  # named over all inputs, so that no two ranks share an output
-    inputs, names = everything[rank::world], output_names(everything)[rank::world]
-    png = config.deblur.format == "png"
-    single = len(inputs) == 1 and world == 1
+    try:
+        return _deblur(args, config, model, weights, process, device)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: finished segments are kept, rerun with --resume")
+        return 130
+    finally:
+        close_process()
+
+
+def _deblur(args, config, model, weights: str, process, device) -> int:
+    """Open every input (rank 0 prepares the outputs and plans the parts), work, summarise on rank 0."""
+    sources = expand_inputs(args.inputs)
+    png, single = config.deblur.format == "png", len(sources) == 1
     if not single:
         args.output.mkdir(parents=True, exist_ok=True)
-    results, failures = [], 0
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[fps]:.2f} fps"), TimeRemainingColumn(),
-                  console=console) as progress:
-        for source, name in zip(inputs, names):
-            output = output_for(name, args.output, single, png)
-            task = progress.add_task(source.name, total=None, fps=0.0)
+    outputs = [output_for(name, args.output, single, png) for name in output_names(sources)]
+    videos = open_videos(model, sources, outputs, config.deblur, {"weights": weights}, prepare=process.main,
+                         overwrite=args.overwrite, resume=args.resume or restarted())
+    if process.main:
+        for video in videos:
+            if video.error:
+                fail(console, video.error)
+    job = ([i for i, v in enumerate(videos) if v.output], plan_videos(videos, process.world_size))
+    opened, parts = broadcast(job if process.main else None)
+    for index, video in enumerate(videos):
+        if index not in opened:  # rank 0 could not open it: not part of the job
+            video.output = None
+        elif video.output is None:  # rank 0 could: this worker cannot, and reports why
+            fail(console, f"rank {process.rank}: {video.error}")
+    live = process.main and console.is_terminal
+    def log_part(result) -> None:  # an error line from the worker that hit it; off a terminal, every part
+        if result.error:
+            fail(console, result.error)
+        elif not console.is_terminal:
+            console.print(part_line(videos, result))
 
-            def on_start(info, reader, first, task=task, source=source):
-                progress.update(task, total=info.num_frames, completed=first,
-                                description=f"{source.name} [dim]({reader})[/]")
-
-            def on_frames(count, task=task):
-                progress.advance(task, count)
-                elapsed = progress.tasks[task].elapsed or 1e-9
-                progress.update(task, fps=progress.tasks[task].completed / elapsed)
-
-            try:
-                result = deblur_video(model, source, output, config.deblur, device=device,
-                                      overwrite=args.overwrite, resume=args.resume, on_start=on_start,
-                                      on_frames=on_frames, settings={"weights": weights})
-                results.append((source, result.frames, result.seconds, result.reader, str(output)))
-                if not png:
-                    dump_config(config, output.with_name(output.name + ".yaml"))
-            except KeyboardInterrupt:
-                console.print(f"[yellow]interrupted[/]: {source}; finished segments are kept, "
-                              "rerun with --resume")
-                return 130
-            except (VideoError, ValueError, OSError) as error:
-                failures += 1
-                message = str(error) if str(error).startswith(str(source)) else f"{source}: {error}"
-                fail(console, message)
-                results.append((source, 0, 0.0, "-", f"[red]failed: {error}[/]"))
-    table = Table(title=f"deblurred with {weights}" + (f" (rank {rank}/{world})" if world > 1 else ""))
-    for column in ("input", "frames", "seconds", "fps", "reader", "output"):
-        table.add_column(column, justify="right" if column in ("frames", "seconds", "fps") else "left")
-    for source, frames, seconds, reader, output in results:
-        fps = f"{frames / seconds:.2f}" if seconds else "-"
-        table.add_row(source.name, str(frames), f"{seconds:.1f}", fps, reader, output)
-    Console().print(table)
-    if args.sharp and single and not failures and not png:
-        before, after = score_against(args.sharp, Path(results[0][4]), inputs[0])
+    worker = Worker(model, videos, parts, config.deblur, device, rank=process.rank, on_part=log_part)
+    with LiveView(console, videos, parts) if live else contextlib.nullcontext():
+        results = worker.run()
+    everything = [result for results in gather(results) for result in results]
+    if not process.main:
+        return 1 if any(r.error for r in everything) or any(v.error for v in videos) else 0
+    summary = summarize(videos, everything, process.world_size)
+    for table in summary_tables(summary, weights):
+        Console().print(table)
+    if args.summary:
+        args.summary.write_text(json.dumps(summary, indent=1) + "\n")
+    for row in summary["videos"]:
+        if row["output"] and not png:
+            dump_config(config, Path(row["output"] + ".yaml"))
+    failed = any(row["error"] for row in summary["videos"])
+    if args.sharp and single and not failed and not png:
+        before, after = score_against(args.sharp, outputs[0], sources[0])
         Console().print(f"against {args.sharp.name}: input PSNR {before.psnr:.2f} dB / "
                         f"SSIM {before.ssim:.4f}, output PSNR {after.psnr:.2f} dB / SSIM {after.ssim:.4f}: "
                         f"gain {after.psnr - before.psnr:+.2f} dB ({weights} weights)")
-    return 1 if failures else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

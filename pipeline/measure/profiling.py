@@ -47,8 +47,8 @@ from pipeline.measure.timing import (
 )
 from pipeline.metrics import mean_psnr
 from pipeline.precision import precision_context
-from pipeline.stream.deblur import deblur_video
 from pipeline.stream.engine import StreamingEngine, naive_windows
+from pipeline.stream.jobs import deblur_video
 from pipeline.video import dali
 from pipeline.video.frames import to_uint8
 from pipeline.video.probe import probe

@@ -1,20 +1,17 @@
-"""Deblur one video end to end: probe, decode ahead, stream through the engine, encode on a thread.
+"""Deblur one part of a video end to end: decode ahead, stream through the engine, encode on a thread.
 
     reader (DALI / PyAV, runs ahead) -> engine (its own CUDA stream, autocast) -> uint8 on device
         -> async copy into pinned host memory -> writer thread (waits on the copy's event, encodes)
 
 On a CPU the same structure runs with threads: the reader and the writer work while the model computes.
-Every queue is bounded, so memory does not grow with the video's length.
+Every queue is bounded, so memory does not grow with the video's length. A part is the whole video or a
+time shard of it (`pipeline.stream.parts`); `pipeline.stream.jobs` runs the parts of many videos.
 """
 import contextlib
-import dataclasses
-import functools
 import logging
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -22,27 +19,14 @@ import torch
 from model import CDVDTSP
 from model.ranges import timed
 from pipeline.config import DeblurConfig
-from pipeline.errors import DaliDecodeError
 from pipeline.precision import precision_context
 from pipeline.stream.engine import StreamingEngine
+from pipeline.stream.parts import Part, decode_range
 from pipeline.video.frames import to_model, to_uint8
-from pipeline.video.probe import VideoInfo, probe
 from pipeline.video.readers import open_reader
-from pipeline.video.writer import VideoWriter
+from pipeline.video.writer import Output
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DeblurResult:
-    """What one video's run did."""
-
-    source: Path
-    output: Path
-    frames: int  # frames written by this run (fewer than the video's when it resumed)
-    seconds: float
-    reader: str
-    resumed_from: int
 
 
 class _Pending:
@@ -117,101 +101,76 @@ def restore_frames(
             yield from to_uint8(restored.float()).cpu().numpy()
 
 
-def deblur_video(
-    model: CDVDTSP, source: str | Path, output: str | Path, config: DeblurConfig, *,
-    device: torch.device | str = "cpu", overwrite: bool = False, resume: bool = False,
-    on_start: Callable[[VideoInfo, str, int], None] | None = None,
-    on_frames: Callable[[int], None] | None = None, settings: dict | None = None,
-) -> DeblurResult:
-    """Deblur ``source`` into ``output`` (a video file, or a PNG folder with ``config.format == "png"``).
+def fingerprint(model: CDVDTSP, config: DeblurConfig, settings: dict | None = None) -> dict:
+    """What a video's segments depend on besides the source and the encoder: they are resumed, or joined
+    with other workers' segments, only when it matches."""
+    return {"model": asdict(model.config), "border": config.border, "precision": config.precision,
+            **(settings or {})}
+
+
+def deblur_part(
+    model: CDVDTSP, output: Output, part: Part, config: DeblurConfig, *, device: torch.device,
+    reader: str, on_frames: Callable[[int], None] | None = None,
+) -> str:
+    """Restore frames ``[part.start, part.stop)`` of ``output``'s video into its segments.
+
+    Decodes the part plus its context (`parts.decode_range`), streams it through the engine and writes
+    only the part's frames, with their pts; the segments equal those of a run over the whole video.
 
     Args:
         model: the cascade, already on ``device`` and in eval mode.
-        config: border, chunking, precision, reader and output options.
-        overwrite: replace an existing output (otherwise it is an error).
-        resume: continue an interrupted run's finished segments; the result equals an uninterrupted run.
-        on_start: called with (video info, reader name, first frame) before decoding starts.
+        reader: the reader kind (`readers.KINDS`).
         on_frames: called with the number of frames just handed to the writer.
-        settings: extra values that must match for a resume (e.g. the checkpoint).
 
-    A file that DALI fails to decode with ``config.reader == "auto"`` is done again from its first frame
-    with PyAV (a warning says so), so one output never mixes two decoders' colour conversions.
+    Returns:
+        The name of the reader that decoded it.
 
     Raises:
-        VideoError: unreadable or corrupt input, an unusable output path, or an encoder failure.
+        VideoError: unreadable or corrupt input, or an encoder failure; DaliDecodeError: DALI failed.
     """
-    run = functools.partial(_deblur_video, model, source, output, device=torch.device(device),
-                            on_start=on_start, on_frames=on_frames, settings=settings)
-    try:
-        return run(config, overwrite=overwrite, resume=resume)
-    except DaliDecodeError as error:
-        if config.reader != "auto":
-            raise
-        log.warning("%s; decoding it again with PyAV", error)
-        return run(dataclasses.replace(config, reader="pyav"), overwrite=overwrite, resume=False)
+    info, radius = output.info, model.config.stages
+    decode = decode_range(part, info.num_frames, radius)
+    reader = open_reader(info, reader, device, config.chunk, start_frame=decode.first, stop_frame=decode.stop)
+    log.info("%s frames %d-%s: reader %s (%s)", info.path, part.start, part.stop or "end", reader.name,
+             reader.reason)
+    emitted = decode.first + radius if decode.first else 0  # the engine's first restored frame
+    context = emitted - decode.first  # decoded frames before it: context only
+    skip = part.start - emitted  # restored frames before the part (decoded from the video's start)
+    remaining = None if part.stop is None else part.stop - part.start
+    pending = _Pending(keep_pixels=config.compare)
+    stream = torch.cuda.Stream(device) if device.type == "cuda" else None
 
+    def model_input() -> Iterator[torch.Tensor]:
+        for chunk in reader:
+            pending.add(chunk.pts, chunk.frames)
+            with timed("to float"):
+                frames = to_model(chunk.frames)
+            yield frames
 
-def _deblur_video(
-    model: CDVDTSP, source: str | Path, output: str | Path, config: DeblurConfig, *, device: torch.device,
-    overwrite: bool, resume: bool, on_start: Callable[[VideoInfo, str, int], None] | None,
-    on_frames: Callable[[int], None] | None, settings: dict | None,
-) -> DeblurResult:
-    """`deblur_video` with one reader."""
-    with timed("probe"):
-        info = probe(source)
-    stages = model.config.stages
-    started = time.perf_counter()
-    fingerprint = {"model": asdict(model.config), "border": config.border, "precision": config.precision,
-                   **(settings or {})}
-    with VideoWriter(
-        output, info, format=config.format, codec=config.codec, crf=config.crf, compare=config.compare,
-        overwrite=overwrite, resume=resume, segment_frames=config.segment, queue_depth=config.queue,
-        settings=fingerprint,
-    ) as writer:
-        start = writer.resume_frame
-        if start >= info.num_frames:
-            return DeblurResult(info.path, Path(output), 0, 0.0, "none", start)
-        # Resuming at frame s > T: the T frames before s are context only (see StreamingEngine.run).
-        first = start - stages if start > stages else 0
-        context = start - first if first else 0  # decoded frames that get no output of their own
-        skip = 0 if first else start  # restored frames to drop before frame `start`
-        reader = open_reader(info, config.reader, device, config.chunk, start_frame=first)
-        log.info("%s: reader %s (%s)", info.path, reader.name, reader.reason)
-        if on_start:
-            on_start(info, reader.name, start)
-        pending = _Pending(keep_pixels=config.compare)
-        stream = torch.cuda.Stream(device) if device.type == "cuda" else None
-
-        def model_input() -> Iterator[torch.Tensor]:
-            for chunk in reader:
-                pending.add(chunk.pts, chunk.frames)
-                with timed("to float"):
-                    frames = to_model(chunk.frames)
-                yield frames
-
-        written = 0
-        with torch.cuda.stream(stream) if stream else contextlib.nullcontext(), \
-                precision_context(device, config.precision):
-            for restored in StreamingEngine(model, border=config.border, batch=config.batch).run(
-                model_input(), first_frame=first
-            ):
-                with timed("to uint8 + download"):
-                    frames = to_uint8(restored.float())  # (F, H, W, 3) on the device
-                if context:
-                    pending.take(context)
-                    context = 0
-                pts, pixels = pending.take(len(frames))
-                if skip:
-                    dropped = min(skip, len(frames))
-                    frames, pts = frames[dropped:], pts[dropped:]
-                    pixels = None if pixels is None else pixels[dropped:]
-                    skip -= dropped
-                    if not len(frames):
-                        continue
-                with timed("to uint8 + download"):
-                    (host, source_host), ready = _to_host([frames, pixels], stream)
-                writer.write(host, pts, source=source_host, ready=ready)
-                written += len(frames)
-                if on_frames:
-                    on_frames(len(frames))
-    return DeblurResult(info.path, Path(output), written, time.perf_counter() - started, reader.name, start)
+    engine = StreamingEngine(model, border=config.border, batch=config.batch)
+    with output.writer(part.start, last=part.stop is None, reader=reader.name,
+                       queue_depth=config.queue) as writer, \
+            torch.cuda.stream(stream) if stream else contextlib.nullcontext(), \
+            precision_context(device, config.precision):
+        for restored in engine.run(model_input(), first_frame=decode.first, ends_video=decode.ends_video):
+            with timed("to uint8 + download"):
+                frames = to_uint8(restored.float())  # (F, H, W, 3) on the device
+            if context:
+                pending.take(context)
+                context = 0
+            pts, pixels = pending.take(len(frames))
+            keep = slice(min(skip, len(frames)), len(frames) if remaining is None else skip + remaining)
+            skip -= keep.start
+            frames, pts, pixels = frames[keep], pts[keep], None if pixels is None else pixels[keep]
+            if not len(frames):
+                continue
+            with timed("to uint8 + download"):
+                (host, source_host), ready = _to_host([frames, pixels], stream)
+            writer.write(host, pts, source=source_host, ready=ready)
+            if on_frames:
+                on_frames(len(frames))
+            if remaining is not None:
+                remaining -= len(frames)
+                if not remaining:
+                    break
+    return reader.name

@@ -21,7 +21,7 @@ from pipeline.stream.windows import padded_indices, windows
 
 
 def virtual_chunks(
-    chunks: Iterable[torch.Tensor], radius: int, border: str, first_frame: int = 0
+    chunks: Iterable[torch.Tensor], radius: int, border: str, first_frame: int = 0, ends_video: bool = True
 ) -> Iterator[torch.Tensor]:
     """Stream the padded virtual sequence: the border frames around the source frames, chunk by chunk.
 
@@ -30,12 +30,14 @@ def virtual_chunks(
 
     Args:
         chunks: (F, C, H, W) tensors, the video in order from ``first_frame``.
-        first_frame: index of the first frame of ``chunks``; above 0 (resuming) there is no leading
-            border: the stream starts with real context frames.
+        first_frame: index of the first frame of ``chunks``; above 0 (resuming, or a part of the video)
+            there is no leading border: the stream starts with real context frames.
+        ends_video: whether ``chunks`` run to the video's end; if not (a part of the video) there is no
+            trailing border: the stream ends with real context frames.
 
     Yields:
-        (F', C, H, W) tensors; ``n + 2 * radius - first_frame`` frames in all, or ``n + radius - first_frame``
-        when resuming.
+        (F', C, H, W) tensors: the ``m`` frames of ``chunks`` plus ``radius`` border frames for each border
+        (``m + 2 * radius`` frames for a whole video).
     """
     chunks = iter(chunks)
     head, count = [], first_frame
@@ -48,6 +50,12 @@ def virtual_chunks(
         raise ValueError("the video has no frames" if first_frame == 0
                          else f"the video ends before frame {first_frame}")
     frames = torch.cat(head)
+    if not ends_video:
+        yield frames if first_frame else torch.cat((frames[padded_indices(count, radius, border)[:radius]],
+                                                    frames))
+        for chunk in chunks:
+            yield chunk
+        return
     if first_frame:
         yield frames
     elif count <= radius:  # the whole video is shorter than one border: index it at once
@@ -104,20 +112,24 @@ class StreamingEngine:
         self.model, self.border, self.batch = model, border, batch
 
     @torch.inference_mode()
-    def run(self, chunks: Iterable[torch.Tensor], first_frame: int = 0) -> Iterator[torch.Tensor]:
-        """Restore every frame.
+    def run(self, chunks: Iterable[torch.Tensor], first_frame: int = 0,
+            ends_video: bool = True) -> Iterator[torch.Tensor]:
+        """Restore every frame that has its context in ``chunks``.
 
         Args:
             chunks: (F, 3, H, W) float frames in [0, 1], in order, any F >= 1 and any H, W.
             first_frame: index of the first frame in ``chunks``. To resume at frame s > T, feed the
                 video from ``s - T`` with ``first_frame = s - T``: the T frames before s are context only.
+            ends_video: False when ``chunks`` stop before the video's end (frames up to e + T - 1 for a
+                part ending at frame e): the last T frames are context only.
 
         Yields:
-            (F', 3, H, W) restored frames in order: frames 0 .. n-1, or ``first_frame + T`` .. n-1.
+            (F', 3, H, W) restored frames in order: frames 0 (or ``first_frame + T``) to n - 1 (or to the
+            last frame of ``chunks`` minus T).
         """
         stages = [_StageStream(self.model, self.batch) for _ in range(self.model.config.stages)]
         size = None
-        for chunk in virtual_chunks(chunks, self.model.config.stages, self.border, first_frame):
+        for chunk in virtual_chunks(chunks, self.model.config.stages, self.border, first_frame, ends_video):
             with timed("engine other"):
                 size = size or tuple(chunk.shape[-2:])
                 if tuple(chunk.shape[-2:]) != size:

@@ -16,14 +16,15 @@ from pipeline.video.segments import Sink
 
 
 class EncoderThread:
-    """Feeds ``sink`` from frame ``start`` on; ``checkpoint(frames, complete)`` after each finished segment.
+    """Feeds ``sink`` from frame ``start`` (a segment's first) on; ``checkpoint(segment, frames)`` after each
+    finished segment.
 
     Items are ``(frames, pts, source, ready)``: (F, H, W, 3) uint8 frames, their pts, the input frames for
     a side-by-side comparison (or None) and an event to ``synchronize()`` first (or None).
     """
 
     def __init__(self, sink: Sink, *, output, start: int, segment_frames: int, queue_depth: int,
-                 checkpoint: Callable[[int, bool], None]) -> None:
+                 checkpoint: Callable[[int, int], None]) -> None:
         self.sink, self.output = sink, output
         self.segment_frames, self.checkpoint = segment_frames, checkpoint
         self._written = start
@@ -70,7 +71,9 @@ class EncoderThread:
                     continue
                 if item is None:
                     self.sink.seal()
-                    self.checkpoint(self._written, True)
+                    if self._written % self.segment_frames:  # a last, shorter segment
+                        self.checkpoint(self._written // self.segment_frames,
+                                        self._written % self.segment_frames)
                     return
                 self._encode(*item)
         except BaseException as error:  # handed to the caller's next put() or finish()
@@ -90,4 +93,4 @@ class EncoderThread:
             self._written += 1
             if self._written % self.segment_frames == 0:
                 self.sink.seal()
-                self.checkpoint(self._written, False)
+                self.checkpoint(self._written // self.segment_frames - 1, self.segment_frames)

@@ -1,13 +1,14 @@
 """Readers: a probed video as non-overlapping chunks of upright RGB frames on the compute device.
 
-Every reader yields `Chunk`s of ``chunk`` frames in order (the last one may be shorter), starting at
-``start_frame``, and raises `VideoError` when the stream ends before the probed frame count.
+Every reader yields `Chunk`s of ``chunk`` frames in order (the last one may be shorter), from
+``start_frame`` to ``stop_frame`` (None: the end of the stream), and raises `VideoError` when the stream
+ends before that frame (the probed frame count when reading to the end).
 
 * `DaliReader`: ``fn.experimental.readers.video`` with ``step = sequence_length`` (no overlap),
   ``device="gpu"`` (NVDEC) or ``"cpu"`` (VP8/VP9/MJPEG only). The tail window is edge-padded
   (``pad_mode='none'`` would drop it) and its padded frames, which repeat the last frame number of
   ``enable_frame_num='sequence'``, are dropped. The video is given as a one-line ``file_list`` with the
-  frame range ``[start_frame, num_frames)``, so DALI itself seeks to the keyframe before ``start_frame``.
+  frame range ``[start_frame, stop_frame)``, so DALI itself seeks to the keyframe before ``start_frame``.
   DALI decodes ahead in its own prefetch thread.
 * `PyAVReader`: anything FFmpeg decodes, with FFmpeg's frame/slice threads, converted to rgb24 (gray,
   10-bit and alpha formats included; alpha is dropped) in a `prefetch` thread that runs ahead of the
@@ -59,23 +60,35 @@ class Reader:
     name = ""
 
     def __init__(
-        self, info: VideoInfo, *, device: torch.device, chunk: int, start_frame: int = 0, reason: str = ""
+        self, info: VideoInfo, *, device: torch.device, chunk: int, start_frame: int = 0,
+        stop_frame: int | None = None, reason: str = ""
     ) -> None:
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1 frame, got {chunk}")
-        if not 0 <= start_frame <= info.num_frames:
-            raise ValueError(f"start_frame must be in [0, {info.num_frames}], got {start_frame}")
-        self.info, self.device, self.chunk, self.start_frame = info, torch.device(device), chunk, start_frame
-        self.reason = reason
+        stop = info.num_frames if stop_frame is None else stop_frame
+        if not 0 <= start_frame <= stop <= info.num_frames:
+            raise ValueError(f"frames [{start_frame}, {stop}) are not within [0, {info.num_frames}]")
+        self.info, self.device, self.chunk = info, torch.device(device), chunk
+        self.start_frame, self.stop_frame, self.reason = start_frame, stop_frame, reason
 
     def __iter__(self) -> Iterator[Chunk]:
         info, done = self.info, self.start_frame
-        if done == info.num_frames:
+        stop = info.num_frames if self.stop_frame is None else self.stop_frame
+        if done == stop:
             return
-        for frames, pts in self._decode():  # (F, h, w, 3) as stored, F <= chunk
-            yield Chunk(done, _upright(frames, info.rotation), pts)
-            done += len(pts)
-        if done < info.num_frames:
+        decoded = self._decode()  # (F, h, w, 3) as stored, F <= chunk
+        try:
+            for frames, pts in decoded:
+                if self.stop_frame is not None and done + len(pts) >= stop:
+                    keep = stop - done
+                    yield Chunk(done, _upright(frames[:keep], info.rotation), pts[:keep])
+                    done = stop
+                    break
+                yield Chunk(done, _upright(frames, info.rotation), pts)
+                done += len(pts)
+        finally:
+            decoded.close()  # stops a decoder that runs ahead
+        if done < stop:
             raise VideoError(info.path, f"truncated or corrupt (decoded {done} of {info.num_frames} frames)")
         if done > info.num_frames:
             log.warning("%s: decoded %d frames, the container said %d", info.path, done, info.num_frames)
@@ -83,7 +96,7 @@ class Reader:
     def _decode(self) -> Iterator[tuple[torch.Tensor, list[int]]]:
         """Chunks of (F, h, w, 3) uint8 frames as stored, on ``self.device``, with their pts.
 
-        Called only when there are frames from ``start_frame`` on.
+        Called only when there are frames from ``start_frame`` on; may run past ``stop_frame``.
         """
         raise NotImplementedError
 
@@ -163,7 +176,7 @@ class DaliReader(Reader):
         device_id = dali.device_id(self.device) if self.backend == "gpu" else None
         with tempfile.TemporaryDirectory(prefix="dali-reader-") as folder:
             pipe = _chunk_pipeline(
-                file_list=_file_list(Path(folder), info, self.start_frame),
+                file_list=_file_list(Path(folder), info, self.start_frame, self.stop_frame),
                 chunk=self.chunk,
                 backend=self.backend,
                 batch_size=1,
@@ -208,8 +221,10 @@ def open_reader(
     chunk: int = 16,
     *,
     start_frame: int = 0,
+    stop_frame: int | None = None,
 ) -> Reader:
-    """A reader for ``info``'s video yielding chunks of ``chunk`` frames on ``device`` from ``start_frame``.
+    """A reader for ``info``'s video yielding chunks of ``chunk`` frames on ``device``, frames
+    ``[start_frame, stop_frame)`` (None: to the end).
 
     ``kind="auto"`` takes DALI on NVDEC when ``device`` is a CUDA device that decodes the codec, else
     DALI on the CPU for 8-bit VP8/VP9/MJPEG, else PyAV. ``reader.name`` ("dali-gpu", "dali-cpu",
@@ -221,7 +236,7 @@ def open_reader(
     if kind not in KINDS:
         raise ValueError(f"reader kind must be one of {KINDS}, got {kind!r}")
     device = torch.device(device)
-    common = dict(device=device, chunk=chunk, start_frame=start_frame)
+    common = dict(device=device, chunk=chunk, start_frame=start_frame, stop_frame=stop_frame)
     if kind == "pyav":
         return PyAVReader(info, reason="PyAV requested", **common)
     gpu_problem = dali.gpu_problem(info, device)
@@ -282,15 +297,15 @@ def _chunk_pipeline(*, file_list: str, chunk: int, backend: str, **pipeline_args
     return chunks()
 
 
-def _file_list(folder: Path, info: VideoInfo, start_frame: int) -> str:
-    """A DALI file list for frames [start_frame, num_frames) of the video, through a symlink.
+def _file_list(folder: Path, info: VideoInfo, start_frame: int, stop_frame: int | None) -> str:
+    """A DALI file list for frames [start_frame, stop_frame or num_frames) of the video, through a symlink.
 
     DALI splits file-list lines on whitespace, so the video is linked under a name without any.
     """
     link = folder / f"video{info.path.suffix}"
     link.symlink_to(info.path.resolve())
     file_list = folder / "files.txt"
-    file_list.write_text(f"{link} 0 {start_frame} {info.num_frames}\n")
+    file_list.write_text(f"{link} 0 {start_frame} {info.num_frames if stop_frame is None else stop_frame}\n")
     return str(file_list)
 
 

@@ -1,8 +1,21 @@
-"""The hidden work folder beside an output, ``.{name}.partial/``: what makes the writer resumable and atomic.
+"""The hidden work folder beside an output, ``.{name}.partial/``: what makes the writer resumable, atomic and
+shareable by several workers.
 
-It holds the finished segments (or PNG frames) and ``progress.json``: the frames in finished segments and
-the settings they were made with (the *fingerprint*). A resume continues after those frames only when the
-fingerprint matches. The output appears by one rename at the end; a failed run leaves only this folder.
+It holds the finished segments (or PNG frames) and, under ``.state/``:
+
+* ``settings.json``: the settings the segments are made with (the *fingerprint*); a resume keeps the
+  segments only when it matches;
+* ``done/{segment:06d}.json``: one file per finished segment, written once the segment is durable: its
+  frame count and the reader that decoded it;
+* ``end.json``: the frame count, written by the worker that decoded the video's last frame;
+* ``reader``: the reader every segment must come from, once one failed over to PyAV;
+* ``claims/``: this launch's claims (`WorkFolder.claim`): files created with ``O_EXCL``, so that among
+  workers sharing the folder (also across nodes, on a shared filesystem) exactly one wins each; beside
+  them what the launch's workers have done (``*.done``, ``*.progress``, ``failed``).
+
+The segments are numbered by their first frame (segment k holds frames ``[k * S, (k + 1) * S)``), so any
+split of a video into parts that start on segment boundaries writes the segments one run would. The output
+appears by one rename at the end; a failed run leaves only this folder.
 """
 
 import json
@@ -15,16 +28,18 @@ from pipeline.errors import VideoError, os_problem
 
 log = logging.getLogger(__name__)
 
-PROGRESS = "progress.json"
+STATE = ".state"
 OUTPUT_NAME = "output"  # the joined video in the work folder, before its rename into place
 
 
 class WorkFolder:
-    """``.{output.name}.partial/`` next to ``output``, for a run with settings ``fingerprint`` (JSON-able)."""
+    """``.{output.name}.partial/`` next to ``output``, for segments of ``segment_frames`` frames made with
+    settings ``fingerprint`` (JSON-able)."""
 
-    def __init__(self, output: Path, fingerprint: dict) -> None:
-        self.output = output
+    def __init__(self, output: Path, fingerprint: dict, segment_frames: int) -> None:
+        self.output, self.segment_frames = output, segment_frames
         self.path = output.parent / f".{output.name}.partial"
+        self.state = self.path / STATE
         self.fingerprint = json.loads(json.dumps(fingerprint, default=str))  # as it reads back from JSON
 
     def check_output(self, overwrite: bool, folder: bool) -> None:
@@ -41,37 +56,121 @@ class WorkFolder:
         if not os.access(output.parent, os.W_OK | os.X_OK):
             raise VideoError(output.parent, "folder is not writable")
 
-    def start(self, resume: bool) -> tuple[int, bool]:
-        """Prepare the folder; returns (first frame to write, whether every frame is written already)."""
-        progress = self._progress()
-        if resume and progress is not None:
-            if progress.get("settings") != self.fingerprint:
-                raise VideoError(
-                    self.path, "was made with other settings or another source; delete it to start over"
-                )
-            frames, complete = int(progress["frames"]), bool(progress["complete"])
-            log.info("resuming %s at frame %d", self.output, frames)
-            return frames, complete
-        if self.path.exists():
-            log.info("%s: discarding unfinished work in %s", self.output, self.path)
+    def prepare(self, resume: bool) -> None:
+        """Keep the finished segments (``resume`` and the same settings) or start an empty folder; either
+        way without claims. Called once per launch, before any worker writes.
+
+        Raises:
+            VideoError: ``resume`` with segments made with other settings, or the folder cannot be written.
+        """
         try:
-            shutil.rmtree(self.path, ignore_errors=True)
-            self.path.mkdir()
-            self.save(0, complete=False)
+            if resume and self._settings() is not None:
+                if self._settings() != self.fingerprint:
+                    raise VideoError(
+                        self.path, "was made with other settings or another source; delete it to start over"
+                    )
+                shutil.rmtree(self.state / "claims", ignore_errors=True)
+                log.info("resuming %s: %d segments finished", self.output, len(self.finished()))
+            else:
+                if self.path.exists():
+                    log.info("%s: discarding unfinished work in %s", self.output, self.path)
+                shutil.rmtree(self.path, ignore_errors=True)
+                (self.state / "done").mkdir(parents=True)
+                _write_json(self.state / "settings.json", self.fingerprint)
+            (self.state / "claims").mkdir(exist_ok=True)
         except OSError as error:
             raise VideoError(self.path, f"cannot write ({os_problem(error)})") from error
-        return 0, False
 
-    def save(self, frames: int, complete: bool) -> None:
-        """Record ``frames`` finished frames, atomically."""
-        temporary = self.path / f"{PROGRESS}.tmp"
-        temporary.write_text(json.dumps({"settings": self.fingerprint, "frames": frames,
-                                         "complete": complete}))
-        os.replace(temporary, self.path / PROGRESS)
+    def check(self) -> None:
+        """Raise VideoError unless the folder is prepared for these settings (a worker's check)."""
+        if self._settings() != self.fingerprint:
+            raise VideoError(self.path, "was prepared for other settings, or not at all")
+
+    def finished(self) -> dict[int, dict]:
+        """Segment number -> its record (``frames``, ``reader``), for every finished segment."""
+        records = {}
+        for record in sorted((self.state / "done").glob("*.json")):
+            content = _read_json(record)
+            if content is not None:
+                records[int(record.stem)] = content
+        return records
+
+    def seal(self, segment: int, frames: int, reader: str) -> None:
+        """Record segment ``segment`` (``frames`` frames, decoded by ``reader``) as finished, atomically."""
+        _write_json(self.state / "done" / f"{segment:06d}.json", {"frames": frames, "reader": reader})
+
+    def mark_end(self, frames: int) -> None:
+        """Record that the video ends after ``frames`` frames (its last segment is finished)."""
+        _write_json(self.state / "end.json", {"frames": frames})
+
+    def end(self) -> int | None:
+        """The video's frame count once its last segment is finished, else None."""
+        content = _read_json(self.state / "end.json")
+        return None if content is None else int(content["frames"])
+
+    def required_reader(self) -> str | None:
+        """The reader every segment must come from (set after a decoder failed over), or None."""
+        path = self.state / "reader"
+        return path.read_text() if path.exists() else None
+
+    def require_reader(self, reader: str) -> None:
+        (self.state / "reader").write_text(reader)
+
+    def missing(self, num_frames: int) -> list[int]:
+        """The segments still to make, in order, for a video of ``num_frames`` frames (as probed).
+
+        Until the end is recorded the last segment is among them, so that some part decodes to the end
+        (where a stream holds more frames than its container said, the part goes on past them).
+        """
+        done, reader = self.finished(), self.required_reader()
+        total = self.end() or num_frames
+        count = -(-total // self.segment_frames)
+        missing = [k for k in range(count)
+                   if k not in done or (reader is not None and done[k]["reader"] != reader)]
+        if self.end() is None and count - 1 not in missing:
+            missing.append(count - 1)
+        return missing
 
     def done_frames(self) -> int:
-        progress = self._progress()
-        return int(progress["frames"]) if progress else 0
+        """Frames in the finished segments."""
+        return sum(record["frames"] for record in self.finished().values())
+
+    def claim(self, name: str) -> bool:
+        """Create this launch's claim ``name`` unless it exists; True for the one caller that created it.
+        False as well once the output is joined (the folder is gone: nothing is left to claim)."""
+        try:
+            os.close(os.open(self.state / "claims" / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except (FileExistsError, FileNotFoundError):
+            return False
+        return True
+
+    def mark_done(self, name: str) -> None:
+        """Record that the work claimed as ``name`` is finished."""
+        (self.state / "claims" / f"{name}.done").touch()
+
+    def is_done(self, name: str) -> bool:
+        return (self.state / "claims" / f"{name}.done").exists()
+
+    def report(self, name: str, worker: int, frames: int) -> None:
+        """Record that ``worker`` has written ``frames`` frames of the work claimed as ``name``."""
+        _write_json(self.state / "claims" / f"{name}.progress", {"worker": worker, "frames": frames})
+
+    def reports(self) -> list[dict]:
+        """Every `report` of this launch: ``{"worker": ..., "frames": ...}`` (none once joined)."""
+        return [r for r in map(_read_json, sorted((self.state / "claims").glob("*.progress"))) if r]
+
+    @property
+    def active(self) -> bool:
+        """Whether the folder is prepared and not yet joined into the output."""
+        return self.state.is_dir()
+
+    def fail(self, message: str) -> None:
+        """Record that a worker gave up on this video (the others skip its remaining parts)."""
+        (self.state / "claims" / "failed").write_text(message)
+
+    def failure(self) -> str | None:
+        path = self.state / "claims" / "failed"
+        return path.read_text() if path.exists() else None
 
     def joined(self) -> Path:
         """Where the joined video is made before it is renamed over the output."""
@@ -84,7 +183,7 @@ class WorkFolder:
 
     def become_output(self) -> None:
         """The folder itself is the output (PNG frames): rename it over the output folder."""
-        (self.path / PROGRESS).unlink()
+        shutil.rmtree(self.state)
         old = self.output.with_name(f".{self.output.name}.old")
         if self.output.exists():
             shutil.rmtree(old, ignore_errors=True)
@@ -92,8 +191,22 @@ class WorkFolder:
         os.replace(self.path, self.output)
         shutil.rmtree(old, ignore_errors=True)
 
-    def _progress(self) -> dict | None:
-        try:
-            return json.loads((self.path / PROGRESS).read_text())
-        except (OSError, ValueError):
-            return None
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def _settings(self) -> dict | None:
+        return _read_json(self.state / "settings.json")
+
+
+def _write_json(path: Path, content: object) -> None:
+    """Write ``path`` atomically (a reader sees the old file or the new one, never half of one)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(content))
+    os.replace(temporary, path)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

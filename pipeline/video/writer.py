@@ -1,19 +1,22 @@
-"""The output writer: encodes on a background thread, resumable, atomic.
+"""The output writer: encodes on a background thread, resumable, atomic, and shareable by workers.
 
-Frames go through a bounded queue to an encoder thread (`pipeline.video.encoder_thread`), so the compute
-thread blocks only when the queue is full. Everything is written into a hidden work folder next to the
-output (`pipeline.video.workfolder`) as fixed-size segments of ``segment_frames`` frames: separately
-encoded video files or PNG frames (`pipeline.video.segments`). ``resume=True`` continues after the
-finished segments of an interrupted run with the same settings (`VideoWriter.resume_frame`). At the end
-the segments are joined by remuxing (no re-encoding) together with the source's audio and subtitle
-streams, metadata and chapters (`pipeline.video.join`) into a temporary file in the work folder, which
-is renamed over the output; the work folder is deleted. A failed or aborted run leaves no output file,
-only the hidden work folder for ``--resume``.
+An `Output` is one video's output: its hidden work folder next to it (`pipeline.video.workfolder`), where
+frames go as fixed-size segments of ``segment_frames`` frames (separately encoded video files or PNG
+frames, `pipeline.video.segments`), and the final join. A `PartWriter` writes one part of the video,
+frames ``[start, stop)`` from a segment boundary: frames go through a bounded queue to an encoder thread
+(`pipeline.video.encoder_thread`), so the compute thread blocks only when the queue is full. Parts may be
+written by different processes (time-sharded deblurring); once every segment is finished, `Output.join`
+remuxes them (no re-encoding) together with the source's audio and subtitle streams, metadata and chapters
+(`pipeline.video.join`) into a temporary file in the work folder, which is renamed over the output; the
+work folder is deleted. A failed or aborted run leaves no output file, only the work folder for
+``--resume``.
+
+`VideoWriter` is the one-process case: one part from the first unfinished segment to the end, joined when
+it closes.
 """
 
 import logging
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from pipeline.video.encoder import container_format
 from pipeline.video.encoder_thread import EncoderThread
 from pipeline.video.join import join_segments
 from pipeline.video.probe import VideoInfo, probe
-from pipeline.video.segments import PngFrames, VideoSegments
+from pipeline.video.segments import PngFrames, Sink, VideoSegments
 from pipeline.video.workfolder import WorkFolder
 
 log = logging.getLogger(__name__)
@@ -35,11 +38,19 @@ log = logging.getLogger(__name__)
 FORMATS = ("video", "png")
 
 
-class VideoWriter:
-    """Writes a video's output frames, in order, to ``path`` (a video file, or a folder of PNG frames).
+class Output:
+    """Where one video's deblurred frames go, and how they are encoded.
 
-    Use as a context manager: leaving the block normally finishes the output (`close`), leaving it with
-    an exception `abort`s. Frames ``resume_frame, resume_frame + 1, ...`` are expected, with their pts.
+    Args:
+        path: the output video (its suffix picks the container: one of `encoder.CONTAINERS`) or PNG folder.
+        info: the source video: frame rate, time base and audio come from it.
+        format: "video" or "png".
+        codec, crf, options: the video encoder, its ``crf`` (for encoders that have one: libx264, libx265,
+            libvpx-vp9) and further encoder options (e.g. ``{"preset": "veryfast"}``).
+        compare: frames are input | output side by side.
+        segment_frames: frames per resumable segment; parts start on multiples of it.
+        settings: anything else that must match for a resume or between workers (e.g. the model and
+            engine config); JSON-serialisable (other values compare by ``str``).
     """
 
     def __init__(
@@ -52,59 +63,134 @@ class VideoWriter:
         crf: int = 18,
         options: Mapping[str, str] | None = None,
         compare: bool = False,
-        overwrite: bool = False,
-        resume: bool = False,
         segment_frames: int = 64,
-        queue_depth: int = 4,
         settings: Mapping[str, object] | None = None,
     ) -> None:
-        """
-        Args:
-            path: the output video (its suffix picks the container: one of `encoder.CONTAINERS`) or
-                PNG folder.
-            info: the source video: frame rate, time base and audio come from it.
-            format: "video" or "png".
-            codec, crf, options: the video encoder, its ``crf`` (for encoders that have one: libx264,
-                libx265, libvpx-vp9) and further encoder options (e.g. ``{"preset": "veryfast"}``).
-            compare: write input | output side by side (``write(..., source=...)`` gives the input).
-            overwrite: replace an existing output; otherwise an existing output is an error.
-            resume: continue the work folder left by an interrupted run with the same settings.
-            segment_frames: frames per resumable segment.
-            queue_depth: write() calls queued for the encoder thread before write() blocks.
-            settings: anything else that must match for a resume (e.g. the model and engine config);
-                JSON-serialisable (other values compare by ``str``).
-
-        Raises:
-            VideoError: the output exists (without ``overwrite``), or its folder cannot be written.
-        """
         if format not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
-        if segment_frames < 1 or queue_depth < 1:
-            raise ValueError(
-                f"segment_frames and queue_depth must be >= 1, got {segment_frames}, {queue_depth}"
-            )
+        if segment_frames < 1:
+            raise ValueError(f"segment_frames must be >= 1, got {segment_frames}")
         self.path, self.info, self.format, self.compare = Path(path), info, format, compare
-        self.segment_frames = segment_frames
+        self.segment_frames, self.codec = segment_frames, codec
+        self.encoder_options = {"crf": str(crf), **(options or {})}
         self.work = WorkFolder(self.path, dict(
             source=str(info.path.resolve()), source_bytes=info.path.stat().st_size,
             num_frames=info.num_frames,
             format=format, codec=codec, crf=crf, options=dict(options or {}), compare=compare,
-            segment_frames=segment_frames, settings=dict(settings or {})))
-        if format == "video":
-            self._container = container_format(self.path, codec)
-            encoder_options = {"crf": str(crf), **(options or {})}
-            self._sink = VideoSegments(self.work.path, info, codec, encoder_options, segment_frames)
-        else:
-            self._sink = PngFrames(self.work.path)
-        self.work.check_output(overwrite, folder=format == "png")
-        self.resume_frame, self._complete = self.work.start(resume)
-        self._next, self._last_pts, self._shape = self.resume_frame, None, None
-        self._state = "open"
-        self._thread = EncoderThread(self._sink, output=self.path, start=self.resume_frame,
-                                     segment_frames=segment_frames, queue_depth=queue_depth,
-                                     checkpoint=self.work.save)
+            segment_frames=segment_frames, settings=dict(settings or {})), segment_frames)
+        self._container = container_format(self.path, codec) if format == "video" else None
 
-    def __enter__(self) -> "VideoWriter":
+    def prepare(self, *, overwrite: bool = False, resume: bool = False) -> None:
+        """Make the work folder ready for writers, keeping an interrupted run's segments with ``resume``.
+        Once per launch, before any part is written.
+
+        Raises:
+            VideoError: the output exists (without ``overwrite``), its folder cannot be written, or
+                ``resume`` finds segments made with other settings.
+        """
+        self.work.check_output(overwrite, folder=self.format == "png")
+        self.work.prepare(resume)
+
+    def sink(self) -> Sink:
+        """A new sink for one part's frames."""
+        if self.format == "png":
+            return PngFrames(self.work.path)
+        return VideoSegments(self.work.path, self.info, self.codec, self.encoder_options, self.segment_frames)
+
+    def writer(self, start: int, *, last: bool = False, reader: str = "",
+               queue_depth: int = 4) -> "PartWriter":
+        """A writer of frames ``start, start + 1, ...`` (``start`` a multiple of ``segment_frames``; ``last``:
+        up to the video's end), whose segments record ``reader`` as the decoder of their input."""
+        return PartWriter(self, start, last=last, reader=reader, queue_depth=queue_depth)
+
+    def complete(self) -> bool:
+        """Whether every segment is finished (the output can be joined)."""
+        end = self.work.end()
+        return end is not None and not self.work.missing(end)
+
+    def join(self) -> Path:
+        """Join the finished segments into the output and delete the work folder.
+
+        Raises:
+            VideoError: a part is missing or does not match the others (the message says which), or the
+                output cannot be written.
+        """
+        frames = self._checked_frames()
+        if self.format == "png":
+            self.work.become_output()
+            return self.path
+        joined = self.work.joined()
+        try:
+            sink = self.sink()
+            join_segments(sink.files(frames), self.info, joined, self._container)
+            got = probe(joined).num_frames
+            if got != frames:
+                raise VideoError(self.path, f"joined segments hold {got} of {frames} frames")
+            os.replace(joined, self.path)
+        except (OSError, av.error.FFmpegError) as error:
+            self.work.remove_joined()
+            raise VideoError(self.path, f"cannot write it ({os_problem(error)})") from error
+        except BaseException:
+            self.work.remove_joined()
+            raise
+        self.work.remove()
+        log.info("wrote %s (%d frames)", self.path, frames)
+        return self.path
+
+    def _checked_frames(self) -> int:
+        """The frame count of a complete set of matching segments; VideoError naming what is wrong."""
+        self.work.check()
+        end, size = self.work.end(), self.segment_frames
+        if end is None:
+            raise VideoError(self.work.path, "is incomplete: no part reached the end of the video "
+                                             "(rerun with --resume)")
+        done = self.work.finished()
+        gaps = [k for k in range(-(-end // size)) if k not in done]
+        if gaps:
+            raise VideoError(self.work.path, f"is incomplete: frames {gaps[0] * size}-"
+                                             f"{min((gaps[0] + 1) * size, end) - 1} ({len(gaps)} segment(s)) "
+                                             "are not finished (rerun with --resume)")
+        readers = {record["reader"] for record in done.values()}
+        if len(readers) > 1:
+            raise VideoError(self.work.path, f"parts were decoded by different readers "
+                                             f"({', '.join(sorted(readers))}); rerun with --resume")
+        counted = sum(done[k]["frames"] for k in range(-(-end // size)))
+        if counted != end:
+            raise VideoError(self.work.path, f"segments hold {counted} frames, the video {end}")
+        if self.format == "video":
+            absent = [path.name for path in self.sink().files(end) if not path.is_file()]
+            if absent:
+                raise VideoError(self.work.path, f"segment file {absent[0]} is missing (rerun with --resume)")
+        return end
+
+
+class PartWriter:
+    """Writes frames ``start, start + 1, ...`` of an `Output` with their pts, as finished segments.
+
+    Use as a context manager: leaving the block normally seals the last segment (`close`), leaving it with
+    an exception `abort`s (finished segments stay for a resume). ``last``: the part runs to the video's end,
+    which `close` records.
+    """
+
+    def __init__(self, output: Output, start: int, *, last: bool = False, reader: str = "",
+                 queue_depth: int = 4) -> None:
+        if start % output.segment_frames:
+            raise ValueError(f"a part starts on a segment boundary (a multiple of {output.segment_frames}), "
+                             f"got frame {start}")
+        if queue_depth < 1:
+            raise ValueError(f"queue_depth must be >= 1, got {queue_depth}")
+        output.work.check()
+        self.output, self.info, self.compare = output, output.info, output.compare
+        self.start = self._next = start
+        self.last, self._last_pts, self._shape = last, None, None
+        self._sink = output.sink()
+        self._state = "open"
+        work = output.work
+        self._thread = EncoderThread(
+            self._sink, output=output.path, start=start, segment_frames=output.segment_frames,
+            queue_depth=queue_depth, checkpoint=lambda segment, frames: work.seal(segment, frames, reader))
+
+    def __enter__(self) -> "PartWriter":
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
@@ -112,6 +198,11 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+    @property
+    def frames(self) -> int:
+        """Frames written so far."""
+        return self._next - self.start
 
     @timed("writer queue wait")
     def write(
@@ -136,10 +227,6 @@ class VideoWriter:
             VideoError: encoding failed (the cause is chained), e.g. no space left on the device.
         """
         self._check_open()
-        if self._complete:
-            raise ValueError(
-                f"{self.work.path} already holds all {self._next} frames; nothing more can be written"
-            )
         frames, source = _host_frames(frames, source, self.compare)
         shape = frames.shape[1:3] if source is None else (frames.shape[1], 2 * frames.shape[2])
         if self._shape is None:
@@ -153,33 +240,27 @@ class VideoWriter:
         self._next += len(frames)
 
     @timed("writer finish")
-    def close(self) -> Path:
-        """Encode what is queued, join the segments (and audio) into the output, and rename it into place."""
+    def close(self) -> None:
+        """Encode what is queued and seal the last segment (and, for the ``last`` part, record the end)."""
         self._check_open()
         try:
             self._thread.finish()
-            if self._next == 0:
-                raise VideoError(self.path, "no frames were written")
-            self._finish()
+            if self.last:
+                if self._next == 0:
+                    raise VideoError(self.output.path, "no frames were written")
+                self.output.work.mark_end(self._next)
         except BaseException:
             self._state = "failed"
             self._thread.stop()
-            self.work.remove_joined()
             raise
         self._state = "closed"
-        log.info("wrote %s (%d frames)", self.path, self._next)
-        return self.path
 
     def abort(self) -> None:
-        """Stop without an output; finished segments stay in the work folder for ``resume=True``."""
-        if self._state == "closed":
-            return
+        """Stop now; the finished segments stay in the work folder for ``resume=True``."""
         if self._state == "open":
             self._thread.stop()
-        self._state = "aborted"
-        self.work.remove_joined()
-        log.info("%s not written; %s keeps %d finished frames for resume", self.path, self.work.path,
-                 self.work.done_frames())
+        if self._state != "closed":
+            self._state = "aborted"
 
     def _checked_pts(self, pts: Sequence[int] | None, count: int) -> list[int]:
         if pts is None:
@@ -195,23 +276,76 @@ class VideoWriter:
 
     def _check_open(self) -> None:
         if self._state != "open":
-            raise ValueError(f"the writer for {self.path} is {self._state}")
+            raise ValueError(f"the writer for {self.output.path} is {self._state}")
 
-    def _finish(self) -> None:
-        """Move the finished work into place and delete the work folder."""
-        if self.format == "png":
-            self.work.become_output()
+
+class VideoWriter:
+    """Writes a whole video's output frames, in order, to ``path`` (a video file, or a folder of PNG frames),
+    in one process.
+
+    Use as a context manager: leaving the block normally finishes the output (`close`), leaving it with
+    an exception `abort`s. Frames ``resume_frame, resume_frame + 1, ...`` are expected, with their pts.
+
+    Args:
+        path, info, format, codec, crf, options, compare, segment_frames, settings: as for `Output`.
+        overwrite: replace an existing output; otherwise an existing output is an error.
+        resume: continue the work folder left by an interrupted run with the same settings.
+        queue_depth: write() calls queued for the encoder thread before write() blocks.
+
+    Raises:
+        VideoError: the output exists (without ``overwrite``), or its folder cannot be written.
+    """
+
+    def __init__(self, path: str | os.PathLike, info: VideoInfo, *, overwrite: bool = False,
+                 resume: bool = False, queue_depth: int = 4, **output) -> None:
+        self.output = Output(path, info, **output)
+        self.path, self.work = self.output.path, self.output.work
+        self.output.prepare(overwrite=overwrite, resume=resume)
+        missing = self.work.missing(info.num_frames)
+        self._complete = self.output.complete()
+        self.resume_frame = self.work.end() if self._complete else missing[0] * self.output.segment_frames
+        self._part = None if self._complete else self.output.writer(self.resume_frame, last=True,
+                                                                      queue_depth=queue_depth)
+        self._state = "open"
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def write(self, frames: np.ndarray | torch.Tensor, pts: Sequence[int] | None = None, *,
+              source: np.ndarray | torch.Tensor | None = None, ready: object | None = None) -> None:
+        """`PartWriter.write`: the next frames, their pts, and (comparing) the ``source`` frames."""
+        if self._part is None:
+            raise ValueError(f"{self.work.path} already holds all {self.resume_frame} frames; "
+                             "nothing more can be written")
+        self._part.write(frames, pts, source=source, ready=ready)
+
+    def close(self) -> Path:
+        """Encode what is queued, join the segments (and audio) into the output, and rename it into place."""
+        if self._state != "open":
+            raise ValueError(f"the writer for {self.path} is {self._state}")
+        self._state = "failed"
+        if self._part is not None:
+            self._part.close()
+        self.output.join()
+        self._state = "closed"
+        return self.path
+
+    def abort(self) -> None:
+        """Stop without an output; finished segments stay in the work folder for ``resume=True``."""
+        if self._state == "closed":
             return
-        joined = self.work.joined()
-        try:
-            join_segments(self._sink.files(self._next), self.info, joined, self._container)
-            frames = probe(joined).num_frames
-            if frames != self._next:
-                raise VideoError(self.path, f"joined segments hold {frames} of {self._next} frames")
-            os.replace(joined, self.path)
-        except (OSError, av.error.FFmpegError) as error:
-            raise VideoError(self.path, f"cannot write it ({os_problem(error)})") from error
-        shutil.rmtree(self.work.path, ignore_errors=True)
+        if self._part is not None:
+            self._part.abort()
+        self._state = "aborted"
+        self.work.remove_joined()
+        log.info("%s not written; %s keeps %d finished frames for resume", self.path, self.work.path,
+                 self.work.done_frames())
 
 
 def _host_frames(frames: np.ndarray | torch.Tensor, source: np.ndarray | torch.Tensor | None,

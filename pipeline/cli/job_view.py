@@ -1,0 +1,133 @@
+"""What `deblur` shows of a job that one or many workers share: a live view, log lines, one summary.
+
+* `LiveView`: rank 0's progress bars on a terminal, one per video, from what every worker reports in the
+  work folders (`WorkFolder.report`), polled by a thread: the other workers print nothing on a terminal.
+* `part_line`: off a terminal (logs, batch schedulers), each worker prints one line per part instead.
+* `summarize` / `summary_tables`: rank 0's table of the videos and, with several workers, of the workers
+  (busy time, and the balance: the busiest worker's busy time over the idlest's).
+"""
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from pipeline.stream.jobs import PartResult, Video
+from pipeline.stream.parts import Part
+
+POLL_S = 0.5  # how often the live view reads the workers' reports
+
+
+class LiveView:
+    """Progress bars of ``videos`` (those the job holds: with an output) while ``parts`` are worked on."""
+
+    def __init__(self, console: Console, videos: list[Video], parts: list[Part]) -> None:
+        self.videos, self.parts = videos, parts
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[workers]}"), TimeRemainingColumn(), console=console)
+        self.tasks = {}
+        for index, video in enumerate(videos):
+            if video.output is not None:
+                self.tasks[index] = self.progress.add_task(
+                    video.source.name, total=video.output.info.num_frames, workers="")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="live-view", daemon=True)
+
+    def __enter__(self) -> "LiveView":
+        self.progress.start()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._refresh()
+        self.progress.stop()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(POLL_S):
+            self._refresh()
+
+    def _refresh(self) -> None:
+        for index, task in self.tasks.items():
+            output = self.videos[index].output
+            total = output.info.num_frames
+            planned = sum(part.frames(total) for part in self.parts if part.video == index)
+            if not output.work.active:  # joined (or not started by this launch)
+                self.progress.update(task, completed=total if output.path.exists() else total - planned,
+                                     workers="")
+                continue
+            reports = output.work.reports()
+            workers = sorted({report["worker"] for report in reports})
+            self.progress.update(task, completed=total - planned + sum(r["frames"] for r in reports),
+                                 workers=" ".join(f"r{worker}" for worker in workers))
+
+
+def part_line(videos: list[Video], result: PartResult) -> str:
+    """One log line for a finished part or join."""
+    name = videos[result.video].source.name
+    if result.start is None:
+        what = f"{name}: joined" if result.error is None else f"{name}: join failed"
+        return f"rank {result.worker} · {what} in {result.seconds:.1f} s"
+    fps = result.frames / result.seconds if result.seconds else 0.0
+    status = "" if result.error is None else " [red]failed[/]"
+    return (f"rank {result.worker} · {name} from frame {result.start}: {result.frames} frames in "
+            f"{result.seconds:.1f} s ({fps:.2f} fps, {result.reader}){status}")
+
+
+def summarize(videos: list[Video], results: list[PartResult], workers: int) -> dict:
+    """The job's figures: per video (frames, parts, workers, wall seconds, fps, output or error) and per
+    worker (parts, frames, busy seconds), and the balance (busiest / idlest busy time)."""
+    by_video, by_worker = defaultdict(list), defaultdict(list)
+    for result in results:
+        by_video[result.video].append(result)
+        by_worker[result.worker].append(result)
+    rows = []
+    for index, video in enumerate(videos):
+        done = by_video[index]
+        parts = [r for r in done if r.start is not None]
+        errors = [r.error for r in done if r.error] + ([video.error] if video.error else [])
+        joined = any(r.start is None and r.error is None for r in done)
+        seconds = max((r.ended for r in done), default=0.0) - min((r.ended - r.seconds for r in done),
+                                                                  default=0.0)
+        frames = sum(r.frames for r in parts)
+        rows.append({
+            "input": str(video.source), "frames": frames, "parts": len(parts),
+            "workers": sorted({r.worker for r in parts}), "seconds": seconds,
+            "fps": frames / seconds if seconds and frames else None,
+            "reader": ", ".join(sorted({r.reader for r in parts if r.error is None})) or "-",
+            "output": str(video.output.path) if joined else None,
+            "error": errors[0] if errors else (None if joined else "not finished"),
+        })
+    ranks = [{"rank": rank, "parts": sum(r.start is not None for r in by_worker[rank]),
+              "frames": sum(r.frames for r in by_worker[rank]),
+              "busy_seconds": sum(r.seconds for r in by_worker[rank])} for rank in range(workers)]
+    busy = [rank["busy_seconds"] for rank in ranks]
+    return {"workers": workers, "videos": rows, "ranks": ranks,
+            "balance": max(busy) / min(busy) if min(busy) > 0 else None}
+
+
+def summary_tables(summary: dict, weights: str) -> list[Table]:
+    """The videos' table and, with several workers, the workers'."""
+    workers = summary["workers"]
+    title = f"deblurred with {weights}" + (f" by {workers} workers" if workers > 1 else "")
+    videos = Table(title=title)
+    for column in ("input", "frames", "parts", "seconds", "fps", "reader", "output"):
+        numeric = column in ("frames", "parts", "seconds", "fps")
+        videos.add_column(column, justify="right" if numeric else "left")
+    for row in summary["videos"]:
+        output = row["output"] if row["error"] is None else f"[red]failed: {row['error']}[/]"
+        fps = f"{row['fps']:.2f}" if row["fps"] else "-"
+        videos.add_row(Path(row["input"]).name, str(row["frames"]), str(row["parts"]),
+                       f"{row['seconds']:.1f}", fps, row["reader"], output)
+    if workers == 1:
+        return [videos]
+    balance = summary["balance"]
+    ranks = Table(title="workers" + (f": busiest / idlest {balance:.2f}" if balance else ""))
+    for column in ("rank", "parts", "frames", "busy s"):
+        ranks.add_column(column, justify="right")
+    for row in summary["ranks"]:
+        ranks.add_row(str(row["rank"]), str(row["parts"]), str(row["frames"]), f"{row['busy_seconds']:.1f}")
+    return [videos, ranks]

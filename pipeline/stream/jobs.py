@@ -1,0 +1,249 @@
+"""Deblurring jobs: videos prepared once, their parts shared by workers, each output joined once.
+
+    rank 0: probe + prepare every output's work folder, plan the parts (`parts.plan`)  -> the work list
+    every worker: take the next unclaimed part (an O_EXCL claim file in its video's work folder), restore
+        it (`deblur.deblur_part`), mark it done; whoever finishes a video's last part joins its output
+
+Workers share nothing but the filesystem (a shared one across nodes) and the work list, so one worker or
+many (torchrun) run the same code, and a video's output does not depend on how its parts were shared out.
+A failed part marks its video failed (the others skip it); a killed worker leaves its finished segments for
+``--resume``. The claims of a launch are cleared by the next launch's preparation.
+"""
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from model import CDVDTSP
+from pipeline.config import DeblurConfig
+from pipeline.errors import DaliDecodeError, VideoError
+from pipeline.stream.deblur import deblur_part, fingerprint
+from pipeline.stream.parts import Part, plan
+from pipeline.video.probe import probe
+from pipeline.video.writer import Output
+
+log = logging.getLogger(__name__)
+
+JOIN = "join"  # the claim of the worker that joins a video's output
+
+
+@dataclass(frozen=True)
+class DeblurResult:
+    """What `deblur_video` did."""
+
+    source: Path
+    output: Path
+    frames: int  # frames written by this run (fewer than the video's when it resumed)
+    seconds: float
+    reader: str
+    resumed_from: int
+
+
+@dataclass
+class Video:
+    """One input of a job: its source and its output, or why it cannot be deblurred."""
+
+    source: Path
+    output: Output | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """What one worker did with one part (or, with ``start`` None, with a video's join)."""
+
+    video: int
+    start: int | None
+    frames: int
+    seconds: float
+    worker: int
+    reader: str = "-"
+    error: str | None = None
+    ended: float = field(default_factory=time.time)  # wall clock, comparable between workers
+
+
+def open_video(model: CDVDTSP, source: Path, output: Path, config: DeblurConfig, settings: dict | None,
+               *, prepare: bool, overwrite: bool = False, resume: bool = False) -> Output:
+    """The output of ``source`` at ``output``; ``prepare``: make its work folder ready (rank 0, once).
+
+    Raises:
+        VideoError: unreadable input or unusable output.
+    """
+    info = probe(source)
+    result = Output(output, info, format=config.format, codec=config.codec, crf=config.crf,
+                    compare=config.compare, segment_frames=config.segment,
+                    settings=fingerprint(model, config, settings))
+    if prepare:
+        result.prepare(overwrite=overwrite, resume=resume)
+    return result
+
+
+def open_videos(model: CDVDTSP, sources: list[Path], outputs: list[Path], config: DeblurConfig,
+                settings: dict | None, *, prepare: bool, overwrite: bool = False,
+                resume: bool = False) -> list[Video]:
+    """`open_video` for each input; one that fails carries its error instead of an output."""
+    videos = []
+    for source, output in zip(sources, outputs):
+        try:
+            videos.append(Video(source, open_video(model, source, output, config, settings, prepare=prepare,
+                                                   overwrite=overwrite, resume=resume)))
+        except (VideoError, ValueError, OSError) as error:
+            videos.append(Video(source, error=_message(source, error)))
+    return videos
+
+
+def plan_videos(videos: list[Video], workers: int) -> list[Part]:
+    """The work list for ``workers`` workers: every unfinished segment of every openable video, in parts."""
+    outputs = [video.output for video in videos]
+    missing = [output.work.missing(output.info.num_frames) if output else [] for output in outputs]
+    frames = [(output.work.end() or output.info.num_frames) if output else 0 for output in outputs]
+    segment = next((output.segment_frames for output in outputs if output), 1)
+    return plan(missing, frames, segment, workers)
+
+
+@dataclass
+class Worker:
+    """One process's share of a job: claims parts from ``parts`` in order until none is left.
+
+    Args:
+        videos, parts: the job (the same on every worker).
+        rank: this worker's number, recorded in its results.
+        keep_going: record a failed part and go on (the command); False: raise its error (one video).
+        on_frames: called with (video index, part, frames just written) as frames are written.
+        on_part: called with each `PartResult` as it is made.
+    """
+
+    model: CDVDTSP
+    videos: list[Video]
+    parts: list[Part]
+    config: DeblurConfig
+    device: torch.device
+    rank: int = 0
+    keep_going: bool = True
+    on_frames: Callable[[int, Part, int], None] | None = None
+    on_part: Callable[[PartResult], None] | None = None
+    results: list[PartResult] = field(default_factory=list)
+
+    def run(self) -> list[PartResult]:
+        """Do every part nobody else has claimed, and join every output whose parts are all done."""
+        for part in self.parts:
+            work = self.videos[part.video].output.work
+            if work.failure() is None and work.claim(part.name):
+                self._record(self._run_part(part))
+                work.mark_done(part.name)
+                self._join(part.video)
+        for index, video in enumerate(self.videos):  # outputs with no part left, e.g. a failed join resumed
+            if video.output is not None:
+                self._join(index)
+        return self.results
+
+    def _run_part(self, part: Part) -> PartResult:
+        output, started = self.videos[part.video].output, time.perf_counter()
+        written = 0
+
+        def count(frames: int) -> None:
+            nonlocal written
+            written += frames
+            output.work.report(part.name, self.rank, written)
+            if self.on_frames:
+                self.on_frames(part.video, part, frames)
+
+        try:
+            reader = self._deblur(output, part, count)
+        except (VideoError, ValueError, OSError) as error:
+            if not self.keep_going:
+                raise
+            message = _message(self.videos[part.video].source, error)
+            output.work.fail(message)
+            return PartResult(part.video, part.start, written, time.perf_counter() - started, self.rank,
+                              error=message)
+        return PartResult(part.video, part.start, written, time.perf_counter() - started, self.rank, reader)
+
+    def _deblur(self, output: Output, part: Part, count: Callable[[int], None]) -> str:
+        """`deblur_part` with the video's reader; where DALI fails under ``auto``, the part again with PyAV,
+        and every other part of the video with PyAV from then on (`_join` redoes those done before)."""
+        kind = output.work.required_reader() or self.config.reader
+        try:
+            return deblur_part(self.model, output, part, self.config, device=self.device, reader=kind,
+                               on_frames=count)
+        except DaliDecodeError as error:
+            if kind != "auto":
+                raise
+            log.warning("%s; decoding it again with PyAV", error)
+            output.work.require_reader("pyav")
+            return deblur_part(self.model, output, part, self.config, device=self.device, reader="pyav",
+                               on_frames=count)
+
+    def _join(self, index: int) -> None:
+        """Join video ``index``'s output if all its parts are done, nothing failed and nobody else has."""
+        output = self.videos[index].output
+        work = output.work
+        mine = [part for part in self.parts if part.video == index]
+        if not work.active or work.failure() is not None or not all(work.is_done(p.name) for p in mine):
+            return
+        if not work.claim(JOIN):
+            return
+        started = time.perf_counter()
+        try:
+            # Segments made before a failover to PyAV (or by no part at all) are redone here.
+            frames = output.work.end() or output.info.num_frames
+            for part in plan([work.missing(frames)], [frames], output.segment_frames, 1):
+                self._record(self._run_part(Part(index, part.start, part.stop)))
+                if work.failure() is not None:
+                    return
+            output.join()
+        except (VideoError, ValueError, OSError) as error:
+            if not self.keep_going:
+                raise
+            message = _message(self.videos[index].source, error)
+            work.fail(message)
+            self._record(PartResult(index, None, 0, time.perf_counter() - started, self.rank, error=message))
+            return
+        self._record(PartResult(index, None, 0, time.perf_counter() - started, self.rank))
+
+    def _record(self, result: PartResult) -> None:
+        self.results.append(result)
+        if self.on_part:
+            self.on_part(result)
+
+
+def deblur_video(
+    model: CDVDTSP, source: str | Path, output: str | Path, config: DeblurConfig, *,
+    device: torch.device | str = "cpu", overwrite: bool = False, resume: bool = False,
+    on_frames: Callable[[int], None] | None = None, settings: dict | None = None,
+) -> DeblurResult:
+    """Deblur ``source`` into ``output`` (a video file, or a PNG folder with ``config.format == "png"``) in
+    this process.
+
+    Args:
+        model: the cascade, already on ``device`` and in eval mode.
+        config: border, chunking, precision, reader and output options.
+        overwrite: replace an existing output (otherwise it is an error).
+        resume: continue an interrupted run's finished segments; the result equals an uninterrupted run.
+        on_frames: called with the number of frames just handed to the writer.
+        settings: extra values that must match for a resume (e.g. the checkpoint).
+
+    A file that DALI fails to decode with ``config.reader == "auto"`` is done again with PyAV (a warning
+    says so), so one output never mixes two decoders' colour conversions.
+
+    Raises:
+        VideoError: unreadable or corrupt input, an unusable output path, or an encoder failure.
+    """
+    video = Video(Path(source), open_video(model, Path(source), Path(output), config, settings, prepare=True,
+                                           overwrite=overwrite, resume=resume))
+    parts, started = plan_videos([video], 1), time.perf_counter()
+    worker = Worker(model, [video], parts, config, torch.device(device), keep_going=False,
+                    on_frames=(lambda _video, _part, frames: on_frames(frames)) if on_frames else None)
+    done = [result for result in worker.run() if result.start is not None]
+    info = video.output.info
+    return DeblurResult(info.path, video.output.path, sum(result.frames for result in done),
+                        time.perf_counter() - started, done[-1].reader if done else "none",
+                        parts[0].start if parts else info.num_frames)
+
+
+def _message(source: Path, error: BaseException) -> str:
+    """``error`` as one line that names ``source`` once."""
+    return str(error) if str(error).startswith(str(source)) else f"{source}: {error}"

@@ -1,0 +1,92 @@
+"""Time shards: a video's unfinished frames as parts, and what each part decodes.
+
+A part is frames ``[start, stop)`` of one video, starting on a segment boundary of the writer, so that
+every part writes whole segments that one uninterrupted run would write too, and the segments join into
+the same file. A T-stage model restores frame i from frames i - T .. i + T, so a part decodes T frames of
+context on each side (none beyond the video's ends, where the border policy takes over, exactly as for
+the whole video): its frames come out identical to a whole run's.
+
+Work is shared by frames, not files (`plan`): the unfinished segments of all videos are cut into parts of
+about ``total / (workers * PARTS_PER_WORKER)`` frames, listed longest first, and workers take the next
+unclaimed one, so a worker that finishes early takes more and none waits on one long video.
+"""
+from dataclasses import dataclass
+
+PARTS_PER_WORKER = 4  # parts per worker when a video is cut: few enough to keep context overhead small
+
+
+@dataclass(frozen=True)
+class Part:
+    """Frames ``[start, stop)`` of video ``video`` (an index into the job's videos); ``stop`` None: to the
+    end of the stream."""
+
+    video: int
+    start: int
+    stop: int | None
+
+    def frames(self, num_frames: int) -> int:
+        """How many frames the part holds in a video of ``num_frames`` frames (as probed)."""
+        return (num_frames if self.stop is None else self.stop) - self.start
+
+    @property
+    def name(self) -> str:
+        """The part's claim name in its video's work folder."""
+        return f"part-{self.start:06d}"
+
+
+@dataclass(frozen=True)
+class Decode:
+    """The frames a part decodes: ``[first, stop)`` (``stop`` None: to the end, border included)."""
+
+    first: int
+    stop: int | None
+
+    @property
+    def ends_video(self) -> bool:
+        return self.stop is None
+
+
+def decode_range(part: Part, num_frames: int, radius: int) -> Decode:
+    """The frames ``part`` reads: ``radius`` context frames each side of it, within the video.
+
+    A part that starts within ``radius`` frames of the video's start decodes from frame 0 with the leading
+    border (and drops the restored frames before ``part.start``); one that ends within ``radius`` frames of
+    the end decodes to the end with the trailing border (and drops those after ``part.stop``).
+    """
+    first = part.start - radius if part.start > radius else 0
+    stop = part.stop + radius if part.stop is not None and part.stop + radius < num_frames else None
+    return Decode(first, stop)
+
+
+def runs(segments: list[int]) -> list[tuple[int, int]]:
+    """Consecutive segment numbers as ``[first, last + 1)`` runs: [0, 1, 2, 5] -> [(0, 3), (5, 6)]."""
+    found: list[tuple[int, int]] = []
+    for segment in segments:
+        if found and found[-1][1] == segment:
+            found[-1] = (found[-1][0], segment + 1)
+        else:
+            found.append((segment, segment + 1))
+    return found
+
+
+def plan(missing: list[list[int]], num_frames: list[int], segment_frames: int, workers: int) -> list[Part]:
+    """The work list: the unfinished segments of each video as parts, longest first.
+
+    Args:
+        missing: per video, its unfinished segment numbers in order (`WorkFolder.missing`).
+        num_frames: per video, its probed frame count; the part holding its last segment reads to the end.
+        segment_frames: the writer's segment size; parts start and (but for the last) end on its multiples.
+        workers: how many processes share the list; with one, each run of unfinished segments is one part.
+    """
+    total = sum(min(len(segments) * segment_frames, frames) for segments, frames in zip(missing, num_frames))
+    target = -(-total // (workers * PARTS_PER_WORKER)) if workers > 1 else total
+    size = max(1, round(target / segment_frames))  # segments per part
+    parts = []
+    for video, (segments, frames) in enumerate(zip(missing, num_frames)):
+        last = -(-frames // segment_frames)  # segments in the video
+        for first, end in runs(segments):
+            pieces = -(-(end - first) // size)
+            bounds = [first + (end - first) * i // pieces for i in range(pieces + 1)]  # even pieces
+            for a, b in zip(bounds, bounds[1:]):
+                parts.append(Part(video, a * segment_frames, None if b >= last else b * segment_frames))
+    return sorted(parts, key=lambda part: (-part.frames(num_frames[part.video]), part.video, part.start))
