@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import asdict
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -30,30 +29,14 @@ from rich.console import Console
 from rich.table import Table
 
 from model import CDVDTSP
-from pipeline.checkout import SAMPLES
 from pipeline.config import load_config
-from pipeline.data.pairs import resize
+from pipeline.measure.clips import looped_clip
 from pipeline.measure.runinfo import command_line, stamp
 from pipeline.measure.timing import paired_ratio, time_interleaved
 from pipeline.stream.engine import StreamingEngine, naive_windows
 from pipeline.stream.jobs import deblur_video
-from pipeline.video.colour import Colour
-from pipeline.video.encoder import Encoder
 from pipeline.video.frames import to_model
 from pipeline.video.sequences import read_frames
-
-SAMPLE = SAMPLES / "cockatoo_blurred.mp4"
-
-
-def make_clip(path: Path, frames: int, width: int, height: int) -> Path:
-    """The sample resized to width x height, looped back and forth to ``frames`` frames, H.264 CRF 12."""
-    source = list(read_frames(SAMPLE))
-    order = (source + source[-2:0:-1]) * (frames // (2 * len(source) - 2) + 1)
-    with Encoder(path, codec="libx264", rate=Fraction(20), pix_fmt="yuv420p", colour=Colour(),
-                 options={"crf": "12"}) as encoder:
-        for image in order[:frames]:
-            encoder.write(resize(image, width, height))
-    return path
 
 
 def paired_seconds(first, second, repeats: int) -> tuple[float, float, float]:
@@ -95,7 +78,7 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     model = CDVDTSP(config.model).eval()
     with tempfile.TemporaryDirectory() as folder:
-        clip = make_clip(Path(folder) / "speed.mp4", args.speed_frames, width, height)
+        clip = looped_clip(Path(folder) / "speed.mp4", args.speed_frames, width, height)
         frames = to_model(torch.from_numpy(np.stack(list(read_frames(clip)))))  # (F, 3, H, W)
         engine = StreamingEngine(model, border=config.deblur.border, batch=config.deblur.batch)
         chunk = config.deblur.chunk
@@ -112,7 +95,7 @@ def main(argv=None) -> int:
             lambda: deblur_video(model, clip, out, config.deblur, overwrite=True), run_engine, args.repeats)
         memory = {}
         for count in args.frames:
-            long_clip = make_clip(Path(folder) / f"long{count}.mp4", count, width, height)
+            long_clip = looped_clip(Path(folder) / f"long{count}.mp4", count, width, height)
             run = subprocess.run([sys.executable, __file__, "--child", str(long_clip),
                                   *sum((["--set", s] for s in args.set), []),
                                   *(["--config", args.config] if args.config else [])],

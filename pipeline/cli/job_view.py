@@ -78,8 +78,9 @@ def part_line(videos: list[Video], result: PartResult) -> str:
 
 
 def summarize(videos: list[Video], results: list[PartResult], workers: int) -> dict:
-    """The job's figures: per video (frames, parts, workers, wall seconds, fps, output or error) and per
-    worker (parts, frames, busy seconds), and the balance (busiest / idlest busy time)."""
+    """The job's figures: its wall seconds (first part started to last join finished), per video (frames,
+    parts, workers, wall seconds, fps, output or error), per worker (parts, frames, busy seconds), and the
+    balance (busiest / idlest busy time)."""
     by_video, by_worker = defaultdict(list), defaultdict(list)
     for result in results:
         by_video[result.video].append(result)
@@ -105,7 +106,8 @@ def summarize(videos: list[Video], results: list[PartResult], workers: int) -> d
               "frames": sum(r.frames for r in by_worker[rank]),
               "busy_seconds": sum(r.seconds for r in by_worker[rank])} for rank in range(workers)]
     busy = [rank["busy_seconds"] for rank in ranks]
-    return {"workers": workers, "videos": rows, "ranks": ranks,
+    wall = (max(r.ended for r in results) - min(r.ended - r.seconds for r in results)) if results else 0.0
+    return {"workers": workers, "seconds": wall, "videos": rows, "ranks": ranks,
             "balance": max(busy) / min(busy) if min(busy) > 0 else None}
 
 

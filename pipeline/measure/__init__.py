@@ -5,4 +5,5 @@
 * `profiling`: the profiler's modes (model, decode, end-to-end, ingest, train) as JSON-ready results;
   `ingest`: the DALI loader against the PNG loader; `chart`: a profile as a picture.
 * `runinfo`: date, commit, device and command, stamped on every result file.
+* `clips`: the benchmarks' clips (the bundled sample, looped to any length).
 """
