@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         clip = looped_clip(Path(folder) / "speed.mp4", args.speed_frames, width, height)
         frames = to_model(torch.from_numpy(np.stack(list(read_frames(clip)))))  # (F, 3, H, W)
-        engine = StreamingEngine(model, border=config.deblur.border, batch=config.deblur.batch)
+        engine = StreamingEngine(model, border=config.deblur.border)
         chunk = config.deblur.chunk
         out = Path(folder) / "out.mp4"
 
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
 
         t_engine, t_naive, engine_over_naive = paired_seconds(
             run_engine,
-            lambda: naive_windows(model, frames, border=config.deblur.border, batch=config.deblur.batch),
+            lambda: naive_windows(model, frames, border=config.deblur.border),
             args.repeats)
         t_e2e, t_engine2, e2e_over_engine = paired_seconds(
             lambda: deblur_video(model, clip, out, config.deblur, overwrite=True), run_engine, args.repeats)

@@ -6,7 +6,8 @@ r"""Time-sharded deblurring on this machine: workers against threads, and the ba
 2. balance: a folder of one long clip and the three bundled samples on W workers, shared out by files
    (each worker deblurs every W-th file in turn: how ``torchrun scripts/deblur.py`` shared work before time
    shards) and by frames (torchrun, time shards): the busiest worker's busy time over the idlest's, and
-   the wall time.
+   the wall time. The folder is small (248 frames) for a CPU, so it runs with 16-frame segments (parts
+   start on segment boundaries); on a GPU, hours of video make thousands of 64-frame segments.
 
 Seconds are the commands' own (``deblur --summary``: from the first part's start to the last join),
 so process start-up (the same for both ways) is left out. The long clip is the cockatoo sample at
@@ -98,6 +99,7 @@ def main(argv=None) -> int:
     parser.add_argument("--speed-segment", type=int, default=24,
                         help="segment (and part) frames for it: 4 parts of the 96 frames")
     parser.add_argument("--repeats", type=int, default=2, help="workers-vs-threads pairs")
+    parser.add_argument("--segment", type=int, default=16, help="segment frames for the folder")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="deblur config")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
@@ -110,7 +112,7 @@ def main(argv=None) -> int:
         results = {"workers_vs_threads": workers_vs_threads(speed, folder, args.workers, args.repeats,
                                                             extra + segment),
                    "balance": balance(sorted([long, *(SAMPLES / n for n in SHORT)]), folder, args.workers,
-                                      extra)}
+                                      extra + ["--set", f"deblur.segment={args.segment}"])}
     speed, mixed = results["workers_vs_threads"], results["balance"]
     table = Table(title=f"time shards: {args.workers} workers, 320x180 H.264, default checkpoint")
     table.add_column("measure")
@@ -128,6 +130,7 @@ def main(argv=None) -> int:
         record = {"benchmark": "shards", **stamp(torch.device("cpu"), command_line(argv)),
                   "settings": {"workers": args.workers, "frames": args.frames,
                                "speed_frames": args.speed_frames, "speed_segment": args.speed_segment,
+                               "segment": args.segment,
                                "repeats": args.repeats, "set": args.set},
                   "results": results}
         args.json.write_text(json.dumps(record, indent=1) + "\n")

@@ -27,7 +27,6 @@ class DeblurConfig:
     Attributes:
         border: what the first and last T frames see (`pipeline.stream.windows`).
         chunk: frames decoded per chunk (and the positions per stage step).
-        batch: positions restored per model call.
         precision: fp32 (exact, TF32 off on CUDA), tf32, or bf16 / fp16 autocast (`pipeline.precision`).
         reader: auto (DALI when it can decode the file, else PyAV), dali or pyav.
         format: video (encoded with codec/crf, audio copied) or png (a folder of frames).
@@ -39,7 +38,6 @@ class DeblurConfig:
 
     border: Literal["reflect", "replicate", "official"] = "reflect"
     chunk: int = 16
-    batch: int = 8
     precision: Literal[PRECISIONS] = "fp32"
     reader: Literal["auto", "dali", "pyav"] = "auto"
     format: Literal["video", "png"] = "video"
@@ -50,7 +48,7 @@ class DeblurConfig:
     queue: int = 4
 
     def __post_init__(self) -> None:
-        for name in ("chunk", "batch", "segment", "queue"):
+        for name in ("chunk", "segment", "queue"):
             if getattr(self, name) < 1:
                 raise ValueError(f"deblur.{name} must be >= 1, got {getattr(self, name)!r}")
         if not 0 <= self.crf <= 51:

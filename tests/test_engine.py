@@ -16,10 +16,24 @@ def test_engine_equals_naive_windows(stages, border):
     model = seeded_model(ModelConfig(stages=stages, features=4, resblocks=1), seed=stages)
     video = seeded_clip(9, 30, 38)[0]  # 30x38: not a multiple of 4, padded and cropped back
     reference = naive_windows(model, video, border=border)
-    for chunk, batch in ((4, 3), (1, 1), (9, 16)):
-        restored = torch.cat(list(StreamingEngine(model, border=border, batch=batch).run(video.split(chunk))))
+    for chunk in (4, 1, 9):
+        restored = torch.cat(list(StreamingEngine(model, border=border).run(video.split(chunk))))
         assert restored.shape == video.shape
         assert (restored - reference).abs().max() <= 1e-5
+
+
+def test_any_chunking_and_any_part_give_the_same_bits():
+    """Every model call has one shape, so chunk sizes, resuming and parts of the video change no bit (this
+    is what makes time shards and resumed runs write the whole run's file)."""
+    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=4)
+    video = seeded_clip(12, 48, 64)[0]
+    engine = StreamingEngine(model)
+    whole = torch.cat(list(engine.run(video.split(3))))
+    assert all(torch.equal(torch.cat(list(engine.run(video.split(chunk)))), whole) for chunk in (1, 5, 12))
+    part = torch.cat(list(engine.run(video[3:10].split(4), first_frame=3, ends_video=False)))  # frames 5-7
+    assert torch.equal(part, whole[5:8])
+    head = torch.cat(list(engine.run(video[:6].split(2), ends_video=False)))  # frames 0-3
+    assert torch.equal(head, whole[:4])
 
 
 @pytest.mark.parametrize("frames", [1, 2, 3, 4])

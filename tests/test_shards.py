@@ -8,6 +8,7 @@ import time
 
 import av
 import pytest
+import torch
 
 from model import ModelConfig
 from pipeline.checkout import ROOT
@@ -66,6 +67,13 @@ def test_plan_cuts_by_frames_longest_first():
     assert plan([list(range(16))], [1000], 64, workers=1) == [Part(0, 0, None)]
 
 
+def test_plan_weighs_frames_by_their_pixels():
+    """Two 1024-frame videos, one with 4x the pixels: its parts hold a quarter of the frames."""
+    parts = plan([list(range(16)), list(range(16))], [1024, 1024], 64, workers=2, pixels=[4, 1])
+    sizes = {video: {p.frames(1024) for p in parts if p.video == video} for video in (0, 1)}
+    assert sizes == {0: {128}, 1: {512}}
+
+
 def test_plan_keeps_finished_segments_and_a_video_shorter_than_the_workers():
     assert plan([[1, 2, 5, 6]], [400], 64, workers=1) == [Part(0, 64, 192), Part(0, 320, None)]
     assert plan([[0]], [3], 64, workers=8) == [Part(0, 0, None)]
@@ -92,20 +100,16 @@ def test_parts_in_any_order_join_to_the_whole_run(make_clip, model, tmp_path, bo
     parts = plan([output.work.missing(output.info.num_frames)], [output.info.num_frames], 3, workers=3)
     assert [part.start for part in parts] == [0, 3, 6, 9]  # the last part, frame 9, holds one frame
     for part in reversed(parts):
-        deblur_part(model, output, part, config, device=model_device(model), reader=reader)
+        deblur_part(model, output, part, config, device=torch.device("cpu"), reader=reader)
     output.join()
     assert packets(tmp_path / "parts.mp4") == packets(tmp_path / "whole.mp4")
-
-
-def model_device(model):
-    return next(model.parameters()).device
 
 
 def test_join_refuses_missing_and_mismatched_parts(clip, model, tmp_path):
     config = DeblurConfig(chunk=3, segment=4)
     output = open_video(model, clip, tmp_path / "out.mp4", config, None, prepare=True)
-    deblur_part(model, output, Part(0, 0, 8), config, device=model_device(model), reader="pyav")
-    deblur_part(model, output, Part(0, 16, None), config, device=model_device(model), reader="pyav")
+    deblur_part(model, output, Part(0, 0, 8), config, device=torch.device("cpu"), reader="pyav")
+    deblur_part(model, output, Part(0, 16, None), config, device=torch.device("cpu"), reader="pyav")
     with pytest.raises(VideoError, match=r"is incomplete: frames 8-11 \(2 segment\(s\)\) are not finished"):
         output.join()
     output.work.seal(2, 4, "dali-gpu")
@@ -191,3 +195,19 @@ def test_a_bad_video_fails_alone(clip, make_clip, tmp_path):
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert errors == [f"error: {folder / 'cut.mp4'}: not a video file or corrupt (Invalid data found when "
                       "processing input)"]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_parts_on_cuda_join_to_the_whole_run(make_clip, tmp_path):
+    """On the GPU, where batch shapes could pick other kernels, parts (chunk 3, segment 3) still join into
+    the whole run's packets: the per-frame arithmetic does not depend on where a part starts."""
+    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=3).cuda().eval()
+    source = make_clip("shards_cuda.mp4", frames=10, size=SIZE)
+    config = DeblurConfig(chunk=3, segment=3)
+    deblur_video(model, source, tmp_path / "whole.mp4", config, device="cuda")
+    output = open_video(model, source, tmp_path / "parts.mp4", config, None, prepare=True)
+    for part in reversed(plan([output.work.missing(10)], [10], 3, workers=3)):
+        deblur_part(model, output, part, config, device=torch.device("cuda"), reader="auto")
+    output.join()
+    assert packets(tmp_path / "parts.mp4") == packets(tmp_path / "whole.mp4")

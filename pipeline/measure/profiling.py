@@ -140,9 +140,9 @@ def engine_flops(model: CDVDTSP, frames: int, height: int, width: int,
     meta = CDVDTSP(model.config).to("meta").eval()
     video = torch.empty(frames, 3, height, width, device="meta")
     counts = {}
-    for name, fn in (("engine", lambda: list(StreamingEngine(meta, border=deblur.border, batch=deblur.batch)
+    for name, fn in (("engine", lambda: list(StreamingEngine(meta, border=deblur.border)
                                               .run(video.split(deblur.chunk)))),
-                     ("naive", lambda: naive_windows(meta, video, border=deblur.border, batch=deblur.batch))):
+                     ("naive", lambda: naive_windows(meta, video, border=deblur.border))):
         with FlopCounterMode(display=False) as counter:
             fn()
         counts[name] = float(counter.get_total_flops())
@@ -153,14 +153,14 @@ def profile_model(model: CDVDTSP, deblur: DeblurConfig, device: torch.device, *,
                   width: int, repeats: int, precisions: list[str], trace: Path | None = None) -> dict:
     """The streaming engine per precision and the official schedule (fp32) on synthetic frames."""
     video = torch.rand(frames, 3, height, width, generator=torch.Generator().manual_seed(0)).to(device)
-    engine = StreamingEngine(model, border=deblur.border, batch=deblur.batch)
+    engine = StreamingEngine(model, border=deblur.border)
 
     def run_engine(precision: str) -> list[torch.Tensor]:
         with precision_context(device, precision):
             return [to_uint8(out.float()) for out in engine.run(video.split(deblur.chunk))]
 
     fns = {f"engine {p}": (lambda p=p: run_engine(p)) for p in precisions}
-    fns["naive windows fp32"] = lambda: naive_windows(model, video, border=deblur.border, batch=deblur.batch)
+    fns["naive windows fp32"] = lambda: naive_windows(model, video, border=deblur.border)
     runs = time_interleaved(fns, repeats, device)
     flops = engine_flops(model, frames, height, width, deblur)
     reference = None

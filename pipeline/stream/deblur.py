@@ -95,7 +95,7 @@ def restore_frames(
         if batch:
             yield to_model(torch.stack(batch).to(device))
 
-    engine = StreamingEngine(model, border=config.border, batch=config.batch)
+    engine = StreamingEngine(model, border=config.border)
     with precision_context(device, config.precision):
         for restored in engine.run(chunks()):
             yield from to_uint8(restored.float()).cpu().numpy()
@@ -147,7 +147,7 @@ def deblur_part(
                 frames = to_model(chunk.frames)
             yield frames
 
-    engine = StreamingEngine(model, border=config.border, batch=config.batch)
+    engine = StreamingEngine(model, border=config.border)
     with output.writer(part.start, last=part.stop is None, reader=reader.name,
                        queue_depth=config.queue) as writer, \
             torch.cuda.stream(stream) if stream else contextlib.nullcontext(), \

@@ -100,8 +100,9 @@ def plan_videos(videos: list[Video], workers: int) -> list[Part]:
     outputs = [video.output for video in videos]
     missing = [output.work.missing(output.info.num_frames) if output else [] for output in outputs]
     frames = [(output.work.end() or output.info.num_frames) if output else 0 for output in outputs]
+    pixels = [output.info.width * output.info.height if output else 1 for output in outputs]
     segment = next((output.segment_frames for output in outputs if output), 1)
-    return plan(missing, frames, segment, workers)
+    return plan(missing, frames, segment, workers, pixels)
 
 
 @dataclass
@@ -130,7 +131,10 @@ class Worker:
     def run(self) -> list[PartResult]:
         """Do every part nobody else has claimed, and join every output whose parts are all done."""
         for part in self.parts:
-            work = self.videos[part.video].output.work
+            output = self.videos[part.video].output
+            if output is None:  # rank 0 opened it, this worker could not (and said why)
+                continue
+            work = output.work
             if work.failure() is None and work.claim(part.name):
                 self._record(self._run_part(part))
                 work.mark_done(part.name)

@@ -7,8 +7,9 @@ context on each side (none beyond the video's ends, where the border policy take
 the whole video): its frames come out identical to a whole run's.
 
 Work is shared by frames, not files (`plan`): the unfinished segments of all videos are cut into parts of
-about ``total / (workers * PARTS_PER_WORKER)`` frames, listed longest first, and workers take the next
-unclaimed one, so a worker that finishes early takes more and none waits on one long video.
+about ``total / (workers * PARTS_PER_WORKER)`` of the job's cost (frames times pixels per frame), listed
+costliest first, and workers take the next unclaimed one, so a worker that finishes early takes more and
+none waits on one long video.
 """
 from dataclasses import dataclass
 
@@ -69,24 +70,27 @@ def runs(segments: list[int]) -> list[tuple[int, int]]:
     return found
 
 
-def plan(missing: list[list[int]], num_frames: list[int], segment_frames: int, workers: int) -> list[Part]:
-    """The work list: the unfinished segments of each video as parts, longest first.
+def plan(missing: list[list[int]], num_frames: list[int], segment_frames: int, workers: int,
+         pixels: list[int] | None = None) -> list[Part]:
+    """The work list: the unfinished segments of each video as parts, the costliest first.
 
     Args:
         missing: per video, its unfinished segment numbers in order (`WorkFolder.missing`).
         num_frames: per video, its probed frame count; the part holding its last segment reads to the end.
         segment_frames: the writer's segment size; parts start and (but for the last) end on its multiples.
         workers: how many processes share the list; with one, each run of unfinished segments is one part.
+        pixels: per video, pixels per frame: a frame's cost (None: every frame costs the same).
     """
-    total = sum(min(len(segments) * segment_frames, frames) for segments, frames in zip(missing, num_frames))
-    target = -(-total // (workers * PARTS_PER_WORKER)) if workers > 1 else total
-    size = max(1, round(target / segment_frames))  # segments per part
+    pixels = pixels or [1] * len(missing)
+    frames = [min(len(segments) * segment_frames, count) for segments, count in zip(missing, num_frames)]
+    target = sum(f * p for f, p in zip(frames, pixels)) / (workers * PARTS_PER_WORKER)  # cost per part
     parts = []
-    for video, (segments, frames) in enumerate(zip(missing, num_frames)):
-        last = -(-frames // segment_frames)  # segments in the video
+    for video, (segments, count) in enumerate(zip(missing, num_frames)):
+        last = -(-count // segment_frames)  # segments in the video
+        size = max(1, round(target / (pixels[video] * segment_frames))) if workers > 1 else len(segments)
         for first, end in runs(segments):
-            pieces = -(-(end - first) // size)
+            pieces = -(-(end - first) // max(size, 1))
             bounds = [first + (end - first) * i // pieces for i in range(pieces + 1)]  # even pieces
             for a, b in zip(bounds, bounds[1:]):
                 parts.append(Part(video, a * segment_frames, None if b >= last else b * segment_frames))
-    return sorted(parts, key=lambda part: (-part.frames(num_frames[part.video]), part.video, part.start))
+    return sorted(parts, key=lambda p: (-p.frames(num_frames[p.video]) * pixels[p.video], p.video, p.start))
