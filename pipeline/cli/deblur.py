@@ -175,9 +175,8 @@ def _deblur(args, config, model, weights: str, process, device) -> int:
             console.print(part_line(videos, result))
 
     worker = Worker(model, videos, parts, config.deblur, device, rank=process.rank, on_part=log_part)
-    with LiveView(console, videos, parts) if live else contextlib.nullcontext():
-        results = worker.run()
-    everything = [result for results in gather(results) for result in results]
+    with LiveView(console, videos, parts) if live else contextlib.nullcontext():  # until every worker is done
+        everything = [result for results in gather(worker.run()) for result in results]
     if not process.main:
         return 1 if any(r.error for r in everything) or any(v.error for v in videos) else 0
     summary = summarize(videos, everything, process.world_size)
