@@ -164,7 +164,20 @@ class Output:
         return end
 
 
-class PartWriter:
+class _Closing:
+    """A context manager that ``close()``s when its block ends normally and ``abort()``s when it raises."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class PartWriter(_Closing):
     """Writes frames ``start, start + 1, ...`` of an `Output` with their pts, as finished segments.
 
     Use as a context manager: leaving the block normally seals the last segment (`close`), leaving it with
@@ -189,15 +202,6 @@ class PartWriter:
         self._thread = EncoderThread(
             self._sink, output=output.path, start=start, segment_frames=output.segment_frames,
             queue_depth=queue_depth, checkpoint=lambda segment, frames: work.seal(segment, frames, reader))
-
-    def __enter__(self) -> "PartWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, traceback) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     @property
     def frames(self) -> int:
@@ -279,7 +283,7 @@ class PartWriter:
             raise ValueError(f"the writer for {self.output.path} is {self._state}")
 
 
-class VideoWriter:
+class VideoWriter(_Closing):
     """Writes a whole video's output frames, in order, to ``path`` (a video file, or a folder of PNG frames),
     in one process.
 
@@ -307,15 +311,6 @@ class VideoWriter:
         self._part = None if self._complete else self.output.writer(self.resume_frame, last=True,
                                                                       queue_depth=queue_depth)
         self._state = "open"
-
-    def __enter__(self) -> "VideoWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, traceback) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def write(self, frames: np.ndarray | torch.Tensor, pts: Sequence[int] | None = None, *,
               source: np.ndarray | torch.Tensor | None = None, ready: object | None = None) -> None:
