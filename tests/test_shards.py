@@ -153,6 +153,18 @@ def test_three_frames_on_two_workers_in_one_frame_parts(make_clip, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_video_shorter_than_the_workers(make_clip, tmp_path):
+    """A 1-frame clip on 3 workers: one part, two workers with nothing to do, the single-process file."""
+    one = make_clip("shards_one.mp4", frames=1, size=SIZE, audio=True)
+    single, shared = tmp_path / "single.mp4", tmp_path / "shared.mp4"
+    assert subprocess.run([sys.executable, str(ROOT / "scripts" / "deblur.py"), str(one), "-o", str(single),
+                           *TINY], cwd=ROOT, capture_output=True).returncode == 0
+    code, err = finished(torchrun(3, str(one), "-o", str(shared), port=29555))
+    assert code == 0, err[-3000:]
+    assert shared.read_bytes() == single.read_bytes()
+
+
+@pytest.mark.slow
 def test_a_killed_worker_is_finished_by_resume(make_clip, tmp_path):
     """One of two workers killed mid-run: torchrun stops the launch, no output appears, finished segments
     stay; ``--resume`` does the rest and gives one process's file."""
