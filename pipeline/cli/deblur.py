@@ -160,8 +160,9 @@ def _deblur(args, config, model, weights: str, process, device) -> int:
         for video in videos:
             if video.error:
                 fail(console, video.error)
-    job = ([i for i, v in enumerate(videos) if v.output], plan_videos(videos, process.world_size))
-    opened, parts = broadcast(job if process.main else None)
+    job = ([i for i, v in enumerate(videos) if v.output], plan_videos(videos, process.world_size)) \
+        if process.main else None  # the other ranks must not read work folders rank 0 is preparing
+    opened, parts = broadcast(job)
     for index, video in enumerate(videos):
         if index not in opened:  # rank 0 could not open it: not part of the job
             video.output = None

@@ -24,14 +24,15 @@ class LiveView:
     """Progress bars of ``videos`` (those the job holds: with an output) while ``parts`` are worked on."""
 
     def __init__(self, console: Console, videos: list[Video], parts: list[Part]) -> None:
-        self.videos, self.parts = videos, parts
+        self.videos = videos
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[workers]}"), TimeRemainingColumn(), console=console)
-        self.tasks = {}
+        self.tasks, self.planned = {}, {}  # per video: its bar, and the frames this launch restores
         for index, video in enumerate(videos):
             if video.output is not None:
-                self.tasks[index] = self.progress.add_task(
-                    video.source.name, total=video.output.info.num_frames, workers="")
+                total = video.output.info.num_frames
+                self.tasks[index] = self.progress.add_task(video.source.name, total=total, workers="")
+                self.planned[index] = sum(part.frames(total) for part in parts if part.video == index)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="live-view", daemon=True)
 
@@ -53,8 +54,7 @@ class LiveView:
     def _refresh(self) -> None:
         for index, task in self.tasks.items():
             output = self.videos[index].output
-            total = output.info.num_frames
-            planned = sum(part.frames(total) for part in self.parts if part.video == index)
+            total, planned = output.info.num_frames, self.planned[index]
             if not output.work.active:  # joined (or not started by this launch)
                 self.progress.update(task, completed=total if output.path.exists() else total - planned,
                                      workers="")

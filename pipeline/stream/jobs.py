@@ -113,7 +113,7 @@ class Worker:
         videos, parts: the job (the same on every worker).
         rank: this worker's number, recorded in its results.
         keep_going: record a failed part and go on (the command); False: raise its error (one video).
-        on_frames: called with (video index, part, frames just written) as frames are written.
+        on_frames: called with the number of frames just written.
         on_part: called with each `PartResult` as it is made.
     """
 
@@ -124,7 +124,7 @@ class Worker:
     device: torch.device
     rank: int = 0
     keep_going: bool = True
-    on_frames: Callable[[int, Part, int], None] | None = None
+    on_frames: Callable[[int], None] | None = None
     on_part: Callable[[PartResult], None] | None = None
     results: list[PartResult] = field(default_factory=list)
 
@@ -153,7 +153,7 @@ class Worker:
             written += frames
             output.work.report(part.name, self.rank, written)
             if self.on_frames:
-                self.on_frames(part.video, part, frames)
+                self.on_frames(frames)
 
         try:
             reader = self._deblur(output, part, count)
@@ -240,7 +240,7 @@ def deblur_video(
                                            overwrite=overwrite, resume=resume))
     parts, started = plan_videos([video], 1), time.perf_counter()
     worker = Worker(model, [video], parts, config, torch.device(device), keep_going=False,
-                    on_frames=(lambda _video, _part, frames: on_frames(frames)) if on_frames else None)
+                    on_frames=on_frames)
     done = [result for result in worker.run() if result.start is not None]
     info = video.output.info
     return DeblurResult(info.path, video.output.path, sum(result.frames for result in done),

@@ -194,7 +194,7 @@ class PartWriter(_Closing):
             raise ValueError(f"queue_depth must be >= 1, got {queue_depth}")
         output.work.check()
         self.output, self.info, self.compare = output, output.info, output.compare
-        self.start = self._next = start
+        self._next = start
         self.last, self._last_pts, self._shape = last, None, None
         self._sink = output.sink()
         self._state = "open"
@@ -202,11 +202,6 @@ class PartWriter(_Closing):
         self._thread = EncoderThread(
             self._sink, output=output.path, start=start, segment_frames=output.segment_frames,
             queue_depth=queue_depth, checkpoint=lambda segment, frames: work.seal(segment, frames, reader))
-
-    @property
-    def frames(self) -> int:
-        """Frames written so far."""
-        return self._next - self.start
 
     @timed("writer queue wait")
     def write(
