@@ -31,6 +31,11 @@ class CDVDTSP(nn.Module):
         self.restore = RestorationNet(features=self.config.features, resblocks=self.config.resblocks,
                                       residual=self.config.residual)
 
+    def pyramids(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        """(N, 3, H, W) frames -> their PWC-Net feature pyramids, level l as (N, C_l, h_l, w_l); no levels
+        at all when the flow net emits zero flow (`PWCNet.emits_zero_flow`), which needs none."""
+        return [] if self.flow.emits_zero_flow() else self.flow.features(frames)
+
     @timed("warp + TSP")
     def align(
         self, centres: torch.Tensor, prev: torch.Tensor, next_: torch.Tensor,
@@ -42,20 +47,23 @@ class CDVDTSP(nn.Module):
 
         Args:
             centres, prev, next_: (B, 3, H, W) frames.
-            pyramids: the (centre, prev, next) pyramids from ``self.flow.features``, to reuse them;
-                computed here when None.
+            pyramids: the (centre, prev, next) pyramids from `pyramids`, to reuse them; computed here
+                when None (and unused when the flow net emits zero flow).
 
         Returns:
             (B, 10, H, W) ``[warped prev, centre, warped next, S]``.
         """
         batch = centres.shape[0]
-        if pyramids is None:
-            both = self.flow.features(torch.cat((centres, prev, next_), dim=0))
-            pyramids = tuple([p[i * batch:(i + 1) * batch] for p in both] for i in range(3))
-        centre_pyr, prev_pyr, next_pyr = pyramids
-        first = [torch.cat((c, c), dim=0) for c in centre_pyr]  # (2B, C_l, h_l, w_l)
-        second = [torch.cat(pair, dim=0) for pair in zip(prev_pyr, next_pyr)]
-        flows = self.flow.flow_from_features(first, second, centres.shape[-2:])  # (2B, 2, H, W)
+        if self.flow.emits_zero_flow():  # exactly what PWC-Net would output, without computing it
+            flows = centres.new_zeros((2 * batch, 2, *centres.shape[-2:]))
+        else:
+            if pyramids is None:
+                both = self.flow.features(torch.cat((centres, prev, next_), dim=0))
+                pyramids = tuple([p[i * batch:(i + 1) * batch] for p in both] for i in range(3))
+            centre_pyr, prev_pyr, next_pyr = pyramids
+            first = [torch.cat((c, c), dim=0) for c in centre_pyr]  # (2B, C_l, h_l, w_l)
+            second = [torch.cat(pair, dim=0) for pair in zip(prev_pyr, next_pyr)]
+            flows = self.flow.flow_from_features(first, second, centres.shape[-2:])  # (2B, 2, H, W)
         warped, masks = warp(torch.cat((prev, next_), dim=0), flows)  # (2B, 3, H, W), (2B, 1, H, W)
         warped_prev, warped_next = warped[:batch], warped[batch:]
         prior = temporal_sharpness(warped_prev, centres, warped_next, masks[:batch], masks[batch:])
@@ -66,8 +74,8 @@ class CDVDTSP(nn.Module):
 
         Args:
             frames: (B, N, 3, H, W), N >= 3.
-            pyramids: the frames' PWC-Net pyramids, level l as (B, N, C_l, h_l, w_l), to reuse them
-                (the streaming engine keeps them across chunks); computed here when None.
+            pyramids: the frames' `pyramids`, level l as (B, N, C_l, h_l, w_l), to reuse them (the
+                streaming engine keeps them across chunks); computed here when None.
 
         Returns:
             (B, N - 2, 3, H, W): restored frames 1 .. N-2.
@@ -76,7 +84,7 @@ class CDVDTSP(nn.Module):
         if count < 3:
             raise ValueError(f"a stage needs at least 3 frames, got {count}")
         if pyramids is None:
-            pyramids = [p.unflatten(0, (batch, count)) for p in self.flow.features(frames.flatten(0, 1))]
+            pyramids = [p.unflatten(0, (batch, count)) for p in self.pyramids(frames.flatten(0, 1))]
 
         def at(offset: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
             """Frames and pyramids of positions offset .. offset+N-3, flattened to (B*(N-2), ...)."""

@@ -5,7 +5,9 @@ Same layers, order and arithmetic as the official ``flow_pwc.py``; names are our
 
 The forward pass is split so that a caller can reuse work: :meth:`PWCNet.features` resizes a frame to
 multiples of 64 and builds its feature pyramid (once per frame), :meth:`PWCNet.flow_from_features`
-decodes a flow for a pair of pyramids. ``PWCNet(first, second)`` does both.
+decodes a flow for a pair of pyramids. ``PWCNet(first, second)`` does both. A net whose flow heads are
+all zero (`init.zero_flow_`, and the default checkpoint) outputs exactly zero flow for any finite input;
+:meth:`PWCNet.emits_zero_flow` tells callers so, and they skip it.
 """
 import math
 
@@ -125,6 +127,29 @@ class PWCNet(nn.Module):
         self.pyramid = FeaturePyramid()
         self.decoders = nn.ModuleList(FlowDecoder(level=level) for level in (6, 5, 4, 3, 2))
         self.refiner = ContextNetwork(COST_CHANNELS + PYRAMID_CHANNELS[1] + 4 + sum(DENSE_CHANNELS))
+        self._zero_checked: tuple = ()  # (data pointer, version) of every flow head's weights when checked
+        self._zero = False
+
+    def emits_zero_flow(self) -> bool:
+        """Whether the flow is exactly zero whatever the (finite) frames, so that computing it can be skipped.
+
+        Every level's flow is its head's output alone (the coarser flow enters a level only as an input of
+        its dense layers), and the refined flow adds the refiner's last conv; so when those heads and that
+        conv are all zeros, the output is 0 exactly. False while the net would be trained (grad enabled
+        and a parameter requiring it: the heads need their gradients) and for meta tensors (no values).
+        The weights are looked at again only after they change (their data pointers and version
+        counters), so this syncs a device once per change of weights, not per call.
+        """
+        if torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()):
+            return False
+        convs = [decoder.predict for decoder in self.decoders] + [self.refiner[-1]]
+        heads = [p for conv in convs for p in conv.parameters()]
+        if heads[0].is_meta:
+            return False
+        key = tuple((p.data_ptr(), p._version) for p in heads)
+        if key != self._zero_checked:
+            self._zero_checked, self._zero = key, not any(bool(p.any()) for p in heads)
+        return self._zero
 
     @timed("flow")
     def features(self, frames: torch.Tensor) -> list[torch.Tensor]:

@@ -1,4 +1,5 @@
-"""Starting points without downloaded weights (model/init.py) and the residual option (model.residual)."""
+"""Starting points without downloaded weights (model/init.py), the residual option (model.residual), and
+skipping a flow net that emits zero flow (PWCNet.emits_zero_flow)."""
 
 import pytest
 import torch
@@ -6,6 +7,7 @@ import torch.nn.functional as F
 
 from model import CDVDTSP, CheckpointError, ModelConfig, load_checkpoint, save_checkpoint, save_official
 from model.init import bilinear_upsampling_kernel, identity_restoration_, zero_flow_
+from pipeline.stream.engine import StreamingEngine
 
 TINY = dict(features=4, resblocks=1)
 
@@ -64,3 +66,71 @@ def test_a_residual_checkpoint_keeps_its_residual_and_has_no_official_form(tmp_p
     assert loaded.config == ModelConfig(stages=1, residual=True, **TINY)
     with pytest.raises(CheckpointError, match="residual"):
         save_official(model, tmp_path / "official.pt")
+
+
+def _computing_the_flow(model: CDVDTSP, monkeypatch) -> None:
+    """Make ``model`` compute its (zero) flow through PWC-Net, as it did before the skip."""
+    monkeypatch.setattr(model.flow, "emits_zero_flow", lambda: False)
+
+
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16])
+def test_a_zero_flow_net_is_skipped_with_the_same_bits(monkeypatch, dtype):
+    """With zero flow heads PWC-Net is not run at all (model and streaming engine), and the outputs are
+    the bits of computing its zero flow, in fp32 and under bf16 autocast."""
+    torch.manual_seed(0)
+    model = CDVDTSP(ModelConfig(**TINY)).eval()
+    zero_flow_(model.flow)
+    frames, video = torch.rand(2, 5, 3, 32, 48), torch.rand(7, 3, 30, 44)
+
+    def outputs():
+        with torch.no_grad(), torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            return model(frames), torch.cat(list(StreamingEngine(model).run(video.split(3))))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(model.flow, "features", None)  # calling PWC-Net at all fails
+        patch.setattr(model.flow, "flow_from_features", None)
+        skipped = outputs()
+    with monkeypatch.context() as patch:
+        _computing_the_flow(model, patch)
+        computed = outputs()
+    assert all(torch.equal(a, b) for a, b in zip(skipped, computed))
+
+
+def test_frozen_zero_flow_trains_the_restoration_net_with_the_same_gradients(monkeypatch):
+    torch.manual_seed(0)
+    model = CDVDTSP(ModelConfig(residual=True, **TINY))
+    zero_flow_(model.flow)
+    model.flow.requires_grad_(False)
+    frames = torch.rand(2, 5, 3, 32, 32)
+
+    def gradients():
+        model.zero_grad()
+        sum(stage.square().mean() for stage in model.forward_stages(frames)).backward()
+        return [p.grad.clone() for p in model.restore.parameters()]
+
+    assert model.flow.emits_zero_flow()
+    skipped = gradients()
+    with monkeypatch.context() as patch:
+        _computing_the_flow(model, patch)
+        computed = gradients()
+    assert all(torch.equal(a, b) for a, b in zip(skipped, computed))
+
+
+def test_emits_zero_flow_follows_the_weights():
+    """Not while the net would be trained; again after any change of the heads' weights (in place under
+    no_grad, a state dict, a dtype change)."""
+    model = CDVDTSP(ModelConfig(**TINY))
+    assert not model.flow.emits_zero_flow()  # random heads
+    zero_flow_(model.flow)
+    assert not model.flow.emits_zero_flow()  # grad enabled and trainable: the heads need gradients
+    with torch.no_grad():
+        assert model.flow.emits_zero_flow()
+        model.flow.decoders[2].predict.bias[1] = 1e-30
+        assert not model.flow.emits_zero_flow()
+        model.flow.load_state_dict(zero_flow_(CDVDTSP(ModelConfig(**TINY)).flow).state_dict())
+        assert model.flow.emits_zero_flow()
+        model.half()
+        assert model.flow.emits_zero_flow()
+    model.flow.requires_grad_(False)
+    assert model.flow.emits_zero_flow()  # frozen: nothing to train in it
+    assert not CDVDTSP(ModelConfig(**TINY)).to("meta").flow.emits_zero_flow()  # no values to look at

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from model import CDVDTSP, ModelConfig
+from model.init import zero_flow_
 from model.ranges import listen, timed, timed_items
 from pipeline.cli.profiler import main
 from pipeline.measure import profiling
-from pipeline.measure.flops import count_macs
+from pipeline.measure.flops import _macs, count_macs
 from pipeline.measure.timing import Sections, busy_share, spread
 
 TINY = ["--set", "model.features=4", "--set", "model.resblocks=1"]
@@ -159,3 +160,16 @@ def test_unknown_modes_are_refused(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["nap"])
     assert exit_.value.code == 2 and "unknown mode 'nap'" in capsys.readouterr().err
+
+
+def test_a_skipped_zero_flow_net_is_not_counted():
+    """A zero-flow model runs no PWC-Net: at T=2 its official count is less by 8 frames' pyramids
+    (5 in stage 1, 3 in stage 2) and 8 flow decodes (2 per restored position)."""
+    model = CDVDTSP(ModelConfig(features=4, resblocks=1))
+    computed = count_macs(model, 64, 64)
+    zero_flow_(model.flow)
+    skipped = count_macs(model, 64, 64)
+    frame, pwc = torch.empty(1, 3, 64, 64, device="meta"), CDVDTSP(model.config).to("meta").flow
+    pyramid = _macs(pwc.features, frame)
+    decode = _macs(pwc, frame, frame) - 2 * pyramid
+    assert computed["official"] - skipped["official"] == pytest.approx(8 * pyramid + 8 * decode)

@@ -51,13 +51,24 @@ def _thop_style(model: torch.nn.Module, fn, *args) -> float:
     return total
 
 
+def meta_copy(model: CDVDTSP) -> CDVDTSP:
+    """The model's structure on the meta device, to count what it runs without running it. Of the
+    weights, only whether the flow net emits zero flow matters (PWC-Net is then skipped, and not
+    counted); meta tensors have no values to tell it, so the copy is told."""
+    meta = CDVDTSP(model.config).to("meta")
+    with torch.no_grad():
+        if model.flow.emits_zero_flow():
+            meta.flow.emits_zero_flow = lambda: True
+    return meta
+
+
 def count_macs(model: CDVDTSP, height: int, width: int) -> dict[str, float]:
     """MACs per output frame at (height, width), multiples of 4: ``official`` and ``cached`` schedules
     (torch.utils.flop_counter) and ``thop`` (the official schedule, thop's convention).
 
-    The model's weights are not used: a copy of its structure on the meta device is counted.
+    The model's `meta_copy` is counted.
     """
-    meta = CDVDTSP(model.config).to("meta")
+    meta = meta_copy(model)
 
     def frames(n):
         return torch.empty(1, n, 3, height, width, device="meta")

@@ -34,7 +34,7 @@ from pipeline.config import Config, DeblurConfig
 from pipeline.data.datasets import Manifest, PngWindowDataset, discover_frame_pairs
 from pipeline.data.pairs import EncodeSettings, VideoEncoder, resize
 from pipeline.data.synth import SynthConfig
-from pipeline.measure.flops import datasheet_tflops, measured_matmul_tflops
+from pipeline.measure.flops import datasheet_tflops, measured_matmul_tflops, meta_copy
 from pipeline.measure.ingest import compare_loaders, dali_codecs, make_data
 from pipeline.measure.timing import (
     PeakMemory,
@@ -137,7 +137,7 @@ def _measured(fn: Callable[[], object], device: torch.device) -> tuple[object, d
 def engine_flops(model: CDVDTSP, frames: int, height: int, width: int,
                   deblur: DeblurConfig) -> dict[str, float]:
     """FLOPs of the engine and the naive windows over a ``frames``-frame video, counted on the meta device."""
-    meta = CDVDTSP(model.config).to("meta").eval()
+    meta = meta_copy(model).eval()
     video = torch.empty(frames, 3, height, width, device="meta")
     counts = {}
     for name, fn in (("engine", lambda: list(StreamingEngine(meta, border=deblur.border)

@@ -89,7 +89,7 @@ class _StageStream:
 
     def push(self, frames: torch.Tensor) -> torch.Tensor:
         """(k, 3, H, W) more frames -> (m, 3, H, W) restored frames that became computable (m may be 0)."""
-        each = [self.model.flow.features(frame[None]) for frame in frames]  # once per frame, for both pairs
+        each = [self.model.pyramids(frame[None]) for frame in frames]  # once per frame, for both pairs
         pyramids = [torch.cat(levels) for levels in zip(*each)]
         if self.frames is not None:
             frames = torch.cat((self.frames, frames))
