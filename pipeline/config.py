@@ -4,6 +4,7 @@ Unknown keys are errors that name the key (a typo must never silently become a d
 type-checked against the schema, and the resolved config can be written back next to outputs.
 """
 import dataclasses
+import logging
 import types
 import typing
 from dataclasses import dataclass, field
@@ -14,6 +15,12 @@ import yaml
 
 from model import ModelConfig
 from pipeline.precision import PRECISIONS, TRAIN_PRECISIONS
+
+log = logging.getLogger(__name__)
+
+RETIRED = {  # keys that older configs and run folders' config.yaml still carry: ignored, with a warning
+    "deblur.batch": "the engine makes one model call per frame and position (exact whatever the chunking)",
+}
 
 
 class ConfigError(ValueError):
@@ -251,6 +258,9 @@ def from_dict(schema, data: dict, prefix: str = ""):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(schema)
     fields = {f.name: f for f in dataclasses.fields(schema) if f.init}
+    for key in [k for k in data if f"{prefix}{k}" in RETIRED]:
+        log.warning("config key %s%s is no longer used: %s", prefix, key, RETIRED[f"{prefix}{key}"])
+        data = {k: v for k, v in data.items() if k != key}
     unknown = [k for k in data if k not in fields]
     if unknown:
         raise ConfigError(f"unknown config key {prefix}{unknown[0]} (known: {', '.join(fields)})")

@@ -56,3 +56,11 @@ def test_dump_round_trip(tmp_path):
     config = load_config(overrides=["model.stages=3"])
     dump_config(config, tmp_path / "resolved.yaml")
     assert load_config(tmp_path / "resolved.yaml") == config
+
+
+def test_a_retired_key_is_ignored_with_a_warning(tmp_path, caplog):
+    """A run folder's config.yaml from an older version (deblur.batch) still resumes."""
+    path = tmp_path / "config.yaml"
+    path.write_text("deblur:\n  batch: 8\n  chunk: 4\n")
+    assert load_config(path).deblur.chunk == 4
+    assert "deblur.batch is no longer used" in caplog.text
