@@ -7,6 +7,7 @@ import sys
 import time
 
 import av
+import numpy as np
 import pytest
 import torch
 
@@ -19,6 +20,7 @@ from pipeline.stream.jobs import deblur_video, open_video
 from pipeline.stream.parts import Part, decode_range, plan
 from pipeline.stream.windows import BORDERS
 from pipeline.video.probe import probe
+from pipeline.video.sequences import read_image
 
 from .helpers import seeded_model
 
@@ -223,3 +225,21 @@ def test_parts_on_cuda_join_to_the_whole_run(make_clip, tmp_path):
         deblur_part(model, output, part, config, device=torch.device("cuda"), reader="auto")
     output.join()
     assert packets(tmp_path / "parts.mp4") == packets(tmp_path / "whole.mp4")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_deblur_video_on_cuda_gives_the_cpus_frames(make_clip, tmp_path):
+    """`deblur_video` on the GPU (side stream, pinned host copies, events) writes the frames the CPU
+    writes: both decode with PyAV, and fp32 with TF32 off differs from the CPU by rounding only, so no
+    pixel moves by more than one level and few move at all."""
+    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=3).eval()
+    source = make_clip("cuda_vs_cpu.mp4", frames=12, size=SIZE)
+    config = DeblurConfig(chunk=5, format="png", reader="pyav")
+    deblur_video(model, source, tmp_path / "cpu", config, device="cpu")
+    deblur_video(model.cuda(), source, tmp_path / "cuda", config, device="cuda")
+    names = sorted(p.name for p in (tmp_path / "cpu").glob("*.png"))
+    assert names == sorted(p.name for p in (tmp_path / "cuda").glob("*.png")) and len(names) == 12
+    cpu = np.stack([read_image(tmp_path / "cpu" / name) for name in names]).astype(int)
+    cuda = np.stack([read_image(tmp_path / "cuda" / name) for name in names]).astype(int)
+    assert np.abs(cpu - cuda).max() <= 1 and (cpu != cuda).mean() < 1e-2
