@@ -38,6 +38,8 @@ class DeblurConfig:
         reader: auto (DALI when it can decode the file, else PyAV), dali or pyav.
         format: video (encoded with codec/crf, audio copied) or png (a folder of frames).
         codec, crf: encoder and quality of video output (libx264 CRF: lower is better).
+        bits: output depth, 8 or 10; auto: 10 for inputs deeper than 8 bits (decoded at 16 bits) when the
+            codec has a 10-bit format, else 8.
         compare: write input | output side by side.
         segment: frames per independently encoded segment (the unit of --resume).
         queue: depth of the decode and encode queues (bounded: memory stays flat).
@@ -50,6 +52,7 @@ class DeblurConfig:
     format: Literal["video", "png"] = "video"
     codec: str = "libx264"
     crf: int = 18
+    bits: Literal["auto", 8, 10] = "auto"
     compare: bool = False
     segment: int = 64
     queue: int = 4

@@ -112,6 +112,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reader", choices=["auto", "dali", "pyav"], help="= --set deblur.reader=...")
     parser.add_argument("--codec", help="= --set deblur.codec=... (e.g. libx264, libx265, libvpx-vp9)")
     parser.add_argument("--crf", type=int, help="= --set deblur.crf=N")
+    parser.add_argument("--bits", type=int, choices=[8, 10],
+                        help="output depth (default: 10 for inputs deeper than 8 bits, else 8)")
     parser.add_argument("--format", choices=["video", "png"], help="= --set deblur.format=...")
     parser.add_argument("--compare", action="store_true", help="write input | output side by side")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -129,8 +131,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=console, show_path=False)])
     shortcuts = {"precision": args.precision, "border": args.border, "chunk": args.chunk,
-                 "reader": args.reader, "codec": args.codec, "crf": args.crf, "format": args.format,
-                 "compare": args.compare or None}
+                 "reader": args.reader, "codec": args.codec, "crf": args.crf, "bits": args.bits,
+                 "format": args.format, "compare": args.compare or None}
     try:
         config = load_config(args.config, args.set, values={f"deblur.{k}": v for k, v in shortcuts.items()})
         process, device = init_process(args.device)

@@ -94,12 +94,14 @@ def summarize(videos: list[Video], results: list[PartResult], workers: int) -> d
         seconds = max((r.ended for r in done), default=0.0) - min((r.ended - r.seconds for r in done),
                                                                   default=0.0)
         frames = sum(r.frames for r in parts)
+        output = video.output
         rows.append({
             "input": str(video.source), "frames": frames, "parts": len(parts),
             "workers": sorted({r.worker for r in parts}), "seconds": seconds,
             "fps": frames / seconds if seconds and frames else None,
             "reader": ", ".join(sorted({r.reader for r in parts if r.error is None})) or "-",
-            "output": str(video.output.path) if joined else None,
+            "output": str(output.path) if joined else None,
+            "bits": None if output is None else {"input": output.info.bit_depth, "output": output.bits},
             "error": errors[0] if errors else (None if joined else "not finished"),
         })
     ranks = [{"rank": rank, "parts": sum(r.start is not None for r in by_worker[rank]),
@@ -121,6 +123,9 @@ def summary_tables(summary: dict, weights: str) -> list[Table]:
         videos.add_column(column, justify="right" if numeric else "left")
     for row in summary["videos"]:
         output = row["output"] if row["error"] is None else f"[red]failed: {row['error']}[/]"
+        bits = row["bits"]
+        if row["error"] is None and bits and bits["input"] > bits["output"]:
+            output += f" [yellow]({bits['input']}-bit input written at {bits['output']} bits)[/]"
         fps = f"{row['fps']:.2f}" if row["fps"] else "-"
         videos.add_row(Path(row["input"]).name, str(row["frames"]), str(row["parts"]),
                        f"{row['seconds']:.1f}", fps, row["reader"], output)

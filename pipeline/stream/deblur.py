@@ -1,6 +1,6 @@
 """Deblur one part of a video end to end: decode ahead, stream through the engine, encode on a thread.
 
-    reader (DALI / PyAV, runs ahead) -> engine (its own CUDA stream, autocast) -> uint8 on device
+    reader (DALI / PyAV, runs ahead) -> engine (its own CUDA stream, autocast) -> levels on device
         -> async copy into pinned host memory -> writer thread (waits on the copy's event, encodes)
 
 On a CPU the same structure runs with threads: the reader and the writer work while the model computes.
@@ -22,7 +22,7 @@ from pipeline.config import DeblurConfig
 from pipeline.precision import precision_context
 from pipeline.stream.engine import StreamingEngine
 from pipeline.stream.parts import Part, decode_range
-from pipeline.video.frames import to_model, to_uint8
+from pipeline.video.frames import to_model, to_pixels, to_uint8
 from pipeline.video.readers import open_reader
 from pipeline.video.writer import Output
 
@@ -57,8 +57,7 @@ class _Pending:
 def _to_host(
     tensors: list[torch.Tensor | None], stream: torch.cuda.Stream | None
 ) -> tuple[list[torch.Tensor | None], object]:
-    """Start copying (F, H, W, 3) uint8 device frames to pinned host memory; one event says when all are
-    done."""
+    """Start copying (F, H, W, 3) device frames to pinned host memory; one event says when all are done."""
     if stream is None:
         return [None if t is None else t.cpu() for t in tensors], None
     hosts = []
@@ -130,7 +129,8 @@ def deblur_part(
     """
     info, radius = output.info, model.config.stages
     decode = decode_range(part, info.num_frames, radius)
-    reader = open_reader(info, reader, device, config.chunk, start_frame=decode.first, stop_frame=decode.stop)
+    reader = open_reader(info, reader, device, config.chunk, start_frame=decode.first, stop_frame=decode.stop,
+                         deep=output.bits > 8)
     log.info("%s frames %d-%s: reader %s (%s)", info.path, part.start, part.stop or "end", reader.name,
              reader.reason)
     emitted = decode.first + radius if decode.first else 0  # the engine's first restored frame
@@ -153,8 +153,8 @@ def deblur_part(
             torch.cuda.stream(stream) if stream else contextlib.nullcontext(), \
             precision_context(device, config.precision):
         for restored in engine.run(model_input(), first_frame=decode.first, ends_video=decode.ends_video):
-            with timed("to uint8 + download"):
-                frames = to_uint8(restored.float())  # (F, H, W, 3) on the device
+            with timed("to levels + download"):
+                frames = to_pixels(restored.float(), output.pixels)  # (F, H, W, 3) on the device
             if context:
                 pending.take(context)
                 context = 0
@@ -164,7 +164,7 @@ def deblur_part(
             frames, pts, pixels = frames[keep], pts[keep], None if pixels is None else pixels[keep]
             if not len(frames):
                 continue
-            with timed("to uint8 + download"):
+            with timed("to levels + download"):
                 (host, source_host), ready = _to_host([frames, pixels], stream)
             writer.write(host, pts, source=source_host, ready=ready)
             if on_frames:

@@ -74,7 +74,7 @@ def open_video(model: CDVDTSP, source: Path, output: Path, config: DeblurConfig,
     """
     info = probe(source)
     result = Output(output, info, format=config.format, codec=config.codec, crf=config.crf,
-                    compare=config.compare, segment_frames=config.segment,
+                    compare=config.compare, segment_frames=config.segment, bits=config.bits,
                     settings=fingerprint(model, config, settings))
     if prepare:
         result.prepare(overwrite=overwrite, resume=resume)

@@ -95,18 +95,23 @@ def colour_of(stream: av.VideoStream, height: int, pix_fmt: str) -> Colour:
     )
 
 
-def to_rgb(frame: av.VideoFrame, colour: Colour) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of a decoded frame, converted with ``colour`` (RGB and gray frames as they are)."""
+RGB_FORMATS = {np.dtype(np.uint8): "rgb24", np.dtype(np.uint16): "rgb48le"}  # FFmpeg's, per level type
+
+
+def to_rgb(frame: av.VideoFrame, colour: Colour, deep: bool = False) -> np.ndarray:
+    """(H, W, 3) RGB of a decoded frame, converted with ``colour`` (RGB and gray frames as they are): uint8,
+    or with ``deep`` uint16 levels (0..65535), which keep a 10- or 12-bit file's precision."""
+    rgb = RGB_FORMATS[np.dtype(np.uint16 if deep else np.uint8)]
     if not frame.format.name.startswith(("yuv", "nv", "p0", "p1")):
-        return frame.to_ndarray(format="rgb24")
+        return frame.to_ndarray(format=rgb)
     return frame.reformat(
-        format="rgb24", src_colorspace=_SWSCALE[colour.matrix], src_color_range=colour.range_id
+        format=rgb, src_colorspace=_SWSCALE[colour.matrix], src_color_range=colour.range_id
     ).to_ndarray()
 
 
 def from_rgb(image: np.ndarray, pix_fmt: str, colour: Colour) -> av.VideoFrame:
-    """An (H, W, 3) uint8 RGB image as a ``pix_fmt`` frame converted and tagged with ``colour``."""
-    frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+    """An (H, W, 3) uint8 or uint16 RGB image as a ``pix_fmt`` frame converted and tagged with ``colour``."""
+    frame = av.VideoFrame.from_ndarray(image, format=RGB_FORMATS[image.dtype])
     if not pix_fmt.startswith("yuv"):
         return frame.reformat(format=pix_fmt)
     converted = frame.reformat(

@@ -1,6 +1,6 @@
-"""The one video encoder: (H, W, 3) uint8 RGB frames into a one-stream file, converted with a colour and
-tagged with it, written under a temporary name and renamed when closed (a failed run leaves no file that
-looks complete).
+"""The one video encoder: (H, W, 3) uint8 (or uint16) RGB frames into a one-stream file, converted with a
+colour and tagged with it, written under a temporary name and renamed when closed (a failed run leaves no
+file that looks complete).
 
 Every file the project encodes goes through it: the writer's segments (`pipeline.video.segments`), the
 training pairs (`pipeline.data.pairs`) and the clips the profiler and the benchmarks make. The stream
@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipeline.video.colour import Colour, from_rgb, tag
+from pipeline.video.colour import RGB_FORMATS, Colour, from_rgb, tag
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +54,13 @@ class Encoder:
         return self._stream.height
 
     def write(self, image: np.ndarray, pts: int | None = None) -> None:
-        """Encode the next (H, W, 3) uint8 RGB frame, shown at ``pts`` in the time base (None: the encoder
-        numbers frames itself)."""
+        """Encode the next (H, W, 3) RGB frame (uint8, or uint16 levels for deeper formats), shown at
+        ``pts`` in the time base (None: the encoder numbers frames itself)."""
         if self._stream is None:
             self._open_stream(image.shape)
-        if image.shape != (self._stream.height, self._stream.width, 3) or image.dtype != np.uint8:
+        if image.shape != (self._stream.height, self._stream.width, 3) or image.dtype not in RGB_FORMATS:
             raise ValueError(f"{self.path}: frame {self.frames} is {image.shape} {image.dtype}, "
-                             f"expected ({self._stream.height}, {self._stream.width}, 3) uint8")
+                             f"expected ({self._stream.height}, {self._stream.width}, 3) uint8 or uint16")
         frame = from_rgb(image, self.pix_fmt, self.colour)
         if pts is not None:
             frame.pts, frame.time_base = pts, self.time_base

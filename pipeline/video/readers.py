@@ -11,8 +11,9 @@ ends before that frame (the probed frame count when reading to the end).
   frame range ``[start_frame, stop_frame)``, so DALI itself seeks to the keyframe before ``start_frame``.
   DALI decodes ahead in its own prefetch thread.
 * `PyAVReader`: anything FFmpeg decodes, with FFmpeg's frame/slice threads, converted to rgb24 (gray,
-  10-bit and alpha formats included; alpha is dropped) in a `prefetch` thread that runs ahead of the
-  consumer. Starting at a frame seeks to the keyframe before it, decodes forward and drops.
+  10-bit and alpha formats included; alpha is dropped), or with ``deep`` files deeper than 8 bits to
+  rgb48 (uint16 levels), in a `prefetch` thread that runs ahead of the consumer. Starting at a frame
+  seeks to the keyframe before it, decodes forward and drops.
 
 Both rotate frames upright by the probed display rotation and convert with the file's colour
 (`pipeline.video.colour`: its tags, or BT.709 for untagged HD). DALI converts every file with the BT.601
@@ -50,7 +51,7 @@ class Chunk:
     """Consecutive frames of a video: ``frames[i]`` is frame ``start + i``, shown at ``pts[i]``."""
 
     start: int
-    frames: torch.Tensor  # (F, H, W, 3) uint8 RGB, upright, on the compute device
+    frames: torch.Tensor  # (F, H, W, 3) uint8 (uint16 when deep) RGB, upright, on the compute device
     pts: list[int]  # (F,) presentation timestamps in the video's time base
 
 
@@ -61,7 +62,7 @@ class Reader:
 
     def __init__(
         self, info: VideoInfo, *, device: torch.device, chunk: int, start_frame: int = 0,
-        stop_frame: int | None = None, reason: str = ""
+        stop_frame: int | None = None, reason: str = "", deep: bool = False
     ) -> None:
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1 frame, got {chunk}")
@@ -70,6 +71,7 @@ class Reader:
             raise ValueError(f"frames [{start_frame}, {stop}) are not within [0, {info.num_frames}]")
         self.info, self.device, self.chunk = info, torch.device(device), chunk
         self.start_frame, self.stop_frame, self.reason = start_frame, stop_frame, reason
+        self.pixels = torch.uint16 if deep and info.bit_depth > 8 else torch.uint8
 
     def __iter__(self) -> Iterator[Chunk]:
         info, done = self.info, self.start_frame
@@ -94,7 +96,7 @@ class Reader:
             log.warning("%s: decoded %d frames, the container said %d", info.path, done, info.num_frames)
 
     def _decode(self) -> Iterator[tuple[torch.Tensor, list[int]]]:
-        """Chunks of (F, h, w, 3) uint8 frames as stored, on ``self.device``, with their pts.
+        """Chunks of (F, h, w, 3) ``self.pixels`` frames as stored, on ``self.device``, with their pts.
 
         Called only when there are frames from ``start_frame`` on; may run past ``stop_frame``.
         """
@@ -120,16 +122,17 @@ class PyAVReader(Reader):
         with av.open(str(info.path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            buffer, pts = torch.empty(shape, dtype=torch.uint8, pin_memory=pin), []
+            deep = self.pixels == torch.uint16
+            buffer, pts = torch.empty(shape, dtype=self.pixels, pin_memory=pin), []
             try:
                 for index, frame in enumerate(self._frames(container, stream), start=self.start_frame):
                     if (frame.height, frame.width) != shape[1:3]:
                         raise VideoError(info.path, f"frame size changes to {frame.width}x{frame.height}")
-                    buffer.numpy()[len(pts)] = to_rgb(frame, info.colour)
+                    buffer.numpy()[len(pts)] = to_rgb(frame, info.colour, deep)
                     pts.append(frame.pts if frame.pts is not None else info.nominal_pts(index))
                     if len(pts) == self.chunk:
                         yield buffer, pts
-                        buffer, pts = torch.empty(shape, dtype=torch.uint8, pin_memory=pin), []
+                        buffer, pts = torch.empty(shape, dtype=self.pixels, pin_memory=pin), []
             except av.error.FFmpegError as error:
                 raise VideoError(info.path, f"truncated or corrupt ({error.strerror})") from error
             if pts:
@@ -222,9 +225,11 @@ def open_reader(
     *,
     start_frame: int = 0,
     stop_frame: int | None = None,
+    deep: bool = False,
 ) -> Reader:
     """A reader for ``info``'s video yielding chunks of ``chunk`` frames on ``device``, frames
-    ``[start_frame, stop_frame)`` (None: to the end).
+    ``[start_frame, stop_frame)`` (None: to the end); with ``deep``, a file deeper than 8 bits as uint16
+    levels (DALI decodes 8-bit files only, so those go to PyAV).
 
     ``kind="auto"`` takes DALI on NVDEC when ``device`` is a CUDA device that decodes the codec, else
     DALI on the CPU for 8-bit VP8/VP9/MJPEG, else PyAV. ``reader.name`` ("dali-gpu", "dali-cpu",
@@ -236,7 +241,7 @@ def open_reader(
     if kind not in KINDS:
         raise ValueError(f"reader kind must be one of {KINDS}, got {kind!r}")
     device = torch.device(device)
-    common = dict(device=device, chunk=chunk, start_frame=start_frame, stop_frame=stop_frame)
+    common = dict(device=device, chunk=chunk, start_frame=start_frame, stop_frame=stop_frame, deep=deep)
     if kind == "pyav":
         return PyAVReader(info, reason="PyAV requested", **common)
     gpu_problem = dali.gpu_problem(info, device)

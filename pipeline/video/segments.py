@@ -7,7 +7,8 @@
   that the segments' packets join with increasing decoding timestamps (`pipeline.video.join`).
 
 Sizes are kept: yuv420p needs even sizes, so odd-sized video is encoded as yuv444p (the same conversion, no
-chroma subsampling) instead of being padded or cropped (`pix_fmt`).
+chroma subsampling) instead of being padded or cropped (`pix_fmt`). 10-bit outputs take uint16 frames
+(levels 0..65535) and are encoded as yuv420p10le (yuv444p10le when odd-sized); PNG frames as 16-bit PNG.
 """
 
 import logging
@@ -18,6 +19,7 @@ import av
 import numpy as np
 
 from model.ranges import timed
+from pipeline.video.colour import RGB_FORMATS
 from pipeline.video.encoder import Encoder
 from pipeline.video.probe import VideoInfo
 
@@ -33,7 +35,7 @@ class Sink:
         """Raise ValueError if frames of this size cannot be written."""
 
     def add(self, index: int, image: np.ndarray, pts: int) -> None:
-        """Write frame ``index``: (H, W, 3) uint8 shown at ``pts``."""
+        """Write frame ``index``: (H, W, 3) uint8 or uint16 levels, shown at ``pts``."""
         raise NotImplementedError
 
     def seal(self) -> None:
@@ -51,11 +53,14 @@ class PngFrames(Sink):
 
     @timed("encode")
     def add(self, index: int, image: np.ndarray, pts: int) -> None:
+        rgb = RGB_FORMATS[image.dtype]
         if self._encoder is None:
             self._encoder = av.CodecContext.create("png", "w")
             self._encoder.width, self._encoder.height = image.shape[1], image.shape[0]
-            self._encoder.pix_fmt, self._encoder.time_base = "rgb24", Fraction(1, 1)
-        (packet,) = self._encoder.encode(av.VideoFrame.from_ndarray(image, format="rgb24"))
+            self._encoder.pix_fmt = "rgb24" if rgb == "rgb24" else "rgb48be"  # PNG stores 16 bits big-endian
+            self._encoder.time_base = Fraction(1, 1)
+        frame = av.VideoFrame.from_ndarray(image, format=rgb)
+        (packet,) = self._encoder.encode(frame if rgb == "rgb24" else frame.reformat(format="rgb48be"))
         (self.work / f"{index:06d}.png").write_bytes(bytes(packet))
 
 
@@ -63,14 +68,15 @@ class VideoSegments(Sink):
     """Segments ``%06d.nut``, each a separately encoded file of ``segment_frames`` frames."""
 
     def __init__(
-        self, work: Path, info: VideoInfo, codec: str, options: dict[str, str], segment_frames: int
+        self, work: Path, info: VideoInfo, codec: str, options: dict[str, str], segment_frames: int,
+        bits: int = 8,
     ) -> None:
         self.work, self.info, self.codec, self.options = work, info, codec, options
-        self.segment_frames, self.pix_fmt = segment_frames, None
+        self.segment_frames, self.bits, self.pix_fmt = segment_frames, bits, None
         self._encoder: Encoder | None = None  # of the segment being written
 
     def check_size(self, height: int, width: int) -> None:
-        self.pix_fmt = pix_fmt(self.codec, height, width)
+        self.pix_fmt = pix_fmt(self.codec, height, width, self.bits)
 
     def files(self, frames: int) -> list[Path]:
         """The segment files that hold ``frames`` frames, in order."""
@@ -101,11 +107,28 @@ class VideoSegments(Sink):
             encoder.abort()
 
 
-def pix_fmt(codec: str, height: int, width: int) -> str:
-    """The encoder pixel format: yuv420p when the size allows it, else a full-chroma format (same size)."""
-    formats = [f.name for f in av.codec.Codec(codec, "w").video_formats or []]
+# per output depth: (formats that need even sizes, formats for any size), in order of preference
+PIX_FMTS = {8: (("yuv420p",), ("yuv444p", "rgb24", "bgr0", "gbrp")),
+            10: (("yuv420p10le",), ("yuv444p10le", "gbrp10le"))}
+
+
+def _encoder_formats(codec: str) -> list[str]:
+    return [f.name for f in av.codec.Codec(codec, "w").video_formats or []]
+
+
+def encodes_bits(codec: str, bits: int) -> bool:
+    """Whether ``codec`` has a format of `PIX_FMTS` for ``bits``-bit output."""
+    formats = _encoder_formats(codec)
+    return not formats or any(name in formats for group in PIX_FMTS[bits] for name in group)
+
+
+def pix_fmt(codec: str, height: int, width: int, bits: int = 8) -> str:
+    """The encoder pixel format for ``bits``-bit output: 4:2:0 when the size allows it, else a full-chroma
+    format (same size)."""
+    formats = _encoder_formats(codec)
     even = height % 2 == 0 and width % 2 == 0
-    for name in (("yuv420p",) if even else ()) + ("yuv444p", "rgb24", "bgr0", "gbrp"):
+    subsampled, full = PIX_FMTS[bits]
+    for name in (subsampled if even else ()) + full:
         if not formats or name in formats:
             if not even:
                 log.warning("odd frame size %dx%d: encoded with %s as %s to keep every pixel; browsers, "

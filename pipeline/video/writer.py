@@ -28,9 +28,10 @@ from model.ranges import timed
 from pipeline.errors import VideoError, os_problem
 from pipeline.video.encoder import container_format
 from pipeline.video.encoder_thread import EncoderThread
+from pipeline.video.frames import PEAKS, pixel_type
 from pipeline.video.join import join_segments
 from pipeline.video.probe import VideoInfo, probe
-from pipeline.video.segments import PngFrames, Sink, VideoSegments
+from pipeline.video.segments import PngFrames, Sink, VideoSegments, encodes_bits
 from pipeline.video.workfolder import WorkFolder
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class Output:
         format: "video" or "png".
         codec, crf, options: the video encoder, its ``crf`` (for encoders that have one: libx264, libx265,
             libvpx-vp9) and further encoder options (e.g. ``{"preset": "veryfast"}``).
+        bits: 8, 10, or "auto": 10 for a source deeper than 8 bits when the output can hold it (PNG, or a
+            codec with 10-bit formats), else 8. Frames are then written as uint16 levels (``pixels``).
         compare: frames are input | output side by side.
         segment_frames: frames per resumable segment; parts start on multiples of it.
         settings: anything else that must match for a resume or between workers (e.g. the model and
@@ -65,6 +68,7 @@ class Output:
         compare: bool = False,
         segment_frames: int = 64,
         settings: Mapping[str, object] | None = None,
+        bits: int | str = "auto",
     ) -> None:
         if format not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
@@ -73,11 +77,16 @@ class Output:
         self.path, self.info, self.format, self.compare = Path(path), info, format, compare
         self.segment_frames, self.codec = segment_frames, codec
         self.encoder_options = {"crf": str(crf), **(options or {})}
+        self.bits = output_bits(bits, info, format, codec)
+        self.pixels = pixel_type(self.bits)  # the frames' type: uint8, or uint16 levels above 8 bits
+        if info.bit_depth > self.bits:
+            log.warning("%s: %d-bit input, %d-bit output (%s)", info.path, info.bit_depth, self.bits,
+                        f"{codec} has no 10-bit format here" if bits == "auto" else "as asked")
         self.work = WorkFolder(self.path, dict(
             source=str(info.path.resolve()), source_bytes=info.path.stat().st_size,
             num_frames=info.num_frames,
             format=format, codec=codec, crf=crf, options=dict(options or {}), compare=compare,
-            segment_frames=segment_frames, settings=dict(settings or {})), segment_frames)
+            bits=self.bits, segment_frames=segment_frames, settings=dict(settings or {})), segment_frames)
         self._container = container_format(self.path, codec) if format == "video" else None
 
     def prepare(self, *, overwrite: bool = False, resume: bool = False) -> None:
@@ -95,7 +104,8 @@ class Output:
         """A new sink for one part's frames."""
         if self.format == "png":
             return PngFrames(self.work.path)
-        return VideoSegments(self.work.path, self.info, self.codec, self.encoder_options, self.segment_frames)
+        return VideoSegments(self.work.path, self.info, self.codec, self.encoder_options, self.segment_frames,
+                             self.bits)
 
     def writer(self, start: int, *, last: bool = False, reader: str = "",
                queue_depth: int = 4) -> "PartWriter":
@@ -215,10 +225,11 @@ class PartWriter(_Closing):
         """Queue the next frames for encoding; blocks only while the queue is full.
 
         Args:
-            frames: (F, H, W, 3) uint8 RGB, numpy or a CPU tensor. The writer reads it later, on its
-                thread: do not modify it after this call.
+            frames: (F, H, W, 3) RGB of the output's ``pixels`` type (uint8; uint16 levels above 8 bits),
+                numpy or a CPU tensor. The writer reads it later, on its thread: do not modify it
+                after this call.
             pts: (F,) increasing timestamps in the source's time base; None: the nominal frame rate.
-            source: (F, H, W, 3) uint8 input frames, required with ``compare=True``.
+            source: (F, H, W, 3) input frames (uint8 or ``pixels``), required with ``compare=True``.
             ready: an event with ``synchronize()`` (e.g. a ``torch.cuda.Event`` recorded after an
                 asynchronous device-to-host copy into ``frames``) that the encoder waits for first.
 
@@ -226,7 +237,7 @@ class PartWriter(_Closing):
             VideoError: encoding failed (the cause is chained), e.g. no space left on the device.
         """
         self._check_open()
-        frames, source = _host_frames(frames, source, self.compare)
+        frames, source = _host_frames(frames, source, self.compare, self.output.pixels)
         shape = frames.shape[1:3] if source is None else (frames.shape[1], 2 * frames.shape[2])
         if self._shape is None:
             self._sink.check_size(*shape)
@@ -338,26 +349,43 @@ class VideoWriter(_Closing):
                  self.work.done_frames())
 
 
+def output_bits(bits: int | str, info: VideoInfo, format: str, codec: str) -> int:
+    """`Output`'s ``bits`` resolved: 8 or 10 (raises ValueError for a codec without 10-bit formats)."""
+    deep_ok = format == "png" or encodes_bits(codec, 10)
+    if bits == "auto":
+        return 10 if info.bit_depth > 8 and deep_ok else 8
+    if bits not in (8, 10):
+        raise ValueError(f"bits must be 8, 10 or 'auto', got {bits!r}")
+    if bits == 10 and not deep_ok:
+        raise ValueError(f"{codec} cannot encode 10-bit video here; use libx264 or libx265, or 8 bits")
+    return bits
+
+
 def _host_frames(frames: np.ndarray | torch.Tensor, source: np.ndarray | torch.Tensor | None,
-                 compare: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """``write``'s frames (and, comparing, input frames of the same shape) as (F, H, W, 3) uint8 numpy."""
+                 compare: bool, pixels: torch.dtype) -> tuple[np.ndarray, np.ndarray | None]:
+    """``write``'s frames (and, comparing, input frames of the same shape) as (F, H, W, 3) numpy of the
+    output's ``pixels`` type; 8-bit input frames beside uint16 output ones are scaled to 16 bits."""
     if source is not None and not compare:
         raise ValueError("source frames are written only with compare=True")
     if compare and source is None:
         raise ValueError("compare=True needs the input frames: write(frames, pts, source=...)")
-    frames = _host_array(frames, "frames")
-    source = None if source is None else _host_array(source, "source")
+    frames = _host_array(frames, "frames", (pixels,))
+    source = None if source is None else _host_array(source, "source", (torch.uint8, pixels))
     if source is not None and source.shape != frames.shape:
         raise ValueError(f"source frames {source.shape} do not match output frames {frames.shape}")
+    if source is not None and source.dtype != frames.dtype:
+        source = source.astype(frames.dtype) * (PEAKS[pixels] // PEAKS[torch.uint8])  # 255 -> 65535
     return frames, source
 
 
-def _host_array(frames: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
-    """(F, H, W, 3) uint8 numpy from numpy or a CPU tensor (no copy)."""
+def _host_array(frames: np.ndarray | torch.Tensor, name: str, types: tuple[torch.dtype, ...]) -> np.ndarray:
+    """(F, H, W, 3) numpy of one of ``types`` from numpy or a CPU tensor (no copy)."""
     if isinstance(frames, torch.Tensor):
         if frames.device.type != "cpu":
             raise ValueError(f"{name} must be in host memory, got a tensor on {frames.device}")
         frames = frames.detach().numpy()
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"{name} must be (F, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+    allowed = [torch.empty(0, dtype=t).numpy().dtype for t in types]
+    if frames.dtype not in allowed or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"{name} must be (F, H, W, 3) {' or '.join(map(str, allowed))}, "
+                         f"got {frames.shape} {frames.dtype}")
     return frames
