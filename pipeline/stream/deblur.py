@@ -139,6 +139,8 @@ def deblur_part(
     remaining = None if part.stop is None else part.stop - part.start
     pending = _Pending(keep_pixels=config.compare)
     stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+    if stream is not None:  # the model's weights were copied on the default stream: wait for them
+        stream.wait_stream(torch.cuda.current_stream(device))
 
     def model_input() -> Iterator[torch.Tensor]:
         for chunk in reader:
