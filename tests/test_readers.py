@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pipeline.errors import VideoError
+from pipeline.video import readers
 from pipeline.video.frames import to_model, to_uint8
 from pipeline.video.prefetch import prefetch
 from pipeline.video.probe import probe
@@ -199,6 +200,20 @@ def test_dali_gpu_matches_pyav(request, clip):
     assert name == "dali-gpu" and all(chunk.frames.is_cuda for chunk in gpu)
     assert pts_of(gpu) == pts_of(cpu)
     assert mean_difference(frames_of(gpu), frames_of(cpu)) < CODEC_TOLERANCE
+
+
+@needs_cuda
+def test_dali_gpu_metadata_arrives_on_the_host(h264_clip, tmp_path):
+    """NVDEC frames stay on the GPU, their numbers and timestamps come to the host inside the pipeline:
+    reading them each chunk does not wait for the CUDA stream."""
+    from nvidia.dali.plugin.pytorch import DALIGenericIterator
+
+    info = probe(h264_clip)
+    pipe = readers._chunk_pipeline(file_list=readers._file_list(tmp_path, info, 0, None), chunk=4,
+                                   backend="gpu", batch_size=1, num_threads=1, device_id=0)
+    batch = next(iter(DALIGenericIterator([pipe], ["frames", "frame_num", "timestamps"],
+                                          reader_name=readers._DALI_READER)))[0]
+    assert batch["frames"].is_cuda and not batch["frame_num"].is_cuda and not batch["timestamps"].is_cuda
 
 
 @needs_cuda

@@ -198,7 +198,7 @@ class DaliReader(Reader):
                 correct = DaliCorrection(info.colour, info.pix_fmt)  # DALI converts with BT.601
                 for batch in timed_items("decode (DALI)", batches):
                     out = batch[0]
-                    numbers, seconds = out["frame_num"][0].tolist(), out["timestamps"][0].tolist()  # (chunk,)
+                    numbers, seconds = out["frame_num"][0].tolist(), out["timestamps"][0].tolist()  # host
                     keep = _real_frames(numbers, seconds, last_time)
                     if not keep:
                         continue
@@ -297,7 +297,9 @@ def _chunk_pipeline(*, file_list: str, chunk: int, backend: str, **pipeline_args
             enable_timestamps=True,
             name=_DALI_READER,
         )
-        return frames, frame_num, timestamps  # (chunk, h, w, 3) uint8, (chunk,) int, (chunk,) seconds
+        # the metadata is read on the host every chunk: moved there inside the pipeline (a no-op on the
+        # CPU), so reading it waits for DALI's copy, never for the model's CUDA stream
+        return frames, frame_num.cpu(), timestamps.cpu()  # (chunk, h, w, 3) uint8, (chunk,) int, seconds
 
     return chunks()
 
