@@ -14,6 +14,7 @@ from typing import Literal
 import yaml
 
 from model import ModelConfig
+from pipeline.compiling import MODES as COMPILE_MODES
 from pipeline.precision import PRECISIONS, TRAIN_PRECISIONS
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ class DeblurConfig:
         compare: write input | output side by side.
         segment: frames per independently encoded segment (the unit of --resume).
         queue: depth of the decode and encode queues (bounded: memory stays flat).
+        compile: torch.compile of the engine's per-call pieces (`pipeline.compiling`): off, default,
+            max-autotune, or reduce-overhead (CUDA graphs).
     """
 
     border: Literal["reflect", "replicate", "official"] = "reflect"
@@ -56,6 +59,7 @@ class DeblurConfig:
     compare: bool = False
     segment: int = 64
     queue: int = 4
+    compile: Literal[COMPILE_MODES] = "off"
 
     def __post_init__(self) -> None:
         for name in ("chunk", "segment", "queue"):

@@ -209,10 +209,10 @@ def test_dali_gpu_metadata_arrives_on_the_host(h264_clip, tmp_path):
     from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
     info = probe(h264_clip)
-    pipe = readers._chunk_pipeline(file_list=readers._file_list(tmp_path, info, 0, None), chunk=4,
+    pipe = readers.chunk_pipeline(file_list=readers.one_line_file_list(tmp_path, info, 0, None), chunk=4,
                                    backend="gpu", batch_size=1, num_threads=1, device_id=0)
     batch = next(iter(DALIGenericIterator([pipe], ["frames", "frame_num", "timestamps"],
-                                          reader_name=readers._DALI_READER)))[0]
+                                          reader_name=readers.DALI_READER)))[0]
     assert batch["frames"].is_cuda and not batch["frame_num"].is_cuda and not batch["timestamps"].is_cuda
 
 

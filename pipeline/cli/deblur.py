@@ -27,6 +27,7 @@ from rich.logging import RichHandler
 from model import CDVDTSP, CheckpointError
 from pipeline.cli import command_parser, fail
 from pipeline.cli.job_view import LiveView, part_line, summarize, summary_tables
+from pipeline.compiling import MODES, compile_model
 from pipeline.config import ConfigError, dump_config, load_config
 from pipeline.data.datasets import VideoPaths
 from pipeline.distributed import broadcast, close_process, gather, init_process, restarted
@@ -116,6 +117,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="output depth (default: 10 for inputs deeper than 8 bits, else 8)")
     parser.add_argument("--format", choices=["video", "png"], help="= --set deblur.format=...")
     parser.add_argument("--compare", action="store_true", help="write input | output side by side")
+    parser.add_argument("--compile", choices=MODES,
+                        help="= --set deblur.compile=... (torch.compile; reduce-overhead: CUDA graphs)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--resume", action="store_true",
                         help="continue interrupted runs from their last segment")
@@ -132,14 +135,14 @@ def main(argv=None) -> int:
                         handlers=[RichHandler(console=console, show_path=False)])
     shortcuts = {"precision": args.precision, "border": args.border, "chunk": args.chunk,
                  "reader": args.reader, "codec": args.codec, "crf": args.crf, "bits": args.bits,
-                 "format": args.format, "compare": args.compare or None}
+                 "format": args.format, "compare": args.compare or None, "compile": args.compile}
     try:
         config = load_config(args.config, args.set, values={f"deblur.{k}": v for k, v in shortcuts.items()})
         process, device = init_process(args.device)
         model, weights = build(args, config, warn=process.main)
     except (ConfigError, CheckpointError, RuntimeError) as error:
         return fail(console, error)
-    model = model.to(device).eval()
+    model = compile_model(model.to(device).eval(), config.deblur.compile)
     try:
         return _deblur(args, config, model, weights, process, device)
     except KeyboardInterrupt:

@@ -108,6 +108,10 @@ def _headline(step: str, record: dict) -> str:
                 f"of the engine's {record['engine_fps']:.1f}")
     if step == "train":
         return "; ".join(f"{name} {rate:.1f} samples/s" for name, rate in record["samples_per_s"].items())
+    if step == "compiled":
+        return (f"{record['mode']} {record['precision']}: {record['compiled_fps']:.1f} fps vs eager "
+                f"{record['eager_fps']:.1f} ({record['speedup']:.2f}x), first run "
+                f"{record['first_run_seconds']:.0f} s, max {record['max_abs_vs_eager']:.1e} from eager")
     levels = [f"{name} max {value} levels from PyAV" for name, value in record["max_levels_vs_pyav"].items()]
     rates = [f"{name} {rate:.1f} samples/s" for name, rate in record["ingest_samples_per_s"].items()]
     return "; ".join(levels + rates)

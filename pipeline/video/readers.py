@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 KINDS = ("auto", "dali", "pyav")
 PREFETCH_CHUNKS = 2  # PyAV decodes this many chunks ahead of the consumer
 _REORDER_MARGIN = 32  # packets scanned past a seek target: more than any decoder's frame reordering
-_DALI_READER = "video"
+DALI_READER = "video"
 
 
 @dataclass(frozen=True)
@@ -178,8 +178,8 @@ class DaliReader(Reader):
 
         device_id = dali.device_id(self.device) if self.backend == "gpu" else None
         with tempfile.TemporaryDirectory(prefix="dali-reader-") as folder:
-            pipe = _chunk_pipeline(
-                file_list=_file_list(Path(folder), info, self.start_frame, self.stop_frame),
+            pipe = chunk_pipeline(
+                file_list=one_line_file_list(Path(folder), info, self.start_frame, self.stop_frame),
                 chunk=self.chunk,
                 backend=self.backend,
                 batch_size=1,
@@ -191,7 +191,7 @@ class DaliReader(Reader):
                 batches = DALIGenericIterator(
                     [pipe],
                     ["frames", "frame_num", "timestamps"],
-                    reader_name=_DALI_READER,
+                    reader_name=DALI_READER,
                     last_batch_policy=LastBatchPolicy.PARTIAL,
                 )
                 next_frame, last_time = self.start_frame, float("-inf")
@@ -279,7 +279,7 @@ def make_reader(info: VideoInfo, name: str, device: torch.device | str = "cpu", 
     return PyAVReader(info, **common) if name == "pyav" else DaliReader(info, backend=name[5:], **common)
 
 
-def _chunk_pipeline(*, file_list: str, chunk: int, backend: str, **pipeline_args):
+def chunk_pipeline(*, file_list: str, chunk: int, backend: str, **pipeline_args):
     """A DALI pipeline yielding one window of ``chunk`` frames per run: (frames, frame_num, timestamps)."""
     from nvidia.dali import fn, pipeline_def
 
@@ -295,7 +295,7 @@ def _chunk_pipeline(*, file_list: str, chunk: int, backend: str, **pipeline_args
             pad_mode="edge",
             enable_frame_num="sequence",
             enable_timestamps=True,
-            name=_DALI_READER,
+            name=DALI_READER,
         )
         # the metadata is read on the host every chunk: moved there inside the pipeline (a no-op on the
         # CPU), so reading it waits for DALI's copy, never for the model's CUDA stream
@@ -304,7 +304,7 @@ def _chunk_pipeline(*, file_list: str, chunk: int, backend: str, **pipeline_args
     return chunks()
 
 
-def _file_list(folder: Path, info: VideoInfo, start_frame: int, stop_frame: int | None) -> str:
+def one_line_file_list(folder: Path, info: VideoInfo, start_frame: int, stop_frame: int | None) -> str:
     """A DALI file list for frames [start_frame, stop_frame or num_frames) of the video, through a symlink.
 
     DALI splits file-list lines on whitespace, so the video is linked under a name without any.

@@ -1,0 +1,27 @@
+"""Optional ``torch.compile`` of what the engine calls once per frame or position (``deblur.compile``).
+
+The engine's calls have one shape per video (one frame, or one position of three frames), so each piece
+is compiled for static shapes, once per frame size: PWC-Net's pyramid, each level's decoder and the
+refiner, and the restoration net. ``reduce-overhead`` also captures them as CUDA graphs (on a GPU; a CPU
+runs them as plain compiled code). Compiled kernels fuse and reorder arithmetic, so outputs may differ
+from eager ones by rounding (tests hold them within 1e-5); every part of a video is made in one mode (it
+is in the segments' fingerprint), so time shards and resumed runs still join exactly.
+"""
+
+from model import CDVDTSP
+
+MODES = ("off", "default", "max-autotune", "reduce-overhead")
+
+
+def compile_model(model: CDVDTSP, mode: str, backend: str = "inductor") -> CDVDTSP:
+    """Compile ``model``'s per-call pieces in place with ``mode`` (one of `MODES`; "off": nothing) and
+    ``backend`` (tests trace with "eager", which skips code generation); returns it. State-dict keys are
+    unchanged (``nn.Module.compile``)."""
+    if mode not in MODES:
+        raise ValueError(f"compile mode must be one of {MODES}, got {mode!r}")
+    if mode == "off":
+        return model
+    pieces = [model.flow.pyramid, *model.flow.decoders, model.flow.refiner, model.restore]
+    for piece in pieces:
+        piece.compile(mode=None if backend == "eager" else mode, dynamic=False, backend=backend)
+    return model

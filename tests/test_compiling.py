@@ -1,0 +1,44 @@
+"""torch.compile of the engine's per-call pieces (pipeline.compiling): same state dict, same frames."""
+import pytest
+import torch
+
+from model import ModelConfig
+from pipeline.compiling import compile_model
+from pipeline.stream.engine import StreamingEngine
+
+from .helpers import seeded_model
+
+
+def engine_output(model, video: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        return torch.cat(list(StreamingEngine(model).run(video.split(3))))
+
+
+def test_traced_pieces_give_the_eager_bits():
+    """Every piece traces whole (dynamo, eager backend: no code generation on a CPU test): the engine's
+    frames are the eager ones bit for bit, and the state dict keeps its keys."""
+    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=3).eval()
+    video = torch.rand(6, 3, 32, 48, generator=torch.Generator().manual_seed(0))
+    eager, keys = engine_output(model, video), list(model.state_dict())
+    assert compile_model(model, "default", backend="eager") is model
+    assert torch.equal(engine_output(model, video), eager) and list(model.state_dict()) == keys
+
+
+def test_unknown_modes_fail():
+    model = seeded_model(ModelConfig(features=4, resblocks=1))
+    with pytest.raises(ValueError, match="compile mode"):
+        compile_model(model, "fast")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_compiled_and_graphed_engine_stays_within_rounding_of_eager():
+    """Inductor kernels captured as CUDA graphs (reduce-overhead) on the GPU: within 1e-5 of eager fp32.
+    (The GPU check measures their speed, `pipeline.measure.gpu_check.compiled`.)"""
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=3).cuda().eval()
+    video = torch.rand(8, 3, 64, 96, device="cuda")
+    eager = engine_output(model, video)
+    compile_model(model, "reduce-overhead")
+    engine_output(model, video)  # compiles (and records the graphs)
+    assert (engine_output(model, video) - eager).abs().max() <= 1e-5
