@@ -80,8 +80,9 @@ class Output:
         self.bits = output_bits(bits, info, format, codec)
         self.pixels = pixel_type(self.bits)  # the frames' type: uint8, or uint16 levels above 8 bits
         if info.bit_depth > self.bits:
-            log.warning("%s: %d-bit input, %d-bit output (%s)", info.path, info.bit_depth, self.bits,
-                        f"{codec} has no 10-bit format here" if bits == "auto" else "as asked")
+            reason = ("as asked" if bits != "auto" else "outputs have 8 or 10 bits" if self.bits == 10
+                      else f"{codec} has no 10-bit format here")
+            log.warning("%s: %d-bit input, %d-bit output (%s)", info.path, info.bit_depth, self.bits, reason)
         self.work = WorkFolder(self.path, dict(
             source=str(info.path.resolve()), source_bytes=info.path.stat().st_size,
             num_frames=info.num_frames,
