@@ -15,6 +15,7 @@ import yaml
 
 from model import ModelConfig
 from pipeline.compiling import MODES as COMPILE_MODES
+from pipeline.memory_format import FORMATS as MEMORY_FORMATS
 from pipeline.precision import PRECISIONS, TRAIN_PRECISIONS
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class DeblurConfig:
         queue: depth of the decode and encode queues (bounded: memory stays flat).
         compile: torch.compile of the engine's per-call pieces (`pipeline.compiling`): off, default,
             max-autotune, or reduce-overhead (CUDA graphs).
+        memory_format: the weights' layout (`pipeline.memory_format`): contiguous, or channels_last.
     """
 
     border: Literal["reflect", "replicate", "official"] = "reflect"
@@ -60,6 +62,7 @@ class DeblurConfig:
     segment: int = 64
     queue: int = 4
     compile: Literal[COMPILE_MODES] = "off"
+    memory_format: Literal[tuple(MEMORY_FORMATS)] = "contiguous"
 
     def __post_init__(self) -> None:
         for name in ("chunk", "segment", "queue"):

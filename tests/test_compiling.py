@@ -1,9 +1,11 @@
-"""torch.compile of the engine's per-call pieces (pipeline.compiling): same state dict, same frames."""
+"""torch.compile of the engine's per-call pieces (pipeline.compiling) and channels-last weights
+(pipeline.memory_format): same state dict, the same frames to rounding."""
 import pytest
 import torch
 
 from model import ModelConfig
 from pipeline.compiling import compile_model
+from pipeline.memory_format import with_memory_format
 from pipeline.stream.engine import StreamingEngine
 
 from .helpers import seeded_model
@@ -28,6 +30,22 @@ def test_unknown_modes_fail():
     model = seeded_model(ModelConfig(features=4, resblocks=1))
     with pytest.raises(ValueError, match="compile mode"):
         compile_model(model, "fast")
+
+
+def test_channels_last_weights_give_the_contiguous_frames_to_rounding():
+    """Every 4-d weight goes channels-last, so the convolutions run NHWC: the engine's frames stay within
+    1e-5 of the contiguous model's, the state dict keeps its keys and values."""
+    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=3).eval()
+    video = torch.rand(6, 3, 32, 48, generator=torch.Generator().manual_seed(0))
+    contiguous, state = engine_output(model, video), {k: v.clone() for k, v in model.state_dict().items()}
+    assert with_memory_format(model, "channels_last") is model
+    weights = [p for p in model.parameters() if p.dim() == 4]
+    assert weights and all(p.is_contiguous(memory_format=torch.channels_last) for p in weights)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items()) and list(state) == list(
+        model.state_dict())
+    assert (engine_output(model, video) - contiguous).abs().max() <= 1e-5
+    with pytest.raises(ValueError, match="memory format"):
+        with_memory_format(model, "nhwc")
 
 
 @pytest.mark.cuda

@@ -7,6 +7,7 @@ import torch
 from model import ModelConfig
 from pipeline.cli.deblur import main as deblur
 from pipeline.config import DeblurConfig
+from pipeline.stream.deblur import fingerprint
 from pipeline.stream.engine import StreamingEngine
 from pipeline.stream.jobs import deblur_video
 from pipeline.video.frames import to_model, to_uint8
@@ -56,6 +57,18 @@ def test_png_frames_equal_the_engine_on_decoded_input(clip, model, tmp_path):
     written = np.stack(list(read_frames(tmp_path / "frames")))
     assert written.shape == (11, SIZE[1], SIZE[0], 3)
     assert np.array_equal(written, expected.numpy())
+
+
+def test_channels_last_writes_the_same_frames_in_its_own_segments(clip, model, tmp_path):
+    """``--channels-last`` writes the frames the default layout writes (to one level of rounding); its
+    segments are told apart from the default layout's (the fingerprint), so neither resumes the other."""
+    args = [str(clip), "--format", "png", *TINY]
+    assert deblur([*args, "-o", str(tmp_path / "default")]) == 0
+    assert deblur([*args, "-o", str(tmp_path / "nhwc"), "--channels-last"]) == 0
+    default, nhwc = (np.stack(list(read_frames(tmp_path / name))).astype(int) for name in ("default", "nhwc"))
+    assert default.shape == nhwc.shape and np.abs(default - nhwc).max() <= 1
+    nhwc_config = DeblurConfig(memory_format="channels_last")
+    assert fingerprint(model, nhwc_config) != fingerprint(model, DeblurConfig())
 
 
 def test_compare_writes_input_beside_output(clip, tmp_path):

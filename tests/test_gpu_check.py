@@ -17,6 +17,8 @@ def test_every_step_runs_at_the_tiny_size_and_reports(tmp_path):
     assert 40 < steps["fidelity"]["bf16_vs_fp32"]["psnr_db"] < 120
     assert set(steps["engine"]["fps"]) == {"engine fp32", "engine bf16", "naive windows fp32"}
     assert steps["end_to_end"]["fps"] > 0 and steps["train"]["samples_per_s"]
+    assert steps["channels_last"]["max_abs_vs_contiguous"] <= 1e-5
+    assert steps["channels_last"]["channels_last_fps"] > 0 and steps["channels_last"]["contiguous_fps"] > 0
     assert steps["compiled"]["max_abs_vs_eager"] == 0 and steps["compiled"]["compiled_fps"] > 0  # traced
     assert set(document["results"]) >= {"model", "end-to-end", "train"}
     assert (tmp_path / "gpu_check_cpu.png").stat().st_size > 10_000

@@ -32,6 +32,7 @@ from pipeline.config import ConfigError, dump_config, load_config
 from pipeline.data.datasets import VideoPaths
 from pipeline.distributed import broadcast, close_process, gather, init_process, restarted
 from pipeline.evaluation import Video, outputs_restore_fn, score
+from pipeline.memory_format import with_memory_format
 from pipeline.metrics import Summary
 from pipeline.precision import PRECISIONS
 from pipeline.runtime import UNTRAINED, build_model
@@ -119,6 +120,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compare", action="store_true", help="write input | output side by side")
     parser.add_argument("--compile", choices=MODES,
                         help="= --set deblur.compile=... (torch.compile; reduce-overhead: CUDA graphs)")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="= --set deblur.memory_format=channels_last (weights and activations NHWC)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--resume", action="store_true",
                         help="continue interrupted runs from their last segment")
@@ -135,14 +138,16 @@ def main(argv=None) -> int:
                         handlers=[RichHandler(console=console, show_path=False)])
     shortcuts = {"precision": args.precision, "border": args.border, "chunk": args.chunk,
                  "reader": args.reader, "codec": args.codec, "crf": args.crf, "bits": args.bits,
-                 "format": args.format, "compare": args.compare or None, "compile": args.compile}
+                 "format": args.format, "compare": args.compare or None, "compile": args.compile,
+                 "memory_format": "channels_last" if args.channels_last else None}
     try:
         config = load_config(args.config, args.set, values={f"deblur.{k}": v for k, v in shortcuts.items()})
         process, device = init_process(args.device)
         model, weights = build(args, config, warn=process.main)
     except (ConfigError, CheckpointError, RuntimeError) as error:
         return fail(console, error)
-    model = compile_model(model.to(device).eval(), config.deblur.compile)
+    model = with_memory_format(model.to(device).eval(), config.deblur.memory_format)
+    model = compile_model(model, config.deblur.compile)
     try:
         return _deblur(args, config, model, weights, process, device)
     except KeyboardInterrupt:

@@ -108,6 +108,10 @@ def _headline(step: str, record: dict) -> str:
                 f"of the engine's {record['engine_fps']:.1f}")
     if step == "train":
         return "; ".join(f"{name} {rate:.1f} samples/s" for name, rate in record["samples_per_s"].items())
+    if step == "channels_last":
+        return (f"{record['precision']}: {record['channels_last_fps']:.1f} fps vs contiguous "
+                f"{record['contiguous_fps']:.1f} ({record['speedup']:.2f}x), "
+                f"max {record['max_abs_vs_contiguous']:.1e} from contiguous")
     if step == "compiled":
         return (f"{record['mode']} {record['precision']}: {record['compiled_fps']:.1f} fps vs eager "
                 f"{record['eager_fps']:.1f} ({record['speedup']:.2f}x), first run "

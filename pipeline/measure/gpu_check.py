@@ -28,6 +28,7 @@ from pipeline.config import Config
 from pipeline.data.pairs import resize
 from pipeline.measure import profiling
 from pipeline.measure.flops import datasheet_tflops
+from pipeline.memory_format import with_memory_format
 from pipeline.precision import precision_context
 from pipeline.stream.engine import StreamingEngine
 from pipeline.video.frames import to_model, to_uint8
@@ -200,33 +201,52 @@ def dali(check: Check) -> dict:
             "results": {"decode": decode, "ingest": ingest}}
 
 
+def _timed_runs(check: Check, model: CDVDTSP, frames: list[np.ndarray],
+                precision: str) -> tuple[torch.Tensor, float]:
+    """The engine's restored frames with ``model`` and its frames/s (median of `Check.repeats` runs,
+    frames back on the host)."""
+    runs = []
+    for _ in range(check.repeats):
+        began = time.perf_counter()
+        restored = _restored(replace(check, model=model), frames, check.device, precision)
+        runs.append(time.perf_counter() - began)
+    return restored, len(frames) / sorted(runs)[len(runs) // 2]
+
+
 def compiled(check: Check) -> dict:
     """The engine at `Check.size` compiled (`pipeline.compiling`, reduce-overhead: inductor kernels as CUDA
-    graphs) against eager, in bf16 on CUDA (fp32 elsewhere), on real frames: frames/s of both (median of
-    `Check.repeats` runs, frames back on the host), the first compiled run's seconds (compiling), and the
-    largest difference of the compiled frames from the eager ones. At the tiny size the pieces are only
-    traced (eager backend), so that CI runs the step without code generation."""
+    graphs) against eager, in bf16 on CUDA (fp32 elsewhere), on real frames: frames/s of both, the first
+    compiled run's seconds (compiling), and the largest difference of the compiled frames from the eager
+    ones. At the tiny size the pieces are only traced (eager backend), so that CI runs the step without
+    code generation."""
     precision = "bf16" if check.device.type == "cuda" else "fp32"
     frames = check.clip_frames(check.frames)
-
-    def timed_runs(model: CDVDTSP) -> tuple[torch.Tensor, float]:
-        runs = []
-        for _ in range(check.repeats):
-            began = time.perf_counter()
-            restored = _restored(replace(check, model=model), frames, check.device, precision)
-            runs.append(time.perf_counter() - began)
-        return restored, len(frames) / sorted(runs)[len(runs) // 2]
-
-    eager, eager_fps = timed_runs(check.model)
+    eager, eager_fps = _timed_runs(check, check.model, frames, precision)
     model = compile_model(copy.deepcopy(check.model), "reduce-overhead",
                           backend="eager" if check.tiny else "inductor")
     began = time.perf_counter()
     _restored(replace(check, model=model), frames, check.device, precision)
     first = time.perf_counter() - began
-    restored, compiled_fps = timed_runs(model)
+    restored, compiled_fps = _timed_runs(check, model, frames, precision)
     return {"precision": precision, "mode": "reduce-overhead", "eager_fps": eager_fps,
             "compiled_fps": compiled_fps, "speedup": compiled_fps / eager_fps, "first_run_seconds": first,
             "max_abs_vs_eager": float((restored - eager).abs().max())}
+
+
+def channels_last(check: Check) -> dict:
+    """The engine at `Check.size` with channels-last weights (`pipeline.memory_format`) against contiguous
+    ones, in bf16 on CUDA (fp32 elsewhere), on real frames: frames/s of both, in turns, and the largest
+    difference of the frames."""
+    precision = "bf16" if check.device.type == "cuda" else "fp32"
+    frames = check.clip_frames(check.frames)
+    models = {"contiguous": check.model,
+              "channels_last": with_memory_format(copy.deepcopy(check.model), "channels_last")}
+    _timed_runs(check, models["channels_last"], frames, precision)  # first call: kernel choice, caches
+    runs = {name: _timed_runs(check, model, frames, precision) for name, model in models.items()}
+    difference = (runs["channels_last"][0] - runs["contiguous"][0]).abs().max()
+    return {"precision": precision, **{f"{name}_fps": fps for name, (_, fps) in runs.items()},
+            "speedup": runs["channels_last"][1] / runs["contiguous"][1],
+            "max_abs_vs_contiguous": float(difference)}
 
 
 @dataclass(frozen=True)
@@ -238,7 +258,7 @@ class Step:
 
 STEPS = (Step("cuda_tests", cuda_tests, 60), Step("fidelity", fidelity, 60), Step("engine", engine, 90),
          Step("end_to_end", end_to_end, 60), Step("train", train, 60), Step("dali", dali, 60),
-         Step("compiled", compiled, 120))
+         Step("channels_last", channels_last, 30), Step("compiled", compiled, 120))
 
 
 def run_steps(check: Check, budget: float, on_step: Callable[[str, dict], None],

@@ -104,7 +104,7 @@ def fingerprint(model: CDVDTSP, config: DeblurConfig, settings: dict | None = No
     """What a video's segments depend on besides the source and the encoder: they are resumed, or joined
     with other workers' segments, only when it matches."""
     return {"model": asdict(model.config), "border": config.border, "precision": config.precision,
-            "compile": config.compile, **(settings or {})}
+            "compile": config.compile, "memory_format": config.memory_format, **(settings or {})}
 
 
 def deblur_part(
