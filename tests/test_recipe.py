@@ -36,8 +36,9 @@ def run_folder(sources, tmp_path):
 
 
 def test_recipe_trains_every_phase_exports_and_installs(run_folder, tmp_path, monkeypatch):
-    """One call runs flow, stage 1 and cascade within the budget, scores the held-out clip and the flow net,
-    and installs the weights and card; a second call resumes nothing and re-exports the same figures."""
+    """One call runs flow, stage 1 and cascade within the budget, scores the held-out clip with the cascade
+    and with stage 1 alone and the flow net, and installs the better model and its card; a second call
+    resumes nothing and re-exports the same figures."""
     installed = tmp_path / "weights" / "cdvd_tsp_default.pt"
     monkeypatch.setattr(recipe, "DEFAULT_CHECKPOINT", installed)
     arguments = [
@@ -56,10 +57,15 @@ def test_recipe_trains_every_phase_exports_and_installs(run_folder, tmp_path, mo
     assert all(phase["steps"] >= 1 for phase in card["phases"].values())
     assert set(card["held_out"]) == {"held"} and card["held_out"]["held"]["frames"] == 4
     assert card["mean_gain_db"] == pytest.approx(card["held_out"]["held"]["gain_db"])
+    candidates = card["candidates"]
+    assert {name: c["stages"] for name, c in candidates.items()} == {"cascade": 2, "stage1": 1}
+    assert card["held_out"] == candidates[card["shipped"]]["held_out"]
+    assert card["mean_gain_db"] == max(c["mean_gain_db"] for c in candidates.values())
     assert card["flow"]["pairs"]["pairs"] == 2 and set(card["flow"]["footage"]) == {"held"}
     assert json.loads(installed.with_suffix(".json").read_text()) == card
     model = load_checkpoint(installed)
-    assert model.config.stages == 2 and model.config.features == 4 and model.config.residual
+    assert model.config.stages == candidates[card["shipped"]]["stages"]
+    assert model.config.features == 4 and model.config.residual
     assert stored_config(installed) == model.config
     dtype = torch.float16 if card["stored"] == "fp16" else torch.float32
     weights = torch.load(installed, weights_only=True)["model"]
