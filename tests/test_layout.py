@@ -15,8 +15,8 @@ def test_no_script_shadows_a_standard_library_module():
 
 
 def test_the_commands_and_benchmarks_import_without_dali():
-    """A GPU machine without DALI (and PyAV-only users) can still deblur, train from PNG folders, profile
-    and benchmark: only the DALI readers and loader import DALI, and only when used."""
+    """A GPU machine without DALI (and PyAV-only users) can still deblur, train from PNG folders, profile,
+    benchmark and stamp results: only the DALI readers and loader import DALI, and only when used."""
     script = """
 import importlib, importlib.util, pathlib, sys
 
@@ -31,6 +31,9 @@ for name in ("deblur", "evaluate", "train", "profiler", "flops", "train_default"
 for path in ("benchmarks/deblur.py", "benchmarks/precision.py"):
     spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem, path)
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
+import torch
+from pipeline.measure.runinfo import stamp
+assert stamp(torch.device("cpu"), "x")["device"]["versions"]["dali"] is None  # results still get stamped
 """
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True)
 

@@ -1,5 +1,6 @@
 """Where a measurement was made: date, commit, device and command, stamped on every result file."""
 import datetime
+import importlib
 import os
 import platform
 import subprocess
@@ -22,11 +23,17 @@ def commit() -> str:
     return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def device_info(device: torch.device) -> dict:
-    """CPU model and cores, the GPU's name when ``device`` is CUDA, and the library versions."""
-    import av
-    import nvidia.dali
+def _version(module: str) -> str | None:
+    """``module.__version__``, or None where it is not installed (a GPU machine may lack DALI or PyAV)."""
+    try:
+        return importlib.import_module(module).__version__
+    except ImportError:
+        return None
 
+
+def device_info(device: torch.device) -> dict:
+    """CPU model and cores, the GPU's name when ``device`` is CUDA, and the library versions (None for a
+    library that is not installed)."""
     try:
         cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                     if line.startswith("model name")), platform.processor())
@@ -35,7 +42,7 @@ def device_info(device: torch.device) -> dict:
     return {"cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
             "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                         "dali": nvidia.dali.__version__, "av": av.__version__}}
+                         "dali": _version("nvidia.dali"), "av": _version("av")}}
 
 
 def describe(device: torch.device) -> str:
