@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test
+.PHONY: setup demo test wheels
 
 setup: $(VENV)/.installed
 
@@ -24,3 +24,8 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# what the GPU machine lacks and cannot download (scripts/gpu_lease.sh installs it there): the PyAV wheel of
+# the version tested here (abi3: any CPython from 3.11, the GPU machine's 3.12 included)
+wheels: setup
+	$(BIN)/pip download -q --no-deps --only-binary=:all: -d wheels "av==$$($(BIN)/python -c 'import av; print(av.__version__)')"
