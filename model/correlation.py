@@ -6,6 +6,7 @@ displacement (dy, dx) at pixel x is the mean over channels of ``first(x) * secon
 """
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def correlation(first: torch.Tensor, second: torch.Tensor, max_displacement: int = 4) -> torch.Tensor:
@@ -31,3 +32,16 @@ def correlation(first: torch.Tensor, second: torch.Tensor, max_displacement: int
         for dx in range(2 * d + 1)
     ]
     return torch.stack(costs, dim=1)
+
+
+class CostVolume(nn.Module):
+    """PWC-Net's cost volume at one level: ``kernel(first, second)``, `correlation` unless a faster
+    equivalent is swapped in (`pipeline.compiling`'s ``correlation`` mode: one compiled version for every
+    level). No parameters: nothing in the state dict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kernel = correlation
+
+    def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        return self.kernel(first, second)

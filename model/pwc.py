@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .correlation import correlation
+from .correlation import CostVolume
 from .ranges import timed
 from .warp import pwc_backward_warp
 
@@ -75,6 +75,7 @@ class FlowDecoder(nn.Module):
             in_channels += c_out
         self.dense = nn.ModuleList(dense)
         self.predict = nn.Conv2d(in_channels, 2, 3, padding=1)
+        self.cost_volume = CostVolume()
 
     def forward(
         self, first: torch.Tensor, second: torch.Tensor, coarser: tuple[torch.Tensor, torch.Tensor] | None
@@ -90,12 +91,12 @@ class FlowDecoder(nn.Module):
             features: (B, C'', h, w) the concatenated dense features, for the next level and the refiner.
         """
         if coarser is None:
-            features = F.leaky_relu(correlation(first, second), 0.1)
+            features = F.leaky_relu(self.cost_volume(first, second), 0.1)
         else:
             flow = self.upflow(coarser[0])
             upfeat = self.upfeat(coarser[1])
             warped = pwc_backward_warp(second, flow * self.warp_scale)
-            volume = F.leaky_relu(correlation(first, warped), 0.1)
+            volume = F.leaky_relu(self.cost_volume(first, warped), 0.1)
             features = torch.cat((volume, first, flow, upfeat), dim=1)
         for layer in self.dense:
             features = torch.cat((layer(features), features), dim=1)

@@ -3,14 +3,19 @@
 The engine's calls have one shape per video (one frame, or one position of three frames), so each piece
 is compiled for static shapes, once per frame size: PWC-Net's pyramid, each level's decoder and the
 refiner, and the restoration net. ``reduce-overhead`` also captures them as CUDA graphs (on a GPU; a CPU
-runs them as plain compiled code). Compiled kernels fuse and reorder arithmetic, so outputs may differ
-from eager ones by rounding (tests hold them within 1e-5); every part of a video is made in one mode (it
-is in the segments' fingerprint), so time shards and resumed runs still join exactly.
+runs them as plain compiled code). ``correlation`` compiles only PWC-Net's cost volume, once, with dynamic
+shapes, for every level and frame size: the correlation as one generated kernel instead of 81
+multiply-mean pairs, and the cheapest mode to compile (it speeds up the flow net only, which a zero-flow
+checkpoint does not run). Compiled kernels fuse and reorder arithmetic, so outputs may differ from eager
+ones by rounding (tests hold them within 1e-5); every part of a video is made in one mode (it is in the
+segments' fingerprint), so time shards and resumed runs still join exactly.
 """
+import torch
 
 from model import CDVDTSP
+from model.correlation import correlation
 
-MODES = ("off", "default", "max-autotune", "reduce-overhead")
+MODES = ("off", "correlation", "default", "max-autotune", "reduce-overhead")
 
 
 def compile_model(model: CDVDTSP, mode: str, backend: str = "inductor") -> CDVDTSP:
@@ -20,6 +25,11 @@ def compile_model(model: CDVDTSP, mode: str, backend: str = "inductor") -> CDVDT
     if mode not in MODES:
         raise ValueError(f"compile mode must be one of {MODES}, got {mode!r}")
     if mode == "off":
+        return model
+    if mode == "correlation":
+        fused = torch.compile(correlation, dynamic=True, backend=backend)
+        for decoder in model.flow.decoders:
+            decoder.cost_volume.kernel = fused
         return model
     pieces = [model.flow.pyramid, *model.flow.decoders, model.flow.refiner, model.restore]
     for piece in pieces:

@@ -45,8 +45,8 @@ class DeblurConfig:
         compare: write input | output side by side.
         segment: frames per independently encoded segment (the unit of --resume).
         queue: depth of the decode and encode queues (bounded: memory stays flat).
-        compile: torch.compile of the engine's per-call pieces (`pipeline.compiling`): off, default,
-            max-autotune, or reduce-overhead (CUDA graphs).
+        compile: torch.compile of the engine's per-call pieces (`pipeline.compiling`): off, correlation
+            (PWC-Net's cost volume only), default, max-autotune, or reduce-overhead (CUDA graphs).
         memory_format: the weights' layout (`pipeline.memory_format`): contiguous, or channels_last.
     """
 

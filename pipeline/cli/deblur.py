@@ -119,7 +119,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=["video", "png"], help="= --set deblur.format=...")
     parser.add_argument("--compare", action="store_true", help="write input | output side by side")
     parser.add_argument("--compile", choices=MODES,
-                        help="= --set deblur.compile=... (torch.compile; reduce-overhead: CUDA graphs)")
+                        help="= --set deblur.compile=... (torch.compile; reduce-overhead: CUDA graphs; "
+                             "correlation: PWC-Net's correlation only)")
     parser.add_argument("--channels-last", action="store_true",
                         help="= --set deblur.memory_format=channels_last (weights and activations NHWC)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
