@@ -158,6 +158,10 @@ class DaliCorrection:
             _WEIGHTS[SMPTE170M],
             assumed.full_range,
         )
+        # DALI converts a full-range file as limited (or the reverse): it clips most of what the
+        # correction would need, so the correction cannot be near exact
+        self.range_problem = None if colour.full_range == assumed.full_range else (
+            f"DALI converts {colour.name} as {assumed.name.split(' (')[0]}, clipping what a correction needs")
         a_true, b_true = yuv_to_rgb_affine(colour)
         a_dali, b_dali = yuv_to_rgb_affine(assumed)
         inverse = np.linalg.inv(a_dali)

@@ -18,7 +18,8 @@ ends before that frame (the probed frame count when reading to the end).
 Both rotate frames upright by the probed display rotation and convert with the file's colour
 (`pipeline.video.colour`: its tags, or BT.709 for untagged HD). DALI converts every file with the BT.601
 matrix; its RGB is corrected on the device (exact where DALI did not clip a channel), and on the CPU, where
-PyAV is as fast, ``auto`` leaves files of any other colour to PyAV.
+PyAV is as fast, ``auto`` leaves files of any other colour to PyAV; on a GPU too when the file's range is
+not the one DALI converts with (full-range H.264 as limited: it clips most of what a correction needs).
 """
 
 import logging
@@ -245,6 +246,8 @@ def open_reader(
     if kind == "pyav":
         return PyAVReader(info, reason="PyAV requested", **common)
     gpu_problem = dali.gpu_problem(info, device)
+    if gpu_problem is None and kind == "auto":
+        gpu_problem = DaliCorrection(info.colour, info.pix_fmt).range_problem
     if gpu_problem is None:
         return DaliReader(
             info, backend="gpu", reason=f"{info.codec} {info.pix_fmt} decodes on NVDEC", **common
