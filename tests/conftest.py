@@ -48,8 +48,11 @@ def encode_clip(
     container_options: dict[str, str] | None = None,
     rotation: int = 0,
     audio: bool = False,
+    colour: tuple[int, bool] | None = None,
 ) -> Path:
-    """Encode (F, H, W, 3) or (F, H, W, 4) uint8 frames into ``path``; pts in units of 1/rate by default."""
+    """Encode (F, H, W, 3) or (F, H, W, 4) uint8 frames into ``path``; pts in units of 1/rate by default.
+    ``colour``: (AVColorSpace, full range) to convert with (swscale) and tag, with that standard's primaries
+    and transfer (BT.709 or BT.2020); else swscale's default BT.601 conversion, untagged."""
     time_base = 1 / rate
     pts = list(range(len(frames))) if pts is None else pts
     layout = "rgba" if frames.shape[-1] == 4 else "rgb24"
@@ -59,9 +62,16 @@ def encode_clip(
         video.codec_context.time_base = time_base
         if rotation:
             video.set_display_rotation(rotation)
+        if colour is not None:
+            context = video.codec_context
+            context.colorspace, context.color_range = colour[0], 2 if colour[1] else 1
+            context.color_primaries, context.color_trc = {1: (1, 1), 9: (9, 14)}[colour[0]]
         sound = container.add_stream("aac", rate=48000, layout="mono") if audio else None
         for image, stamp in zip(frames, pts):
             frame = av.VideoFrame.from_ndarray(image, format=layout)
+            if colour is not None:
+                frame = frame.reformat(format=pix_fmt, dst_colorspace=colour[0],
+                                       dst_color_range=2 if colour[1] else 1)
             frame.pts, frame.time_base = stamp, time_base
             for packet in video.encode(frame):
                 container.mux(packet)

@@ -1,10 +1,13 @@
 """The `deblur` command end to end on small real clips: frames, timing, audio, faults and resume."""
+import dataclasses
+
 import av
 import numpy as np
 import pytest
 import torch
 
-from model import ModelConfig
+from model import ModelConfig, save_checkpoint
+from model.init import zero_flow_
 from pipeline.cli.deblur import main as deblur
 from pipeline.config import DeblurConfig
 from pipeline.stream.deblur import fingerprint
@@ -205,3 +208,50 @@ def test_inputs_with_the_same_name_get_distinct_outputs(make_clip, tmp_path):
     both = [str(tmp_path / folder / "clip.mp4") for folder in ("a", "b")]
     assert deblur([*both, "-o", str(out), *TINY]) == 0
     assert sorted(p.name for p in out.glob("*.mp4")) == ["a__clip.mp4", "b__clip.mp4"]
+
+
+FEATURES = {  # name: (clip made by make_clip's arguments, or a fixture's name), reader
+    "bt709 full range": (dict(name="f709.mp4", pix_fmt="yuv444p", colour=(1, True)), "pyav"),
+    "bt2020": (dict(name="f2020.mkv", pix_fmt="yuv420p", colour=(9, False)), "pyav"),
+    "bt601 vp9 on dali": (dict(name="f601.webm", codec="libvpx-vp9"), "dali"),
+    "rotation": ("rotated_clip", "pyav"),
+    "rotation, vp9 on dali": (dict(name="frot.webm", codec="libvpx-vp9", frames=8, rotation=90), "dali"),
+    "odd size": ("odd_clip", "pyav"),
+    "10-bit": ("tenbit_clip", "pyav"),
+    "tracks and subtitles": ("tracks_clip", "pyav"),
+}
+
+
+@pytest.fixture(scope="module")
+def fast_checkpoint(tmp_path_factory):
+    """The tiny model with its flow net at zero flow, which the engine skips: file handling is under test."""
+    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=9)
+    zero_flow_(model.flow)
+    path = tmp_path_factory.mktemp("weights") / "tiny_zero_flow.pt"
+    save_checkpoint(model, path)
+    return path
+
+
+@pytest.mark.parametrize("feature", FEATURES)
+def test_what_cameras_and_editors_make_goes_through_deblur(feature, make_clip, request, tmp_path,
+                                                           fast_checkpoint):
+    """Each kind of real-world file through ``deblur`` on each reader that decodes it here: one output frame
+    per input frame at its time, upright at the input's upright size, in the input's colour (tags and
+    conversion), at its depth, with its audio tracks, subtitles and title."""
+    made, reader = FEATURES[feature]
+    clip = make_clip(**{"frames": 12, **made}) if isinstance(made, dict) else request.getfixturevalue(made)
+    out = tmp_path / f"out{clip.suffix if clip.suffix in ('.mkv', '.mp4') else '.mkv'}"
+    assert deblur([str(clip), "-o", str(out), "--reader", reader, "--checkpoint", str(fast_checkpoint)]) == 0
+    source, result = probe(clip), probe(out)
+    assert result.num_frames == source.num_frames
+    times_in = [(p - source.start_pts) * source.time_base for p in _pts(clip)]
+    times_out = [(p - result.start_pts) * result.time_base for p in _pts(out)]
+    assert times_out == pytest.approx(times_in, abs=1e-3)
+    assert result.rotation == 0 and result.frame_size == source.frame_size
+    assert result.colour == dataclasses.replace(source.colour, tagged=True)
+    assert result.bit_depth == source.bit_depth
+    with av.open(str(clip)) as given, av.open(str(out)) as written:
+        for kind in ("audio", "subtitles"):
+            languages = [s.metadata.get("language") for s in getattr(given.streams, kind)]
+            assert [s.metadata.get("language") for s in getattr(written.streams, kind)] == languages
+        assert written.metadata.get("title") == given.metadata.get("title")
