@@ -1,6 +1,7 @@
 """The default checkpoint's recipe end to end (scripts/train_default.py), at a toy size and budget."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -38,7 +39,8 @@ def run_folder(sources, tmp_path):
 def test_recipe_trains_every_phase_exports_and_installs(run_folder, tmp_path, monkeypatch):
     """One call runs flow, stage 1 and cascade within the budget, scores the held-out clip with the cascade
     and with stage 1 alone and the flow net, and installs the better model and its card; a second call
-    resumes nothing and re-exports the same figures."""
+    resumes nothing and re-exports the same figures; a run started from the installed checkpoint carries its
+    card."""
     installed = tmp_path / "weights" / "cdvd_tsp_default.pt"
     monkeypatch.setattr(recipe, "DEFAULT_CHECKPOINT", installed)
     arguments = [
@@ -76,6 +78,18 @@ def test_recipe_trains_every_phase_exports_and_installs(run_folder, tmp_path, mo
     again = json.loads((run_folder / "card.json").read_text())
     assert {name: phase["steps"] for name, phase in again["phases"].items()} == steps
     assert again["held_out"] == card["held_out"]
+
+    # trained further from the installed checkpoint: the new card carries the old one's
+    assert card["started_from"] is None
+    further = tmp_path / "further"
+    shutil.copytree(run_folder / "data", further / "data")
+    arguments[1] = str(further)
+    assert recipe.main([*arguments, f"--set=train.init={installed}", "--set=recipe.flow_share=0"]) == 0
+    later = json.loads((further / "card.json").read_text())
+    assert set(later["phases"]) == {"stage1", "cascade"}
+    assert later["started_from"] == {
+        "path": str(installed), "card": {key: again[key] for key in recipe.CHECKPOINT_CARD}
+    }
 
 
 def test_a_bad_setting_is_a_one_line_error(run_folder, capsys):

@@ -4,6 +4,8 @@
     python scripts/train_default.py --out runs/default --budget 540     # minutes; a GPU gets further
     python scripts/train_default.py --out runs/default                  # after a kill: resumes
     python scripts/train_default.py --out runs/default --budget 240     # later, bigger: stage 1 goes on
+    python scripts/train_default.py --out runs/further --set train.init=model/weights/cdvd_tsp_default.pt
+                                    # the shipped checkpoint trained further (its card goes into the new one)
 
 Phases (each in its own folder under OUT, each resumed from its last checkpoint, skipped once done):
 
@@ -54,7 +56,8 @@ FP16_TOLERANCE_DB = 0.05
 # stage 1 alone (T = 1) when that scores better on the held-out clips (as on the CPU recipe, where the short
 # cascade phase does not catch up with stage 1)
 CANDIDATES = {"cascade": 2, "stage1": 1}
-CHECKPOINT_CARD = ("date", "commit", "phases", "shipped", "held_out", "mean_gain_db")  # what the .pt carries
+# what the .pt carries: a run started from another checkpoint carries that one's card too, and so on back
+CHECKPOINT_CARD = ("date", "commit", "phases", "shipped", "held_out", "mean_gain_db", "started_from")
 console = Console(stderr=True)
 
 
@@ -158,6 +161,15 @@ def score(model, videos, config, device) -> dict[str, dict[str, float]]:
     return rows
 
 
+def started_from(init: str) -> dict | None:
+    """What stage 1 started from (``--set train.init=FILE``, e.g. the shipped checkpoint to train it further):
+    the file and its card (None for a file this recipe did not export), or None for a run from nothing."""
+    if not init:
+        return None
+    saved = torch.load(init, map_location="cpu", weights_only=True)
+    return {"path": init, "card": saved.get("card") if isinstance(saved, dict) else None}
+
+
 def phase_model(out: Path, phase: str, config) -> CDVDTSP:
     """The last weights of ``phase``, run with the number of stages `CANDIDATES` gives it."""
     stages = CANDIDATES[phase]
@@ -189,6 +201,7 @@ def export(args, config, out: Path, progress: dict, device: torch.device) -> dic
     card = {
         **stamp(device, command_line(None)),
         "phases": progress,
+        "started_from": started_from(config.train.init),
         "shipped": shipped,
         "candidates": candidates,
         "flow": flow,
