@@ -16,6 +16,7 @@ import av
 
 from pipeline.errors import VideoError
 from pipeline.video.colour import Colour, colour_of
+from pipeline.video.hdr import HdrMetadata, hdr_of
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class VideoInfo:
     has_audio: bool
     audio_codec: str | None
     colour: Colour  # how its YUV maps to RGB (tags, or what players assume)
+    hdr: HdrMetadata | None = None  # mastering display and light levels of an HDR10 file
 
     def nominal_pts(self, index: int) -> int:
         """The pts frame ``index`` has at the nominal frame rate (for frames without timestamps)."""
@@ -106,6 +108,7 @@ def _describe(path: Path, container: av.container.InputContainer) -> VideoInfo:
         has_audio=audio is not None,
         audio_codec=audio.codec_context.codec.canonical_name if audio is not None else None,
         colour=colour_of(stream, first.height, fmt.name),
+        hdr=hdr_of(first),
     )
     log.debug("probed %s", info)
     return info

@@ -29,6 +29,8 @@ from pipeline.errors import VideoError, os_problem
 from pipeline.video.encoder import container_format
 from pipeline.video.encoder_thread import EncoderThread
 from pipeline.video.frames import PEAKS, pixel_type
+from pipeline.video.hdr import CARRIERS as HDR_CARRIERS
+from pipeline.video.hdr import hdr_options
 from pipeline.video.join import join_segments
 from pipeline.video.probe import VideoInfo, probe
 from pipeline.video.segments import PngFrames, Sink, VideoSegments, encodes_bits
@@ -76,7 +78,10 @@ class Output:
             raise ValueError(f"segment_frames must be >= 1, got {segment_frames}")
         self.path, self.info, self.format, self.compare = Path(path), info, format, compare
         self.segment_frames, self.codec = segment_frames, codec
-        self.encoder_options = {"crf": str(crf), **(options or {})}
+        self.encoder_options = hdr_options(codec, info.hdr, {"crf": str(crf), **(options or {})})
+        if info.hdr and format == "video" and codec not in HDR_CARRIERS:
+            log.warning("%s: HDR mastering metadata not written (%s cannot carry it; %s can)",
+                        info.path, codec, ", ".join(HDR_CARRIERS))
         self.bits = output_bits(bits, info, format, codec)
         self.pixels = pixel_type(self.bits)  # the frames' type: uint8, or uint16 levels above 8 bits
         if info.bit_depth > self.bits:
