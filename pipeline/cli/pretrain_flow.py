@@ -26,6 +26,7 @@ from pipeline.cli import command_parser, fail
 from pipeline.config import ConfigError, dump_config, load_config
 from pipeline.distributed import init_process
 from pipeline.flow_training import FlowPairs, PairConfig, load_photos, multiscale_epe, score_flow
+from pipeline.measure.runinfo import command_line, stamp
 
 console = Console(stderr=True)
 
@@ -44,12 +45,12 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     _, device = init_process(args.device)
     try:
-        return pretrain(args, device)
+        return pretrain(args, device, command_line(argv))
     except (ConfigError, ValueError, OSError) as error:
         return fail(console, error)
 
 
-def pretrain(args, device: torch.device) -> int:
+def pretrain(args, device: torch.device, command: str) -> int:
     last = args.out / "last.pt"
     if args.resume and not last.is_file():
         raise ValueError(f"{last}: nothing to resume")
@@ -134,6 +135,7 @@ def pretrain(args, device: torch.device) -> int:
         save()
     net.eval()
     result = {
+        **stamp(device, command),
         "steps": state["step"],
         "seconds": round(state["seconds"], 1),
         "device": str(device),
