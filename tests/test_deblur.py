@@ -1,5 +1,7 @@
 """The `deblur` command end to end on small real clips: frames, timing, audio, faults and resume."""
 import dataclasses
+import json
+import time
 
 import av
 import numpy as np
@@ -16,6 +18,7 @@ from pipeline.stream.jobs import deblur_video
 from pipeline.video.frames import to_model, to_uint8
 from pipeline.video.probe import probe
 from pipeline.video.sequences import read_frames
+from pipeline.video.workfolder import WorkFolder
 
 from .helpers import seeded_model
 
@@ -49,6 +52,24 @@ def test_video_out_keeps_frames_timestamps_and_audio(clip, tmp_path):
     assert [p * result.time_base for p in _pts(out)] == [p * source.time_base for p in _pts(clip)]
     assert result.has_audio and result.audio_codec == source.audio_codec
     assert out.with_name("out.mp4.yaml").is_file()  # the resolved config is saved next to the output
+
+
+def test_the_summary_says_what_ran_and_how_it_scored(clip, make_clip, tmp_path, capsys):
+    """--summary JSON: when, at which commit, with which command and weights, and with --sharp the scores
+    printed (input and output against the sharp video; here the same frames encoded losslessly)."""
+    sharp = make_clip("deblur_lossless.mkv", frames=11, size=SIZE, options={"qp": "0"})
+    summary = tmp_path / "summary.json"
+    command = [str(clip), "-o", str(tmp_path / "out.mp4"), "--sharp", str(sharp), "--summary", str(summary)]
+    assert deblur([*command, *TINY]) == 0
+    document = json.loads(summary.read_text())
+    assert {"date", "commit", "device"} <= set(document) and document["command"].endswith(" ".join(TINY))
+    assert document["weights"] == "untrained (seeded)" and document["videos"][0]["frames"] == 11
+    scores = document["against_sharp"]
+    assert 30 < scores["input"]["psnr"] < 60
+    assert scores["gain_db"] == scores["output"]["psnr"] - scores["input"]["psnr"]
+    printed = " ".join(capsys.readouterr().out.split())  # rich wraps the line
+    assert f"output PSNR {scores['output']['psnr']:.2f} dB" in printed
+    assert f"gain {scores['gain_db']:+.2f} dB" in printed
 
 
 def test_png_frames_equal_the_engine_on_decoded_input(clip, model, tmp_path):
@@ -93,9 +114,14 @@ def test_resume_after_interrupt_equals_uninterrupted_run(clip, model, tmp_path):
     whole = deblur_video(model, clip, tmp_path / "whole.mp4", config)
     seen = []
 
-    def interrupt(count):
+    work = WorkFolder(tmp_path / "resumed.mp4", {}, config.segment)
+
+    def interrupt(count):  # once a segment is on disk (the encoder thread runs behind the model)
         seen.append(count)
         if sum(seen) >= 6:
+            deadline = time.monotonic() + 30
+            while work.done_frames() < config.segment and time.monotonic() < deadline:
+                time.sleep(0.01)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

@@ -32,6 +32,7 @@ from pipeline.config import ConfigError, dump_config, load_config
 from pipeline.data.datasets import VideoPaths
 from pipeline.distributed import broadcast, close_process, gather, init_process, restarted
 from pipeline.evaluation import Video, outputs_restore_fn, score
+from pipeline.measure.runinfo import command_line, stamp
 from pipeline.memory_format import with_memory_format
 from pipeline.metrics import Summary
 from pipeline.precision import PRECISIONS
@@ -128,7 +129,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="continue interrupted runs from their last segment")
     parser.add_argument("--sharp", type=Path,
                         help="sharp reference video: print PSNR/SSIM of input and output")
-    parser.add_argument("--summary", type=Path, help="write the summary (videos, workers, balance) as JSON")
+    parser.add_argument("--summary", type=Path,
+                        help="write the summary (date, commit, command, weights, videos, workers, balance, "
+                             "and the scores against --sharp) as JSON")
     parser.add_argument("--verbose", "-v", action="store_true", help="log decisions (reader choice, ...)")
     return parser
 
@@ -150,7 +153,7 @@ def main(argv=None) -> int:
     model = with_memory_format(model.to(device).eval(), config.deblur.memory_format)
     model = compile_model(model, config.deblur.compile)
     try:
-        return _deblur(args, config, model, weights, process, device)
+        return _deblur(args, config, model, weights, process, device, command_line(argv))
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: finished segments are kept, rerun with --resume")
         return 130
@@ -158,7 +161,7 @@ def main(argv=None) -> int:
         close_process()
 
 
-def _deblur(args, config, model, weights: str, process, device) -> int:
+def _deblur(args, config, model, weights: str, process, device, command: str) -> int:
     """Open every input (rank 0 prepares the outputs and plans the parts), work, summarise on rank 0."""
     sources = expand_inputs(args.inputs)
     png, single = config.deblur.format == "png", len(sources) == 1
@@ -191,11 +194,10 @@ def _deblur(args, config, model, weights: str, process, device) -> int:
         everything = [result for results in gather(worker.run()) for result in results]
     if not process.main:
         return 1 if any(r.error for r in everything) or any(v.error for v in videos) else 0
-    summary = summarize(videos, everything, process.world_size)
+    summary = {**stamp(device, command), "weights": weights,
+               **summarize(videos, everything, process.world_size)}
     for table in summary_tables(summary, weights):
         Console().print(table)
-    if args.summary:
-        args.summary.write_text(json.dumps(summary, indent=1) + "\n")
     for row in summary["videos"]:
         if row["output"] and not png:
             dump_config(config, Path(row["output"] + ".yaml"))
@@ -205,6 +207,11 @@ def _deblur(args, config, model, weights: str, process, device) -> int:
         Console().print(f"against {args.sharp.name}: input PSNR {before.psnr:.2f} dB / "
                         f"SSIM {before.ssim:.4f}, output PSNR {after.psnr:.2f} dB / SSIM {after.ssim:.4f}: "
                         f"gain {after.psnr - before.psnr:+.2f} dB ({weights} weights)")
+        summary["against_sharp"] = {
+            "sharp": str(args.sharp), "input": {"psnr": before.psnr, "ssim": before.ssim},
+            "output": {"psnr": after.psnr, "ssim": after.ssim}, "gain_db": after.psnr - before.psnr}
+    if args.summary:
+        args.summary.write_text(json.dumps(summary, indent=1) + "\n")
     return 1 if failed else 0
 
 
