@@ -26,12 +26,12 @@ from rich.table import Table
 
 from pipeline.checkout import ROOT
 from pipeline.cli.build_training_set import SOURCES
+from pipeline.data.prepare import fitted_size
+from pipeline.data.synth import DVD_EXPOSURE
 from pipeline.data.trainset import Sources
 from pipeline.measure.runinfo import command_line, stamp
 from pipeline.runtime import compute_device
 from pipeline.video.probe import probe
-
-EXPOSURE = 7
 
 
 def run(script: str, *arguments: str) -> None:
@@ -39,14 +39,14 @@ def run(script: str, *arguments: str) -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def held_out_clip(clip: Path, width: int, folder: Path) -> dict:
+def held_out_clip(clip: Path, max_width: int, folder: Path) -> dict:
     """Make, deblur and score one clip; its evaluate.py figures."""
     info = probe(clip)
-    height = max(2, round(info.height * width / info.width / 2) * 2)
-    name = clip.stem
+    height, width = fitted_size(info.height, info.width, max_width)  # as the training set's clips are
+    name, exposure = clip.stem, DVD_EXPOSURE.window
     run("make_sample.py", "--source", str(clip), "--out", str(folder), "--name", name, "--start", "0",
-        "--frames", str(info.num_frames - EXPOSURE + 1), "--width", str(width), "--height", str(height),
-        "--window", str(EXPOSURE))
+        "--frames", str(info.num_frames - exposure + 1), "--width", str(width), "--height", str(height),
+        "--window", str(exposure))
     blurred, sharp = folder / f"{name}_blurred.mp4", folder / f"{name}_sharp.mp4"
     deblurred = folder / f"{name}_deblurred.mp4"
     run("deblur.py", str(blurred), "--output", str(deblurred))

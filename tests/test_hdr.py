@@ -8,7 +8,7 @@ import pytest
 from pipeline.video.hdr import HdrMetadata, hdr_of, hdr_options
 from pipeline.video.probe import probe
 from pipeline.video.readers import open_reader
-from pipeline.video.writer import VideoWriter
+from pipeline.video.writer import Output, VideoWriter
 
 # BT.2020 primaries, D65, a 1000-nit mastering display down to 0.005 nits; MaxCLL 1000, MaxFALL 400
 X264 = "mastering-display=G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)L(10000000,50):cll=1000,400"
@@ -42,11 +42,16 @@ def test_the_probe_reads_what_the_file_says(hdr10_clip):
 
 
 def test_the_options_for_each_encoder():
-    """libx264 and libx265 get the metadata after the user's own params; other encoders nothing."""
+    """libx264 and libx265 get the metadata after the user's own params (a key the user gave stays the
+    user's); other encoders nothing."""
     assert hdr_options("libx264", HDR10, {"crf": "18"}) == {"crf": "18", "x264-params": X264}
     assert hdr_options("libx264", HDR10, {"x264-params": "aq-mode=3"})["x264-params"] == f"aq-mode=3:{X264}"
-    x265 = hdr_options("libx265", HdrMetadata(light_level=(600, 200)), {})
-    assert x265 == {"x265-params": "max-cll=600,200"}
+    x265 = X264.replace("mastering-display", "master-display").replace("cll", "max-cll")
+    assert hdr_options("libx265", HDR10, {}) == {"x265-params": x265}
+    light_only = HdrMetadata(light_level=(600, 200))
+    assert hdr_options("libx265", light_only, {}) == {"x265-params": "max-cll=600,200"}
+    own = {"x264-params": "cll=4000,1000"}  # what the user gives wins
+    assert hdr_options("libx264", HDR10, own)["x264-params"] == f"cll=4000,1000:{X264.split(':')[0]}"
     assert hdr_options("libvpx-vp9", HDR10, {"crf": "18"}) == {"crf": "18"}
     assert hdr_options("libx264", None, {"crf": "18"}) == {"crf": "18"}
 
@@ -65,7 +70,6 @@ def test_the_writer_carries_it_into_every_segment(hdr10_clip, tmp_path, suffix):
 
 
 def test_an_encoder_that_cannot_carry_it_is_warned_about(hdr10_clip, tmp_path, caplog):
-    info = probe(hdr10_clip)
-    VideoWriter(tmp_path / "out.webm", info, codec="libvpx-vp9")
+    Output(tmp_path / "out.webm", probe(hdr10_clip), codec="libvpx-vp9")
     message = "HDR mastering metadata not written (libvpx-vp9 cannot carry it; libx264, libx265 can)"
     assert message in caplog.text

@@ -90,6 +90,8 @@ def test_recipe_trains_every_phase_exports_and_installs(run_folder, tmp_path, mo
     assert later["started_from"] == {
         "path": str(installed), "card": {key: again[key] for key in recipe.CHECKPOINT_CARD}
     }
+    assert recipe.main(arguments) == 0  # a rerun after --install replaced that file: the same origin
+    assert json.loads((further / "card.json").read_text())["started_from"] == later["started_from"]
 
 
 def test_a_bad_setting_is_a_one_line_error(run_folder, capsys):

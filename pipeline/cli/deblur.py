@@ -204,12 +204,12 @@ def _deblur(args, config, model, weights: str, process, device, command: str) ->
     failed = any(row["error"] for row in summary["videos"])
     if args.sharp and single and not failed and not png:
         before, after = score_against(args.sharp, outputs[0], sources[0])
-        Console().print(f"against {args.sharp.name}: input PSNR {before.psnr:.2f} dB / "
-                        f"SSIM {before.ssim:.4f}, output PSNR {after.psnr:.2f} dB / SSIM {after.ssim:.4f}: "
-                        f"gain {after.psnr - before.psnr:+.2f} dB ({weights} weights)")
-        summary["against_sharp"] = {
+        scores = summary["against_sharp"] = {
             "sharp": str(args.sharp), "input": {"psnr": before.psnr, "ssim": before.ssim},
             "output": {"psnr": after.psnr, "ssim": after.ssim}, "gain_db": after.psnr - before.psnr}
+        Console().print(f"against {args.sharp.name}: input PSNR {before.psnr:.2f} dB / "
+                        f"SSIM {before.ssim:.4f}, output PSNR {after.psnr:.2f} dB / SSIM {after.ssim:.4f}: "
+                        f"gain {scores['gain_db']:+.2f} dB ({weights} weights)")
     if args.summary:
         args.summary.write_text(json.dumps(summary, indent=1) + "\n")
     return 1 if failed else 0

@@ -138,7 +138,6 @@ def pretrain(args, device: torch.device, command: str) -> int:
         **stamp(device, command),
         "steps": state["step"],
         "seconds": round(state["seconds"], 1),
-        "device": str(device),
         **score_flow(net, config.flow, device),
     }
     (args.out / "scores.json").write_text(json.dumps(result, indent=1))

@@ -127,6 +127,10 @@ def train_phases(args, config, out: Path) -> dict:
     shared = [f"train.data={data / 'train'}", f"train.val_data={data / 'val'}"]
     stage1, cascade = out / "stage1", out / "cascade"
     stage1_weights = f"train.pwc_weights={flow_weights if flow_weights.is_file() else ''}"
+    origin = stage1 / "started_from.json"
+    if not (stage1 / "last.pt").is_file():  # what this stage 1 starts from, before a later --install moves it
+        stage1.mkdir(parents=True, exist_ok=True)
+        origin.write_text(json.dumps(started_from(config.train.init), indent=1))
     if train_phase(stage1, args, shared + ["model.stages=1", stage1_weights], minutes["stage1"]):
         shutil.rmtree(cascade, ignore_errors=True)  # it started from an earlier stage 1: start it again
     train_phase(cascade, args, shared + [
@@ -162,8 +166,9 @@ def score(model, videos, config, device) -> dict[str, dict[str, float]]:
 
 
 def started_from(init: str) -> dict | None:
-    """What stage 1 started from (``--set train.init=FILE``, e.g. the shipped checkpoint to train it further):
-    the file and its card (None for a file this recipe did not export), or None for a run from nothing."""
+    """What stage 1 starts from (``--set train.init=FILE``, e.g. the shipped checkpoint to train it further):
+    the file and its card (None for a file this recipe did not export), or None for a run from nothing.
+    Recorded in ``stage1/started_from.json`` at stage 1's first launch; the export reads it from there."""
     if not init:
         return None
     saved = torch.load(init, map_location="cpu", weights_only=True)
@@ -201,7 +206,7 @@ def export(args, config, out: Path, progress: dict, device: torch.device) -> dic
     card = {
         **stamp(device, command_line(None)),
         "phases": progress,
-        "started_from": started_from(config.train.init),
+        "started_from": json.loads((out / "stage1" / "started_from.json").read_text()),
         "shipped": shipped,
         "candidates": candidates,
         "flow": flow,

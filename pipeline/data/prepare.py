@@ -70,15 +70,22 @@ def import_frame_pair(pair: FramePair, path: Path, *, settings: EncodeSettings, 
                          psnr=psnr)
 
 
-def fit_width(frame: np.ndarray, max_width: int | None) -> np.ndarray:
-    """(H, W, 3) -> the frame downscaled (area, aspect kept) to at most ``max_width`` wide, with even
-    sizes."""
-    height, width = frame.shape[:2]
+def fitted_size(height: int, width: int, max_width: int | None) -> tuple[int, int]:
+    """(H, W) of a ``height`` x ``width`` frame after `fit_width`."""
     if max_width is None or width <= max_width:
-        return crop_to_even(frame)
+        return height // 2 * 2, width // 2 * 2
     if max_width < 2:
         raise ValueError(f"max width must be >= 2, got {max_width}")
-    return resize(frame, max_width // 2 * 2, max(2, round(height * max_width / width / 2) * 2))
+    return max(2, round(height * max_width / width / 2) * 2), max_width // 2 * 2
+
+
+def fit_width(frame: np.ndarray, max_width: int | None) -> np.ndarray:
+    """(H, W, 3) -> the frame downscaled (area, aspect kept) to at most ``max_width`` wide, with even
+    sizes (narrower frames are cropped to even sizes instead)."""
+    if max_width is None or frame.shape[1] <= max_width:
+        return crop_to_even(frame)
+    height, width = fitted_size(*frame.shape[:2], max_width)
+    return resize(frame, width, height)
 
 
 def synth_footage(video: Path, out_dir: Path, *, config: SynthConfig, settings: EncodeSettings, split: str,

@@ -3,8 +3,9 @@
 HDR10 files carry, beside their transfer and primaries tags (`pipeline.video.colour`), the colour volume
 of the display they were mastered on (SMPTE ST 2086) and their content light levels (CTA-861.3: MaxCLL,
 MaxFALL). Players tone-map with them; a file that loses them shows too dark or clipped. FFmpeg's decoders
-attach both to every frame (from H.264/HEVC SEI or the container's stream side data), and libx264 and
-libx265 write them as SEI from their ``*-params`` options; other encoders here cannot, and are warned about.
+attach both to the frames that carry them (H.264/HEVC keyframes, with the SEI; the probe reads the first
+frame, which is one), and libx264 and libx265 write them as SEI from their ``*-params`` options; the other
+encoders here do not, and are warned about.
 """
 
 import struct
@@ -52,19 +53,20 @@ def hdr_of(frame: av.VideoFrame) -> HdrMetadata | None:
 
 
 def hdr_options(codec: str, hdr: HdrMetadata | None, options: dict[str, str]) -> dict[str, str]:
-    """``options`` with ``hdr`` added to the encoder's ``*-params`` (after any the user gave), for the
-    encoders in `CARRIERS`; other encoders' options unchanged."""
+    """``options`` with ``hdr`` added to the encoder's ``*-params`` after those the user gave (a key the user
+    gave is the user's), for the encoders in `CARRIERS`; other encoders' options unchanged."""
     if hdr is None or codec not in _PARAMS:
         return options
     option, volume_key, light_key = _PARAMS[codec]
+    given = options.get(option)
+    keys = {item.partition("=")[0] for item in given.split(":")} if given else set()
     params = []
-    if hdr.display:
+    if hdr.display and volume_key not in keys:
         (red, green, blue, white), (low, high) = hdr.display
         xy = "".join(f"{name}({round(x * _CHROMATICITY)},{round(y * _CHROMATICITY)})"
                      for name, (x, y) in zip("GBR", (green, blue, red)))
         white_xy = f"WP({round(white[0] * _CHROMATICITY)},{round(white[1] * _CHROMATICITY)})"
         params.append(f"{volume_key}={xy}{white_xy}L({round(high * _LUMINANCE)},{round(low * _LUMINANCE)})")
-    if hdr.light_level:
+    if hdr.light_level and light_key not in keys:
         params.append(f"{light_key}={hdr.light_level[0]},{hdr.light_level[1]}")
-    given = options.get(option)
-    return {**options, option: ":".join(([given] if given else []) + params)}
+    return {**options, option: ":".join(([given] if given else []) + params)} if params else options
