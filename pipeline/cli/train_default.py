@@ -175,6 +175,12 @@ def started_from(init: str) -> dict | None:
     return {"path": init, "card": saved.get("card") if isinstance(saved, dict) else None}
 
 
+def started_from_record(out: Path) -> dict | None:
+    """`started_from` as stage 1 recorded it (None for a run folder from before the record was kept)."""
+    origin = out / "stage1" / "started_from.json"
+    return json.loads(origin.read_text()) if origin.is_file() else None
+
+
 def phase_model(out: Path, phase: str, config) -> CDVDTSP:
     """The last weights of ``phase``, run with the number of stages `CANDIDATES` gives it."""
     stages = CANDIDATES[phase]
@@ -206,7 +212,7 @@ def export(args, config, out: Path, progress: dict, device: torch.device) -> dic
     card = {
         **stamp(device, command_line(None)),
         "phases": progress,
-        "started_from": json.loads((out / "stage1" / "started_from.json").read_text()),
+        "started_from": started_from_record(out),
         "shipped": shipped,
         "candidates": candidates,
         "flow": flow,
