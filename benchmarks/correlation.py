@@ -24,6 +24,9 @@ from model.correlation import correlation
 from model.pwc import PYRAMID_CHANNELS
 from pipeline.compiling import compile_model
 from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.timing import interleaved_medians
+
+CPU = torch.device("cpu")  # these comparisons are CPU measurements
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -35,26 +38,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def medians(runs: dict, repeats: int) -> dict[str, float]:
-    """Median seconds of each ``name -> fn`` over ``repeats`` turns, after one warm-up call each."""
-    times = {name: [] for name in runs}
-    for fn in runs.values():
-        fn()
-    for _ in range(repeats):
-        for name, fn in runs.items():
-            began = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - began)
-    return {name: sorted(values)[len(values) // 2] for name, values in times.items()}
-
-
 def level_rows(fused, padded_h: int, padded_w: int, repeats: int, generator) -> list[dict]:
     """Pure vs fused correlation on random features of each pyramid level's shape (batch 1)."""
     rows = []
     for level in range(2, 7):
         shape = (1, PYRAMID_CHANNELS[level - 1], padded_h >> level, padded_w >> level)
         pair = torch.randn(shape, generator=generator), torch.randn(shape, generator=generator)
-        seconds = medians({"pure": partial(correlation, *pair), "fused": partial(fused, *pair)}, repeats)
+        runs = {"pure": partial(correlation, *pair), "fused": partial(fused, *pair)}
+        seconds = interleaved_medians(runs, repeats, CPU)
         rows.append({"level": level, "shape": list(shape), **seconds,
                      "speedup": seconds["pure"] / seconds["fused"],
                      "max_abs": (fused(*pair) - correlation(*pair)).abs().max().item()})
@@ -66,7 +57,8 @@ def flow_row(model: CDVDTSP, frames: torch.Tensor, repeats: int) -> dict:
     pure = CDVDTSP(ModelConfig()).eval()
     pure.load_state_dict(model.state_dict())
     pair = frames[:1], frames[1:]
-    seconds = medians({"pure": partial(pure.flow, *pair), "fused": partial(model.flow, *pair)}, repeats)
+    runs = {"pure": partial(pure.flow, *pair), "fused": partial(model.flow, *pair)}
+    seconds = interleaved_medians(runs, repeats, CPU)
     return {**seconds, "speedup": seconds["pure"] / seconds["fused"],
             "max_abs": (model.flow(*pair) - pure.flow(*pair)).abs().max().item()}
 
@@ -98,7 +90,7 @@ def main(argv=None) -> int:
     Console().print(table)
     Console().print(f"compile and first call: {compile_seconds:.1f} s")
     if args.json:
-        document = {**stamp(torch.device("cpu"), command_line(argv)), "size": [width, height],
+        document = {**stamp(CPU, command_line(argv)), "size": [width, height],
                     "threads": threads, "repeats": args.repeats, "compile_seconds": compile_seconds,
                     "levels": rows, "flow_net": flow}
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,6 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -25,8 +24,10 @@ from model.init import identity_restoration_, zero_flow_
 from pipeline.checkout import CONFIGS
 from pipeline.config import load_config
 from pipeline.measure.runinfo import command_line, stamp
-from pipeline.runtime import compute_device
+from pipeline.measure.timing import interleaved_medians
 from pipeline.stream.engine import StreamingEngine
+
+CPU = torch.device("cpu")  # these comparisons are CPU measurements
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -52,19 +53,6 @@ class ComputedFlow:
         del self.flow.emits_zero_flow
 
 
-def interleaved(runs: dict, repeats: int) -> dict[str, float]:
-    """Median seconds of each ``name -> fn`` over ``repeats`` turns, after one warm-up call each."""
-    times = {name: [] for name in runs}
-    for fn in runs.values():
-        fn()
-    for _ in range(repeats):
-        for name, fn in runs.items():
-            began = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - began)
-    return {name: sorted(values)[len(values) // 2] for name, values in times.items()}
-
-
 def training_step(config, stages: int, repeats: int) -> dict:
     """Stage-``stages`` training steps of the recipe, PWC-Net frozen at zero flow, skipped vs computed."""
     train = config.train
@@ -85,7 +73,7 @@ def training_step(config, stages: int, repeats: int) -> dict:
         with ComputedFlow(model):
             step()
 
-    seconds = interleaved({"skipped": step, "computed": computed}, repeats)
+    seconds = interleaved_medians({"skipped": step, "computed": computed}, repeats, CPU)
     return {"seconds_per_step": seconds, "speedup": seconds["computed"] / seconds["skipped"]}
 
 
@@ -107,7 +95,7 @@ def deblurring(repeats: int, frames: int, width: int, height: int) -> dict:
         with ComputedFlow(model):
             run("computed")
 
-    seconds = interleaved({"skipped": lambda: run("skipped"), "computed": computed}, repeats)
+    seconds = interleaved_medians({"skipped": lambda: run("skipped"), "computed": computed}, repeats, CPU)
     return {"frames": frames, "size": f"{width}x{height}",
             "seconds_per_frame": {name: value / frames for name, value in seconds.items()},
             "speedup": seconds["computed"] / seconds["skipped"],
@@ -117,7 +105,7 @@ def deblurring(repeats: int, frames: int, width: int, height: int) -> dict:
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     width, height = map(int, args.size.split("x"))
-    result = {**stamp(compute_device("cpu"), command_line(argv)), "threads": torch.get_num_threads(),
+    result = {**stamp(CPU, command_line(argv)), "threads": torch.get_num_threads(),
               "training": training_steps(args.repeats),
               "deblurring": deblurring(args.repeats, args.frames, width, height)}
     table = Table(title="zero-flow PWC-Net: skipped vs computed (medians)")

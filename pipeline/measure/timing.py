@@ -82,6 +82,13 @@ def time_interleaved(fns: dict[str, Callable[[], object]], repeats: int,
     return runs
 
 
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int,
+                        device: torch.device) -> dict[str, float]:
+    """Median wall seconds of each function, timed in turns by `time_interleaved`."""
+    return {name: statistics.median(wall for wall, _ in runs)
+            for name, runs in time_interleaved(fns, repeats, device).items()}
+
+
 def paired_ratio(first: list[tuple[float, float]], second: list[tuple[float, float]]) -> float:
     """Median over repetitions of first / second wall time (the two ran in the same repetition)."""
     return statistics.median(a[0] / b[0] for a, b in zip(first, second))
