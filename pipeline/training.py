@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from model import CDVDTSP, load_checkpoint, load_pwc_weights, save_checkpoint
-from model.init import identity_restoration_, zero_flow_
+from model.init import grow_restoration_, identity_restoration_, zero_flow_
 from model.losses import cascade_loss
 from model.ranges import timed
 from pipeline.config import Config, TrainConfig
@@ -121,7 +121,9 @@ def train_step(
 
 
 def initialise(model: CDVDTSP, train: TrainConfig) -> None:
-    """The weights a new run starts from: ``train.start``, then ``train.pwc_weights``, then ``train.init``."""
+    """The weights a new run starts from: ``train.start``, then ``train.pwc_weights``, then ``train.init``
+    (a checkpoint narrower than ``model``, e.g. ``features: 16`` into 32, is grown into it:
+    `grow_restoration_`)."""
     if train.start == "identity":
         zero_flow_(model.flow)
         if model.config.residual:
@@ -129,7 +131,11 @@ def initialise(model: CDVDTSP, train: TrainConfig) -> None:
     if train.pwc_weights:
         load_pwc_weights(model, train.pwc_weights)
     if train.init:
-        model.load_state_dict(load_checkpoint(train.init, config=model.config).state_dict())
+        start = load_checkpoint(train.init, config=model.config)
+        if start.config.features < model.config.features:  # e.g. the shipped checkpoint at the full width
+            grow_restoration_(model, start)
+        else:
+            model.load_state_dict(start.state_dict())
 
 
 def rng_state(generator: torch.Generator) -> dict[str, torch.Tensor]:

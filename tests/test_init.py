@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from model import CDVDTSP, CheckpointError, ModelConfig, load_checkpoint, save_checkpoint, save_official
-from model.init import bilinear_upsampling_kernel, identity_restoration_, zero_flow_
+from model.init import bilinear_upsampling_kernel, grow_restoration_, identity_restoration_, zero_flow_
 from pipeline.stream.engine import StreamingEngine
 
 TINY = dict(features=4, resblocks=1)
@@ -45,6 +45,37 @@ def test_bilinear_kernel_makes_a_transposed_conv_upsample_bilinearly():
     image = torch.rand(1, 1, 6, 9)
     expected = F.interpolate(image, scale_factor=2, mode="bilinear", align_corners=False)
     assert torch.allclose(upsample(image)[..., 1:-1, 1:-1], expected[..., 1:-1, 1:-1], atol=1e-6)
+
+
+def test_a_grown_model_computes_what_the_narrow_one_did():
+    """A trained-looking narrow net (every weight random, none zero) grown to twice its width gives its
+    outputs, through the whole cascade, to fp32 rounding."""
+    torch.manual_seed(0)
+    narrow = CDVDTSP(ModelConfig(residual=True, stages=2, features=4, resblocks=2))
+    wide = grow_restoration_(CDVDTSP(ModelConfig(residual=True, stages=2, features=8, resblocks=2)), narrow)
+    frames = torch.rand(2, 5, 3, 32, 48)
+    with torch.no_grad():
+        expected, grown = narrow(frames), wide(frames)
+    assert (grown - expected).abs().max() < 1e-5
+
+
+def test_the_added_width_learns_from_the_first_step():
+    """The zeroed weights from new channels into old ones get gradients, so the new width is used."""
+    torch.manual_seed(0)
+    narrow = CDVDTSP(ModelConfig(residual=True, stages=1, features=4, resblocks=1))
+    wide = grow_restoration_(CDVDTSP(ModelConfig(residual=True, stages=1, features=8, resblocks=1)), narrow)
+    wide(torch.rand(1, 3, 3, 32, 32)).abs().mean().backward()
+    last = wide.restore.out_block[-1].weight.grad  # (3, 8, 5, 5): reads 4 old and 4 new channels
+    assert last[:, 4:].abs().sum() > 0
+
+
+@pytest.mark.parametrize("change", [dict(features=16), dict(resblocks=2), dict(residual=False)])
+def test_only_a_narrower_net_of_the_same_design_grows(change):
+    """Wider, deeper or differently built: refused, not half-copied."""
+    design = dict(residual=True, features=4, resblocks=1)
+    wide = CDVDTSP(ModelConfig(**{**design, "features": 8}))
+    with pytest.raises(ValueError, match="cannot grow"):
+        grow_restoration_(wide, CDVDTSP(ModelConfig(**{**design, **change})))
 
 
 def test_residual_adds_the_centre_frame():

@@ -148,6 +148,22 @@ def test_identity_start_then_init_from_a_checkpoint(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
 
 
+def test_init_from_a_narrower_checkpoint_grows_it(tmp_path):
+    """train.init of a checkpoint at half the width (the shipped one into model.features=32): the wider
+    model starts from its outputs."""
+    from model import CDVDTSP, ModelConfig, save_checkpoint
+    from pipeline.config import TrainConfig
+    from pipeline.training import initialise
+
+    narrow = CDVDTSP(ModelConfig(features=4, resblocks=1, residual=True, stages=1))
+    save_checkpoint(narrow, tmp_path / "narrow.pt")
+    wide = CDVDTSP(ModelConfig(features=8, resblocks=1, residual=True, stages=1))
+    initialise(wide, TrainConfig(start="identity", init=str(tmp_path / "narrow.pt")))
+    frames = torch.rand(1, 3, 3, 16, 16)
+    with torch.no_grad():
+        assert (wide(frames) - narrow(frames)).abs().max() < 1e-5
+
+
 def test_flow_lr_zero_freezes_pwc_net_and_clip_bounds_the_update():
     """train.flow_lr=0: PWC-Net gets no gradients and does not change; train.clip: the gradients reaching Adam
     have at most that global norm (a clipped SGD step of rate 1 moves the weights by at most ``clip``)."""

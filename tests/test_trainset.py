@@ -8,7 +8,7 @@ import pytest
 from pipeline.data.datasets import discover_frame_pairs
 from pipeline.data.synth import DVD_EXPOSURE as EXPOSURE
 from pipeline.data.synth import blur_window
-from pipeline.data.trainset import Sources, build
+from pipeline.data.trainset import Sources, build, footage_items
 from pipeline.video.sequences import read_frames, read_image
 
 
@@ -29,6 +29,7 @@ def test_build_makes_pairs_splits_and_provenance(sources, tmp_path):
     assert saved["footage"][0] == {
         "file": "pan.mp4",
         "split": "train",
+        "width": 64,
         "pairs": 6,
         "package": "",
         "licence": "made by the test",
@@ -59,3 +60,28 @@ def test_build_refuses_an_existing_set_and_missing_roots(sources, tmp_path):
     )
     with pytest.raises(ValueError, match="not a folder"):
         build(broken, tmp_path / "other", base=tmp_path)
+
+
+def test_a_clip_at_its_own_width_and_from_its_own_root(sources, tmp_path):
+    """A footage entry may give its own width (the same clip at twice the size: twice the motion, in a
+    folder named for the width) and its own root, package and licence (a package's folder)."""
+    footage = {**sources.footage, "train": ["pan.mp4", {"file": "pan.mp4", "width": 32},
+                                           {"file": "held.mp4", "width": 32, "package": "P 1.0",
+                                            "licence": "CC-BY-3.0"}]}
+    out = tmp_path / "set"
+    record = build(Sources(roots=sources.roots, photos=sources.photos, footage=footage), out, base=tmp_path)
+    train = {pair.name: pair for pair in discover_frame_pairs(out / "train")}
+    assert {"pan", "pan_32", "held_32"} <= set(train)
+    assert read_image(train["pan_32"].sharp[0]).shape[1] == 32
+    assert read_image(train["pan"].sharp[0]).shape[1] == 64
+    assert record["footage"][2] | {"pairs": 0} == {"file": "held.mp4", "split": "train", "width": 32,
+                                                    "pairs": 0, "package": "P 1.0", "licence": "CC-BY-3.0"}
+
+
+def test_footage_entries_are_checked():
+    footage = {"root": "clips", "width": 64, "train": [{"file": "a.mp4", "colour": "red"}], "val": []}
+    with pytest.raises(ValueError, match="colour"):
+        footage_items(footage)
+    twice = {"root": "clips", "width": 64, "train": ["a.mp4", {"file": "a.mp4", "width": 64}], "val": []}
+    with pytest.raises(ValueError, match="same folder"):
+        footage_items(twice)

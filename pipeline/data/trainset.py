@@ -108,6 +108,40 @@ def _write_pair_folder(folder: Path, pairs: Iterable[tuple[np.ndarray, np.ndarra
     return count
 
 
+@dataclass(frozen=True)
+class FootageItem:
+    """One clip of the set at one width: ``file`` in ``root``, written as ``split/name``."""
+
+    file: str
+    split: str
+    name: str
+    root: str
+    width: int
+    package: str = ""  # for a root without a sources.yaml (a package's own folder)
+    licence: str = ""
+
+
+def footage_items(footage: dict) -> list[FootageItem]:
+    """The ``footage`` section's clips: each entry a file name in ``footage.root`` at ``footage.width``,
+    or a mapping that gives its own ``file`` and any of ``root``, ``width``, ``package``, ``licence``. A
+    clip is named for its file, and for its width too where that is not ``footage.width``."""
+    items = []
+    for split in ("train", "val"):
+        for entry in footage[split]:
+            fields = {"root": footage["root"], "width": footage["width"]}
+            fields |= {"file": entry} if isinstance(entry, str) else entry
+            stem = Path(str(fields.get("file"))).stem
+            name = stem if fields["width"] == footage["width"] else f"{stem}_{fields['width']}"
+            try:
+                items.append(FootageItem(split=split, name=name, **fields))
+            except TypeError as error:
+                raise ValueError(f"footage entry {entry!r}: {error}") from error
+    names = [(item.split, item.name) for item in items]
+    if len(set(names)) != len(names):
+        raise ValueError(f"footage: two entries would write the same folder ({names})")
+    return items
+
+
 def footage_pairs(video: Path, width: int) -> Iterable[tuple[np.ndarray, np.ndarray]]:
     """Blurred/sharp pairs of ``video`` downscaled to ``width`` (even sizes), 7-frame exposures."""
     frames = (fit_width(frame, width) for frame in read_frames(video))
@@ -177,26 +211,24 @@ def build(
                     }
                 )
                 on_item(name)
-    footage = sources.footage
-    folder = sources.folder(footage["root"], base)
-    manifest = folder / FOOTAGE_MANIFEST
-    shipped = yaml.safe_load(manifest.read_text()) if manifest.is_file() else {}
-    for split in ("train", "val"):
-        for name in footage[split]:
-            count = _write_pair_folder(
-                out / split / Path(name).stem, footage_pairs(folder / name, footage["width"])
-            )
-            provenance = shipped.get(name, {})
-            record["footage"].append(
-                {
-                    "file": name,
-                    "split": split,
-                    "pairs": count,
-                    "package": " ".join(provenance[k] for k in ("package", "version") if k in provenance),
-                    "licence": provenance.get("licence", ""),
-                }
-            )
-            on_item(name)
+    for item in footage_items(sources.footage):
+        folder = sources.folder(item.root, base)
+        manifest = folder / FOOTAGE_MANIFEST
+        provenance = (yaml.safe_load(manifest.read_text()) if manifest.is_file() else {}).get(item.file, {})
+        pairs = footage_pairs(folder / item.file, item.width)
+        count = _write_pair_folder(out / item.split / item.name, pairs)
+        record["footage"].append(
+            {
+                "file": item.file,
+                "split": item.split,
+                "width": item.width,
+                "pairs": count,
+                "package": item.package
+                or " ".join(provenance[k] for k in ("package", "version") if k in provenance),
+                "licence": item.licence or provenance.get("licence", ""),
+            }
+        )
+        on_item(item.name)
     shake = {"sequences": 3, "frames": 24, "width": 320, "height": 240} | sources.shake
     rng = np.random.default_rng(seed)
     for index in range(shake["sequences"] * len(train_photos)):
