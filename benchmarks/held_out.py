@@ -2,13 +2,15 @@
 into an H.264 file, through ``deblur`` with no ``--checkpoint``, scored against its sharp frames.
 
     python benchmarks/held_out.py --json benchmarks/results/held_out_cpu.json
+    python benchmarks/held_out.py --crf 12 --json held_out_crf12.json   # what the output encode costs
 
 Per held-out clip (``footage.val`` of ``configs/sources/training_set.yaml``), the project's own commands:
 
 1. ``make_sample.py``: every frame of the clip at the training set's width (``footage.width``, aspect
    kept, even sizes), each blurred frame the mean of 7 consecutive sharp ones, the middle one its sharp
    frame; ``<clip>_blurred.mp4`` and ``<clip>_sharp.mp4`` (H.264, make_sample's CRF);
-2. ``deblur.py <clip>_blurred.mp4 -o <clip>_deblurred.mp4``: default checkpoint and settings (H.264 out);
+2. ``deblur.py <clip>_blurred.mp4 -o <clip>_deblurred.mp4``: default checkpoint and settings (H.264 out at
+   deblur's default CRF, or ``--crf``);
 3. ``evaluate.py <clip>_sharp.mp4 --restored <clip>_deblurred.mp4 --blurred <clip>_blurred.mp4``: PSNR and
    SSIM of input and output over every frame (official protocol).
 
@@ -26,6 +28,7 @@ from rich.table import Table
 
 from pipeline.checkout import ROOT
 from pipeline.cli.build_training_set import SOURCES
+from pipeline.config import DeblurConfig
 from pipeline.data.prepare import fitted_size
 from pipeline.data.synth import DVD_EXPOSURE
 from pipeline.data.trainset import Sources
@@ -39,7 +42,7 @@ def run(script: str, *arguments: str) -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def held_out_clip(clip: Path, max_width: int, folder: Path) -> dict:
+def held_out_clip(clip: Path, max_width: int, folder: Path, crf: int) -> dict:
     """Make, deblur and score one clip; its evaluate.py figures."""
     info = probe(clip)
     height, width = fitted_size(info.height, info.width, max_width)  # as the training set's clips are
@@ -49,7 +52,7 @@ def held_out_clip(clip: Path, max_width: int, folder: Path) -> dict:
         "--window", str(exposure))
     blurred, sharp = folder / f"{name}_blurred.mp4", folder / f"{name}_sharp.mp4"
     deblurred = folder / f"{name}_deblurred.mp4"
-    run("deblur.py", str(blurred), "--output", str(deblurred))
+    run("deblur.py", str(blurred), "--output", str(deblurred), "--crf", str(crf))
     scores = folder / f"{name}.json"
     run("evaluate.py", str(sharp), "--restored", str(deblurred), "--blurred", str(blurred),
         "--json", str(scores))
@@ -60,15 +63,17 @@ def held_out_clip(clip: Path, max_width: int, folder: Path) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--crf", type=int, default=DeblurConfig.crf,
+                        help=f"deblur's output quality (default {DeblurConfig.crf}, deblur's own default)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
     sources = Sources.load(SOURCES)
     footage, folder = sources.footage, sources.folder(sources.footage["root"], ROOT)
     with tempfile.TemporaryDirectory(prefix="held_out_") as scratch:
-        clips = {Path(name).stem: held_out_clip(folder / name, footage["width"], Path(scratch))
+        clips = {Path(name).stem: held_out_clip(folder / name, footage["width"], Path(scratch), args.crf)
                  for name in footage["val"]}
     mean = sum(clip["gain_db"] for clip in clips.values()) / len(clips)
-    table = Table(title="held-out clips through deblur (default checkpoint), every frame")
+    table = Table(title=f"held-out clips through deblur (default checkpoint, CRF {args.crf}), every frame")
     for column in ("clip", "size", "frames", "input PSNR / SSIM", "output PSNR / SSIM", "gain"):
         table.add_column(column, justify="left" if column == "clip" else "right")
     for name, clip in clips.items():
@@ -79,7 +84,8 @@ def main(argv=None) -> int:
     table.add_row("mean", "", "", "", "", f"{mean:+.2f} dB")
     Console().print(table)
     if args.json:
-        document = {**stamp(compute_device(), command_line(argv)), "clips": clips, "mean_gain_db": mean}
+        document = {**stamp(compute_device(), command_line(argv)), "crf": args.crf, "clips": clips,
+                    "mean_gain_db": mean}
         args.json.write_text(json.dumps(document, indent=1) + "\n")
     return 0
 
