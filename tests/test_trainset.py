@@ -1,14 +1,16 @@
 """The training set from named sources (`pipeline.data.trainset`): layout, pairs, held-out split, sources."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
+from pipeline import metrics
 from pipeline.data.datasets import discover_frame_pairs
 from pipeline.data.synth import DVD_EXPOSURE as EXPOSURE
 from pipeline.data.synth import blur_window
-from pipeline.data.trainset import Sources, build, footage_items
+from pipeline.data.trainset import Compression, Sources, build, footage_items
 from pipeline.video.sequences import read_frames, read_image
 
 
@@ -85,3 +87,39 @@ def test_footage_entries_are_checked():
     twice = {"root": "clips", "width": 64, "train": ["a.mp4", {"file": "a.mp4", "width": 64}], "val": []}
     with pytest.raises(ValueError, match="same folder"):
         footage_items(twice)
+
+
+def test_compressed_inputs_are_the_exposures_through_h264(sources, tmp_path):
+    """With ``compress``, each blurred sequence is the exposures round-tripped through H.264 at its recorded
+    CRF (training: drawn from the range; held out: val_crf), close to but not equal to the exposure; the
+    sharp targets and the camera-shake scenes are those of the uncompressed build."""
+    plain, squeezed = tmp_path / "plain", tmp_path / "squeezed"
+    build(sources, plain, base=tmp_path, seed=0)
+    compress = Compression(train_crf=(18, 26), val_crf=12)
+    record = build(dataclasses.replace(sources, compress=compress), squeezed, base=tmp_path, seed=0)
+    crfs = {item.get("file", item.get("name")): item["crf"] for item in record["footage"] + record["shake"]}
+    assert crfs["held.mp4"] == 12 and all(18 <= crfs[name] <= 26 for name in ("pan.mp4", "shake000"))
+    assert record["compress"] == {"codec": "h264", "train_crf": [18, 26], "val_crf": 12, "keyint": 8}
+    for part, name in (("train", "pan"), ("train", "shake001"), ("val", "held")):
+        before = {pair.name: pair for pair in discover_frame_pairs(plain / part)}[name]
+        after = {pair.name: pair for pair in discover_frame_pairs(squeezed / part)}[name]
+        assert len(after.blurred) == len(before.blurred)
+        for k in range(len(after.blurred)):
+            assert np.array_equal(read_image(after.sharp[k]), read_image(before.sharp[k]))
+            exposure, delivered = read_image(before.blurred[k]), read_image(after.blurred[k])
+            assert not np.array_equal(delivered, exposure)
+            assert metrics.psnr(delivered, exposure) > 30
+
+
+def test_compression_is_checked(sources, tmp_path):
+    with pytest.raises(ValueError, match="low, high"):
+        Compression(train_crf=(23, 10), val_crf=12)
+    with pytest.raises(ValueError, match="quality"):
+        Compression(train_crf=(10, 60), val_crf=12)
+    spec = tmp_path / "compressed.yaml"
+    text = (tmp_path / "sources.yaml").read_text()
+    spec.write_text(text + "compress: {train_crf: [10, 23], val_crf: 12}\n")
+    assert Sources.load(spec).compress == Compression(train_crf=(10, 23), val_crf=12, keyint=8)
+    spec.write_text(text + "compress: {train_crf: [10, 23]}\n")
+    with pytest.raises(ValueError, match="not a training-sources file"):
+        Sources.load(spec)

