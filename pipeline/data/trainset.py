@@ -18,7 +18,6 @@ sequences each at a CRF drawn from a range, held-out ones at one CRF (make_sampl
 ``sources.json`` records every file used, its package and licence, and what was made of it.
 """
 
-import dataclasses
 import importlib.util
 import json
 from collections.abc import Callable, Iterable
@@ -68,15 +67,18 @@ class Compression:
         if not low <= high:
             raise ValueError(f"compress.train_crf must be [low, high], got {list(self.train_crf)}")
         for crf in (low, high, self.val_crf):
-            EncodeSettings(codec="h264", keyint=self.keyint, quality=crf)  # raises on a bad value
+            self.settings(crf)  # raises on a bad value
 
     def crf(self, split: str, rng: np.random.Generator) -> int:
         if split != "train":
             return self.val_crf
         return int(rng.integers(self.train_crf[0], self.train_crf[1] + 1))
 
+    def settings(self, crf: int) -> EncodeSettings:
+        return EncodeSettings(codec="h264", keyint=self.keyint, quality=crf)
+
     def apply(self, frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
-        return round_trip(frames, EncodeSettings(codec="h264", keyint=self.keyint, quality=crf))
+        return round_trip(frames, self.settings(crf))
 
 
 @dataclass(frozen=True)
@@ -297,7 +299,7 @@ def build(
         on_item(name)
     record["seed"] = seed
     if compress is not None:
-        record["compress"] = {"codec": "h264", **dataclasses.asdict(compress)}
-        record["compress"]["train_crf"] = list(compress.train_crf)
+        record["compress"] = {"codec": "h264", "train_crf": list(compress.train_crf),
+                              "val_crf": compress.val_crf, "keyint": compress.keyint}
     (out / "sources.json").write_text(json.dumps(record, indent=1))
     return record
