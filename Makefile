@@ -26,6 +26,10 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 # what the GPU machine lacks and cannot download (scripts/gpu_lease.sh installs it there): the PyAV wheel of
-# the version tested here (abi3: any CPython from 3.11, the GPU machine's 3.12 included)
+# the version tested here (abi3: any CPython from 3.11, the GPU machine's 3.12 included), split into parts
+# that fit a lease's carry beside the tracked tree (scripts/lease_wheels.sh)
+WHEEL_PART ?= 24M
 wheels: setup
-	$(BIN)/pip download -q --no-deps --only-binary=:all: -d wheels "av==$$($(BIN)/python -c 'import av; print(av.__version__)')"
+	rm -rf build/wheels wheels
+	$(BIN)/pip download -q --no-deps --only-binary=:all: -d build/wheels "av==$$($(BIN)/python -c 'import av; print(av.__version__)')"
+	bash scripts/lease_wheels.sh pack build/wheels/av-*.whl av $(WHEEL_PART)
