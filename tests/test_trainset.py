@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from pipeline import metrics
 from pipeline.data.datasets import discover_frame_pairs
@@ -118,8 +119,36 @@ def test_compression_is_checked(sources, tmp_path):
         Compression(train_crf=(10, 60), val_crf=12)
     spec = tmp_path / "compressed.yaml"
     text = (tmp_path / "sources.yaml").read_text()
-    spec.write_text(text + "compress: {train_crf: [10, 23], val_crf: 12}\n")
+    spec.write_text(text + "compress: {train_crf: [10, 23]}\n")  # held out as the sample files are
     assert Sources.load(spec).compress == Compression(train_crf=(10, 23), val_crf=12, keyint=8)
-    spec.write_text(text + "compress: {train_crf: [10, 23]}\n")
+    spec.write_text(text + "compress: {val_crf: 12}\n")
     with pytest.raises(ValueError, match="not a training-sources file"):
         Sources.load(spec)
+
+
+def test_a_pack_of_the_package_files_builds_the_same_set(sources, tmp_path):
+    """``--pack`` copies the files of package roots only (a path root travels with the checkout); a build
+    with ``--packed`` from that folder alone, the package unreachable, is the build from the package."""
+    from pipeline.cli.build_training_set import main
+
+    spec = yaml.safe_load((tmp_path / "sources.yaml").read_text())
+    spec["roots"]["stills"] = "python:skimage/data"  # the fixture's photographs, from the installed package
+    path = tmp_path / "packaged.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["--sources", str(path), "--pack", str(tmp_path / "pack")]) == 0
+    packed = tmp_path / "pack"
+    assert sorted(p.relative_to(packed).as_posix() for p in packed.rglob("*")) == [
+        "stills", "stills/astronaut.png", "stills/chelsea.png", "stills/coffee.png"]
+
+    spec["roots"]["stills"] = "python:no_such_package/data"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["--sources", str(path), "--out", str(tmp_path / "unreachable")]) == 2
+    assert main(["--sources", str(path), "--out", str(tmp_path / "from_pack"), "--packed", str(packed)]) == 0
+    direct, from_pack = tmp_path / "direct", tmp_path / "from_pack"
+    build(sources, direct, base=tmp_path, seed=0)
+    for part in ("train", "val", "photos/train", "photos/val"):
+        made = [p.relative_to(from_pack) for p in sorted((from_pack / part).rglob("*.png"))]
+        assert made and made == [p.relative_to(direct) for p in sorted((direct / part).rglob("*.png"))]
+        assert all((from_pack / name).read_bytes() == (direct / name).read_bytes() for name in made)
+    nowhere = ["--sources", str(path), "--out", str(tmp_path / "x"), "--packed", str(tmp_path / "none")]
+    assert main(nowhere) == 2

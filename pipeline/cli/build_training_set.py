@@ -2,6 +2,8 @@
 
     python scripts/build_training_set.py --out runs/default/data
     python scripts/build_training_set.py --out DIR --root footage=/path/to/clips --root opencv-doc=DIR
+    python scripts/build_training_set.py --pack lease/sources        # the package files it uses, copied
+    python scripts/build_training_set.py --out DIR --packed lease/sources   # on a machine with no index
 
 Photographs come from packages (Debian opencv-doc, scikit-image, matplotlib), clips from the project's
 ``samples/footage`` (itself files of Debian and PyPI packages); the Debian package is fetched at its pinned
@@ -9,7 +11,8 @@ version into ``runs/sources/`` the first time (`pipeline.data.packages`). What i
 ``val/`` blurred/sharp frame folders (7-frame exposures of footage and of camera-shake sequences rendered
 from the photographs; the blurred frames round-tripped through H.264 as the sources file's ``compress``
 says), ``photos/`` and ``sources.json`` (every file, its package and licence, its CRF, counts). See
-`pipeline.data.trainset`.
+`pipeline.data.trainset`. ``--pack`` copies the packages' files the set uses (about 7 MB) into a folder
+that a machine without a package index (a GPU lease) builds the same set from with ``--packed``.
 """
 
 import argparse
@@ -21,7 +24,7 @@ from rich.console import Console
 
 from pipeline.checkout import CONFIGS, ROOT
 from pipeline.cli import command_parser, fail
-from pipeline.data.trainset import Sources, build
+from pipeline.data.trainset import Sources, build, packed_roots
 
 SOURCES = CONFIGS / "sources" / "training_set.yaml"
 
@@ -30,13 +33,16 @@ console = Console(stderr=True)
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = command_parser(__doc__)
-    parser.add_argument("--out", type=Path, required=True, help="folder to build the set in (must be new)")
+    task = parser.add_mutually_exclusive_group(required=True)
+    task.add_argument("--out", type=Path, help="folder to build the set in (must be new)")
+    task.add_argument("--pack", type=Path, help="copy the package files the set uses here instead")
     parser.add_argument(
         "--sources", type=Path, default=SOURCES, help=f"sources file (default {SOURCES.name})"
     )
     parser.add_argument(
         "--root", action="append", default=[], metavar="NAME=DIR", help="override a source root"
     )
+    parser.add_argument("--packed", type=Path, help="roots from a folder made by --pack")
     parser.add_argument("--seed", type=int, default=0, help="camera-shake sequences (default 0)")
     return parser
 
@@ -44,8 +50,14 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     try:
-        overrides = dict(item.split("=", 1) for item in args.root)
+        overrides = packed_roots(args.packed) if args.packed else {}
+        overrides |= dict(item.split("=", 1) for item in args.root)
         sources = Sources.load(args.sources, overrides)
+        if args.pack:
+            packed = sources.pack(ROOT, args.pack)
+            console.print(f"{args.pack}: " + ", ".join(f"{root} ({len(names)} files)"
+                                                      for root, names in packed.items()))
+            return 0
         with console.status("building") as status:
             record = build(
                 sources,

@@ -6,13 +6,14 @@ Takes frames ``--start`` .. ``--start + --frames + --window - 2`` of the source 
 320x240 15 fps ``tree.avi``, a clip held out of the default checkpoint's training), downscales them to
 ``--width`` x ``--height`` (area averaging) when they are larger, blurs them with ``pipeline/synth.py``
 (each blurred frame the linear-light mean of ``--window`` consecutive frames) and writes
-``<name>_blurred.mp4`` and ``<name>_sharp.mp4``: ``--frames`` frames each, H.264 yuv420p, CRF ``--crf``, a
-keyframe every 8 frames. Frame i of the sharp video is the middle frame of the exposure that made frame i
-of the blurred one.
+``<name>_blurred.mp4`` and ``<name>_sharp.mp4``: ``--frames`` frames each, H.264 yuv420p as
+`pipeline.data.pairs.SAMPLE_ENCODE` says (CRF ``--crf``, a keyframe every 8 frames). Frame i of the sharp
+video is the middle frame of the exposure that made frame i of the blurred one.
 """
 import argparse
 import itertools
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -22,7 +23,7 @@ from rich.table import Table
 from pipeline import metrics
 from pipeline.checkout import FOOTAGE
 from pipeline.cli import fail
-from pipeline.data.pairs import EncodeSettings, VideoEncoder, resize
+from pipeline.data.pairs import SAMPLE_ENCODE, VideoEncoder, resize
 from pipeline.data.synth import SynthConfig, synthesize
 from pipeline.video.probe import probe
 from pipeline.video.sequences import read_frames
@@ -42,7 +43,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--window", type=int, default=7, help="frames averaged per blurred frame (default 7)")
     parser.add_argument("--upsample", type=int, default=1,
                         help="interpolation before averaging (default 1: none)")
-    parser.add_argument("--crf", type=int, default=12, help="x264 CRF (default 12)")
+    parser.add_argument("--crf", type=int, default=SAMPLE_ENCODE.quality,
+                        help=f"x264 CRF (default {SAMPLE_ENCODE.quality})")
     return parser
 
 
@@ -51,7 +53,7 @@ def main(argv=None) -> int:
     console = Console()
     try:
         config = SynthConfig(window=args.window, upsample=args.upsample, linear_light=True)
-        settings = EncodeSettings(codec="h264", keyint=8, quality=args.crf)
+        settings = replace(SAMPLE_ENCODE, quality=args.crf)
         end = args.start + args.frames + args.window - 1
         frames = itertools.islice(read_frames(args.source), args.start, end)
         args.out.mkdir(parents=True, exist_ok=True)

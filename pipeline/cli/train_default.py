@@ -9,7 +9,8 @@
 
 Phases (each in its own folder under OUT, each resumed from its last checkpoint, skipped once done):
 
-1. ``data``: the training set from the named sources (``scripts/build_training_set.py``);
+1. ``data``: the training set from the named sources (``scripts/build_training_set.py``; ``--packed`` on a
+   machine without a package index);
 2. ``flow``: PWC-Net pretrained on rendered motion with exact flow, from zero flow (``pretrain_flow.py``);
 3. ``stage1``: the restoration net and the flow net trained as one stage (T = 1), Algorithm 1's first
    step, from the identity and the pretrained flow (``train.py``);
@@ -68,6 +69,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--budget", type=float, help="training minutes in all (= --set recipe.minutes=N)")
     parser.add_argument("--device", help="cpu or cuda:N (default: the GPU if there is one)")
+    parser.add_argument("--packed", type=Path,
+                        help="build the data from a folder of packed sources (build_training_set.py --pack)")
     parser.add_argument(
         "--install", action="store_true", help=f"copy the result and its card to {DEFAULT_CHECKPOINT.parent}"
     )
@@ -105,7 +108,8 @@ def train_phases(args, config, out: Path) -> dict:
     recipe, data = config.recipe, out / "data"
     if not (data / "sources.json").is_file():
         shutil.rmtree(data, ignore_errors=True)  # a build that was cut off starts again
-        run("build_training_set", "--out", str(data))
+        packed = ["--packed", str(args.packed)] if args.packed else []
+        run("build_training_set", "--out", str(data), *packed)
     minutes = {"flow": recipe.minutes * recipe.flow_share, "stage1": recipe.minutes * recipe.stage1_share}
     minutes["cascade"] = recipe.minutes - minutes["flow"] - minutes["stage1"]
     flow_weights = out / "flow" / "flow.pt"

