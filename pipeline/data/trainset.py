@@ -22,7 +22,7 @@ import importlib.util
 import json
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +79,7 @@ class Compression:
         return int(rng.integers(self.train_crf[0], self.train_crf[1] + 1))
 
     def settings(self, crf: int) -> EncodeSettings:
-        return EncodeSettings(codec="h264", keyint=self.keyint, quality=crf)
+        return replace(SAMPLE_ENCODE, keyint=self.keyint, quality=crf)
 
     def apply(self, frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
         return round_trip(frames, self.settings(crf))
@@ -335,7 +335,7 @@ def build(
         on_item(name)
     record["seed"] = seed
     if compress is not None:
-        record["compress"] = {"codec": "h264", "train_crf": list(compress.train_crf),
+        record["compress"] = {"codec": SAMPLE_ENCODE.codec, "train_crf": list(compress.train_crf),
                               "val_crf": compress.val_crf, "keyint": compress.keyint}
     (out / "sources.json").write_text(json.dumps(record, indent=1))
     return record
