@@ -83,11 +83,15 @@ def test_plan_keeps_finished_segments_and_a_video_shorter_than_the_workers():
 
 
 def test_decode_range_adds_context_within_the_video():
-    """T = 2: two frames each side, none past the ends (the border policy covers those)."""
-    middle = decode_range(Part(0, 64, 128), 1000, 2)
+    """T = 2: two groups each side of the part's groups, none past the ends (the border policy covers
+    those): 2 frames with groups of 1, 8 with groups of 4, more where the part cuts a group."""
+    middle = decode_range(Part(0, 64, 128), 1000, 2, 1)
     assert (middle.first, middle.stop, middle.ends_video) == (62, 130, False)
-    near_start, near_end = decode_range(Part(0, 2, 3), 6, 2), decode_range(Part(0, 3, 4), 6, 2)
+    near_start, near_end = decode_range(Part(0, 2, 3), 6, 2, 1), decode_range(Part(0, 3, 4), 6, 2, 1)
     assert (near_start.first, near_start.stop) == (0, 5) and (near_end.first, near_end.stop) == (1, None)
+    grouped, cut = decode_range(Part(0, 64, 128), 1000, 2, 4), decode_range(Part(0, 66, 126), 1000, 2, 4)
+    assert (grouped.first, grouped.stop) == (56, 136) and (cut.first, cut.stop) == (56, 136)
+    assert decode_range(Part(0, 8, 64), 1000, 2, 4).first == 0  # its context reaches the start
 
 
 @pytest.mark.parametrize("border", BORDERS)
