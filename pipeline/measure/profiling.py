@@ -5,6 +5,7 @@ Modes (each returns a result, see `check_result` for the schema):
 * ``model``: the streaming engine on synthetic frames already in device memory, per precision, and the
   official schedule (naive windows) on the same frames; output difference of each precision from fp32
   in PSNR; FLOPs counted on the meta device for exactly this run, achieved against the device's peak.
+  `profile_groups`: the engine per group size (``deblur.group``), the same frames (`benchmarks/group.py`).
 * ``decode``: every reader that can decode the clip here, and a VP9 copy of it so that DALI's CPU decoder
   is compared with PyAV on the same pictures.
 * ``end-to-end``: ``deblur_video`` on the clip: decode, upload, model, download, encode.
@@ -140,7 +141,7 @@ def engine_flops(model: CDVDTSP, frames: int, height: int, width: int,
     meta = meta_copy(model).eval()
     video = torch.empty(frames, 3, height, width, device="meta")
     counts = {}
-    for name, fn in (("engine", lambda: list(StreamingEngine(meta, border=deblur.border)
+    for name, fn in (("engine", lambda: list(StreamingEngine(meta, border=deblur.border, group=deblur.group)
                                               .run(video.split(deblur.chunk)))),
                      ("naive", lambda: naive_windows(meta, video, border=deblur.border))):
         with FlopCounterMode(display=False) as counter:
@@ -153,7 +154,7 @@ def profile_model(model: CDVDTSP, deblur: DeblurConfig, device: torch.device, *,
                   width: int, repeats: int, precisions: list[str], trace: Path | None = None) -> dict:
     """The streaming engine per precision and the official schedule (fp32) on synthetic frames."""
     video = torch.rand(frames, 3, height, width, generator=torch.Generator().manual_seed(0)).to(device)
-    engine = StreamingEngine(model, border=deblur.border)
+    engine = StreamingEngine(model, border=deblur.border, group=deblur.group)
 
     def run_engine(precision: str) -> list[torch.Tensor]:
         with precision_context(device, precision):
@@ -196,6 +197,38 @@ def profile_model(model: CDVDTSP, deblur: DeblurConfig, device: torch.device, *,
         notes.append(f"torch.profiler trace of one {first} run: {trace}")
     return check_result({"mode": "model", "unit": "frame", "configurations": configurations, "ratios": ratios,
                          "notes": notes, "size": f"{width}x{height}", "frames": frames})
+
+
+def profile_groups(model: CDVDTSP, deblur: DeblurConfig, device: torch.device, *, frames: int, height: int,
+                   width: int, repeats: int, groups: list[int], precision: str = "fp32") -> dict:
+    """The streaming engine at each group size (``deblur.group``: positions per model call) on the same
+    synthetic frames, in turns: frames/s, peak memory, and each group's time per frame over the first's."""
+    video = torch.rand(frames, 3, height, width, generator=torch.Generator().manual_seed(0)).to(device)
+    memory, peaks = PeakMemory(device), {}
+
+    def runner(name: str, group: int) -> Callable[[], None]:
+        engine = StreamingEngine(model, border=deblur.border, group=group)
+
+        def run() -> None:
+            memory.reset()
+            with precision_context(device, precision):
+                for _ in engine.run(video.split(deblur.chunk)):
+                    pass
+            synchronize(device)
+            peaks[name] = memory.read()  # of the last run
+        return run
+
+    names = {group: f"engine {precision} group {group}" for group in groups}
+    runs = time_interleaved({name: runner(name, group) for group, name in names.items()}, repeats, device)
+    configurations = [configuration(name, frames, runs[name], memory=peaks[name], group=group,
+                                    precision=precision) for group, name in names.items()]
+    first = names[groups[0]]
+    ratios = {f"{name} / {first} (time per frame)": paired_ratio(runs[name], runs[first])
+              for name in list(names.values())[1:]}
+    fastest = min(configurations, key=lambda c: c["ms_per_item"]["median"])
+    return check_result({"mode": "model", "unit": "frame", "configurations": configurations, "ratios": ratios,
+                         "notes": [f"fastest: group {fastest['group']}"], "size": f"{width}x{height}",
+                         "frames": frames, "fastest_group": fastest["group"]})
 
 
 def _drain(reader) -> int:
