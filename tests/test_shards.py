@@ -53,6 +53,13 @@ def torchrun(workers: int, *args: str, port: int, **options) -> subprocess.Popen
                             env={**os.environ, "OMP_NUM_THREADS": "1"}, **options)
 
 
+def one_process(*args: str) -> int:
+    """``scripts/deblur.py`` in one process of one thread, the workers' thread count (the bits are the same
+    at the same thread count per worker); its exit status."""
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "deblur.py"), *args, *TINY], cwd=ROOT,
+                          capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
+
+
 def finished(run: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
     _, err = run.communicate(timeout=timeout)
     return run.returncode, err
@@ -134,8 +141,7 @@ def test_torchrun_workers_write_the_single_process_file(clip, tmp_path, workers)
     """torchrun with 2 and 3 CPU workers: the same bytes as one process (frames, pts, audio, container);
     the summary says how many parts each worker did."""
     single = tmp_path / "single.mp4"
-    assert subprocess.run([sys.executable, str(ROOT / "scripts" / "deblur.py"), str(clip), "-o", str(single),
-                           "--set", "deblur.segment=4", *TINY], cwd=ROOT, capture_output=True).returncode == 0
+    assert one_process(str(clip), "-o", str(single), "--set", "deblur.segment=4") == 0
     shared = tmp_path / "shared.mp4"
     code, err = finished(torchrun(workers, str(clip), "-o", str(shared), "--set", "deblur.segment=4",
                                   "--summary", str(tmp_path / "summary.json"), port=29540 + workers))
@@ -151,8 +157,7 @@ def test_three_frames_on_two_workers_in_one_frame_parts(make_clip, tmp_path):
     """A 3-frame clip, 1-frame segments, 2 workers: three one-frame parts, and one process's file."""
     three = make_clip("shards_three.mp4", frames=3, size=SIZE, audio=True)
     single, shared = tmp_path / "single.mp4", tmp_path / "shared.mp4"
-    assert subprocess.run([sys.executable, str(ROOT / "scripts" / "deblur.py"), str(three), "-o", str(single),
-                           "--set", "deblur.segment=1", *TINY], cwd=ROOT, capture_output=True).returncode == 0
+    assert one_process(str(three), "-o", str(single), "--set", "deblur.segment=1") == 0
     code, err = finished(torchrun(2, str(three), "-o", str(shared), "--set", "deblur.segment=1", port=29550))
     assert code == 0, err[-3000:]
     assert shared.read_bytes() == single.read_bytes() and probe(shared).num_frames == 3
@@ -163,8 +168,7 @@ def test_a_video_shorter_than_the_workers(make_clip, tmp_path):
     """A 1-frame clip on 3 workers: one part, two workers with nothing to do, the single-process file."""
     one = make_clip("shards_one.mp4", frames=1, size=SIZE, audio=True)
     single, shared = tmp_path / "single.mp4", tmp_path / "shared.mp4"
-    assert subprocess.run([sys.executable, str(ROOT / "scripts" / "deblur.py"), str(one), "-o", str(single),
-                           *TINY], cwd=ROOT, capture_output=True).returncode == 0
+    assert one_process(str(one), "-o", str(single)) == 0
     code, err = finished(torchrun(3, str(one), "-o", str(shared), port=29555))
     assert code == 0, err[-3000:]
     assert shared.read_bytes() == single.read_bytes()
@@ -177,8 +181,7 @@ def test_a_killed_worker_is_finished_by_resume(make_clip, tmp_path):
     long = make_clip("shards_long.mp4", frames=60, size=SIZE, audio=True)
     single, shared = tmp_path / "single.mp4", tmp_path / "shared.mp4"
     segment = ["--set", "deblur.segment=4"]
-    assert subprocess.run([sys.executable, str(ROOT / "scripts" / "deblur.py"), str(long), "-o", str(single),
-                           *segment, *TINY], cwd=ROOT, capture_output=True).returncode == 0
+    assert one_process(str(long), "-o", str(single), *segment) == 0
     run = torchrun(2, str(long), "-o", str(shared), *segment, port=29560, start_new_session=True)
     done = tmp_path / ".shared.mp4.partial" / ".state" / "done"
     deadline = time.monotonic() + 120
