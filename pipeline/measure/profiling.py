@@ -5,7 +5,8 @@ Modes (each returns a result, see `check_result` for the schema):
 * ``model``: the streaming engine on synthetic frames already in device memory, per precision, and the
   official schedule (naive windows) on the same frames; output difference of each precision from fp32
   in PSNR; FLOPs counted on the meta device for exactly this run, achieved against the device's peak.
-  `profile_groups`: the engine per group size (``deblur.group``), the same frames (`benchmarks/group.py`).
+  `profile_groups`: the engine per group size (``deblur.group``) and weight layout, the same frames
+  (`benchmarks/group.py`).
 * ``decode``: every reader that can decode the clip here, and a VP9 copy of it so that DALI's CPU decoder
   is compared with PyAV on the same pictures.
 * ``end-to-end``: ``deblur_video`` on the clip: decode, upload, model, download, encode.
@@ -19,6 +20,7 @@ spread. Stage breakdowns come from one further run that listens to the ranges th
 timed runs. A stage belongs to the thread that runs it:
 ``compute`` (the stages there add up to the run's wall time), ``decode`` or ``encode`` (which overlap it).
 """
+import copy
 import statistics
 import time
 from collections.abc import Callable
@@ -46,6 +48,7 @@ from pipeline.measure.timing import (
     synchronize,
     time_interleaved,
 )
+from pipeline.memory_format import with_memory_format
 from pipeline.metrics import mean_psnr
 from pipeline.precision import precision_context
 from pipeline.stream.engine import StreamingEngine, naive_windows
@@ -200,14 +203,18 @@ def profile_model(model: CDVDTSP, deblur: DeblurConfig, device: torch.device, *,
 
 
 def profile_groups(model: CDVDTSP, deblur: DeblurConfig, device: torch.device, *, frames: int, height: int,
-                   width: int, repeats: int, groups: list[int], precision: str = "fp32") -> dict:
-    """The streaming engine at each group size (``deblur.group``: positions per model call) on the same
-    synthetic frames, in turns: frames/s, peak memory, and each group's time per frame over the first's."""
+                   width: int, repeats: int, groups: list[int], precision: str = "fp32",
+                   formats: tuple[str, ...] = ("contiguous",)) -> dict:
+    """The streaming engine at each group size (``deblur.group``: positions per model call) and weight layout
+    (`pipeline.memory_format`) on the same synthetic frames, in turns: frames/s, peak memory, and each
+    configuration's time per frame over the first's."""
     video = torch.rand(frames, 3, height, width, generator=torch.Generator().manual_seed(0)).to(device)
     memory, peaks = PeakMemory(device), {}
+    layouts = {name: model if name == "contiguous" else with_memory_format(copy.deepcopy(model), name)
+               for name in formats}
 
-    def runner(name: str, group: int) -> Callable[[], None]:
-        engine = StreamingEngine(model, border=deblur.border, group=group)
+    def runner(name: str, group: int, layout: str) -> Callable[[], None]:
+        engine = StreamingEngine(layouts[layout], border=deblur.border, group=group)
 
         def run() -> None:
             memory.reset()
@@ -218,16 +225,18 @@ def profile_groups(model: CDVDTSP, deblur: DeblurConfig, device: torch.device, *
             peaks[name] = memory.read()  # of the last run
         return run
 
-    names = {group: f"engine {precision} group {group}" for group in groups}
-    runs = time_interleaved({name: runner(name, group) for group, name in names.items()}, repeats, device)
+    settings = {f"engine {precision} group {group}" + ("" if layout == "contiguous" else f" {layout}"):
+                (group, layout) for layout in formats for group in groups}
+    runs = time_interleaved({name: runner(name, *setting) for name, setting in settings.items()}, repeats,
+                            device)
     configurations = [configuration(name, frames, runs[name], memory=peaks[name], group=group,
-                                    precision=precision) for group, name in names.items()]
-    first = names[groups[0]]
-    ratios = {f"{name} / {first} (time per frame)": paired_ratio(runs[name], runs[first])
-              for name in list(names.values())[1:]}
+                                    memory_format=layout, precision=precision)
+                      for name, (group, layout) in settings.items()]
+    first, *others = settings
+    ratios = {f"{name} / {first} (time per frame)": paired_ratio(runs[name], runs[first]) for name in others}
     fastest = min(configurations, key=lambda c: c["ms_per_item"]["median"])
     return check_result({"mode": "model", "unit": "frame", "configurations": configurations, "ratios": ratios,
-                         "notes": [f"fastest: group {fastest['group']}"], "size": f"{width}x{height}",
+                         "notes": [f"fastest: {fastest['name']}"], "size": f"{width}x{height}",
                          "frames": frames, "fastest_group": fastest["group"]})
 
 
