@@ -10,6 +10,7 @@ per epoch on this rank) and iteration over (blurred, sharp) batches of (B, 2T+1,
 import torch
 
 from pipeline.config import TrainConfig
+from pipeline.data.dali_loader import LoaderConfig, PairedVideoLoader
 from pipeline.data.datasets import Manifest, PngWindowDataset, discover_frame_pairs
 from pipeline.data.pairs import split_pair
 from pipeline.evaluation import Video, frame_folder_videos
@@ -20,8 +21,8 @@ from pipeline.video.sequences import read_frames
 def training_loader(train: TrainConfig, frames: int, *, rank: int, world_size: int, device: torch.device):
     """Batches of (blurred, sharp) windows of ``frames`` frames for this rank; ``set_epoch`` each epoch."""
     if train.loader == "dali":
-        from pipeline.data.dali_loader import LoaderConfig, PairedVideoLoader  # imports DALI
-
+        if dali.unavailable():
+            raise ValueError(f"train.loader=dali: {dali.unavailable()}; use train.loader=png")
         return PairedVideoLoader(Manifest.load(train.data), "train", LoaderConfig.of(train, frames),
                                  rank=rank, world_size=world_size, device_id=dali.device_id(device))
     return PngEpochLoader(train, frames, rank=rank, world_size=world_size, pin_memory=device.type == "cuda")

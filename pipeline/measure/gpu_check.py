@@ -7,7 +7,6 @@ can save what a run cut short has measured). ``Check.tiny`` runs every step at a
 what CI runs on the CPU so that the check cannot rot.
 """
 import copy
-import importlib.util
 import itertools
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from pipeline.measure.flops import datasheet_tflops
 from pipeline.memory_format import with_memory_format
 from pipeline.precision import precision_context
 from pipeline.stream.engine import StreamingEngine
+from pipeline.video import dali
 from pipeline.video.frames import to_model, to_uint8
 from pipeline.video.probe import probe
 from pipeline.video.readers import make_reader, readers_for
@@ -176,12 +176,12 @@ def train(check: Check) -> dict:
             "results": {"train": result}}
 
 
-def dali(check: Check) -> dict:
+def dali_readers(check: Check) -> dict:
     """Every reader on the H.264 clip and on a VP9 copy (NVDEC among them on a GPU, DALI's CPU decoder on
     the copy): frames/s (the profiler's decode mode) and each reader's frames against PyAV's in 8-bit
     levels; then the DALI training loader against the PNG loader (the ingest mode)."""
-    if importlib.util.find_spec("nvidia.dali") is None:
-        raise ModuleNotFoundError("DALI is not installed")
+    if dali.unavailable():
+        raise ModuleNotFoundError(dali.unavailable())
     clip = check.h264_clip()
     decode = profiling.profile_decode(clip, check.device, chunk=check.config.deblur.chunk,
                                       repeats=check.repeats, work=check.work)
@@ -257,7 +257,7 @@ class Step:
 
 
 STEPS = (Step("cuda_tests", cuda_tests, 60), Step("fidelity", fidelity, 60), Step("engine", engine, 90),
-         Step("end_to_end", end_to_end, 60), Step("train", train, 60), Step("dali", dali, 60),
+         Step("end_to_end", end_to_end, 60), Step("train", train, 60), Step("dali", dali_readers, 60),
          Step("channels_last", channels_last, 30), Step("compiled", compiled, 120))
 
 

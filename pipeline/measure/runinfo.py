@@ -27,7 +27,7 @@ def _version(module: str) -> str | None:
     """``module.__version__``, or None where it is not installed (a GPU machine may lack DALI or PyAV)."""
     try:
         return importlib.import_module(module).__version__
-    except ImportError:
+    except (ImportError, OSError):
         return None
 
 
