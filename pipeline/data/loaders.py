@@ -11,6 +11,7 @@ per epoch on this rank) and iteration over (blurred, sharp) batches of (B, 2T+1,
 import torch
 
 from pipeline.config import BlurConfig, TrainConfig
+from pipeline.data.dali_loader import LoaderConfig, PairedVideoLoader
 from pipeline.data.datasets import Manifest, PngWindowDataset, discover_frame_pairs
 from pipeline.data.exposures import BlurredWindows, load_sequences
 from pipeline.data.pairs import split_pair
@@ -23,8 +24,8 @@ def training_loader(train: TrainConfig, blur: BlurConfig, frames: int, *, rank: 
                     device: torch.device):
     """Batches of (blurred, sharp) windows of ``frames`` frames for this rank; ``set_epoch`` each epoch."""
     if train.loader == "dali":
-        from pipeline.data.dali_loader import LoaderConfig, PairedVideoLoader  # imports DALI
-
+        if dali.unavailable():
+            raise ValueError(f"train.loader=dali: {dali.unavailable()}; use train.loader=png or synth")
         return PairedVideoLoader(Manifest.load(train.data), "train", LoaderConfig.of(train, frames),
                                  rank=rank, world_size=world_size, device_id=dali.device_id(device))
     if train.loader == "synth":
