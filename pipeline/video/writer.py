@@ -33,7 +33,7 @@ from pipeline.video.hdr import CARRIERS as HDR_CARRIERS
 from pipeline.video.hdr import hdr_options
 from pipeline.video.join import join_segments
 from pipeline.video.probe import VideoInfo, probe
-from pipeline.video.segments import PngFrames, Sink, VideoSegments, encodes_bits
+from pipeline.video.segments import CHROMAS, PngFrames, Sink, VideoSegments, chroma_of, encodes_bits, pix_fmt
 from pipeline.video.workfolder import WorkFolder
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,8 @@ class Output:
             libvpx-vp9) and further encoder options (e.g. ``{"preset": "veryfast"}``).
         bits: 8, 10, or "auto": 10 for a source deeper than 8 bits when the output can hold it (PNG, or a
             codec with 10-bit formats), else 8. Frames are then written as uint16 levels (``pixels``).
+            Video is encoded as ``pix_fmt``: the input's chroma subsampling (``chroma``) at that depth
+            (`segments.pix_fmt`); ``chroma_loss`` says why not, where the codec has no such format.
         compare: frames are input | output side by side.
         segment_frames: frames per resumable segment; parts start on multiples of it.
         settings: anything else that must match for a resume or between workers (e.g. the model and
@@ -88,11 +90,22 @@ class Output:
             reason = ("as asked" if bits != "auto" else "outputs have 8 or 10 bits" if self.bits == 10
                       else f"{codec} has no 10-bit format here")
             log.warning("%s: %d-bit input, %d-bit output (%s)", info.path, info.bit_depth, self.bits, reason)
+        self.chroma = chroma_of(info.pix_fmt)  # the input's chroma subsampling, which the output keeps
+        self.pix_fmt = self.chroma_loss = None  # the encoded format (video); why it has less chroma, if so
+        if format == "video":
+            height, width = info.frame_size
+            self.pix_fmt = pix_fmt(codec, height, 2 * width if compare else width, self.bits, self.chroma)
+            written = chroma_of(self.pix_fmt)
+            if CHROMAS.index(written) < CHROMAS.index(self.chroma):
+                self.chroma_loss = (f"{self.chroma} input written as {written}: {codec} has no "
+                                    f"{self.chroma} format")
+                log.warning("%s: %s", info.path, self.chroma_loss)
         self.work = WorkFolder(self.path, dict(
             source=str(info.path.resolve()), source_bytes=info.path.stat().st_size,
             num_frames=info.num_frames,
             format=format, codec=codec, crf=crf, options=dict(options or {}), compare=compare,
-            bits=self.bits, segment_frames=segment_frames, settings=dict(settings or {})), segment_frames)
+            bits=self.bits, pix_fmt=self.pix_fmt, segment_frames=segment_frames,
+            settings=dict(settings or {})), segment_frames)
         self._container = container_format(self.path, codec) if format == "video" else None
 
     def prepare(self, *, overwrite: bool = False, resume: bool = False) -> None:
@@ -111,7 +124,7 @@ class Output:
         if self.format == "png":
             return PngFrames(self.work.path)
         return VideoSegments(self.work.path, self.info, self.codec, self.encoder_options, self.segment_frames,
-                             self.bits)
+                             self.pix_fmt)
 
     def writer(self, start: int, *, last: bool = False, reader: str = "",
                queue_depth: int = 4) -> "PartWriter":
