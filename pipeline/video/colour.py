@@ -131,11 +131,14 @@ def _default_siting(frame: av.VideoFrame) -> av.VideoFrame:
         return frame
     copy = av.VideoFrame(frame.width, frame.height, frame.format.name)
     for source, target in zip(frame.planes, copy.planes):
-        row = min(source.line_size, target.line_size)
-        rows = np.frombuffer(source, np.uint8, source.height * source.line_size).reshape(source.height, -1)
-        np.frombuffer(target, np.uint8, target.height * target.line_size).reshape(target.height, -1)[:, :row] = (
-            rows[:, :row])
+        width = min(source.line_size, target.line_size)
+        _rows(target)[:, :width] = _rows(source)[:, :width]
     return copy
+
+
+def _rows(plane: av.video.plane.VideoPlane) -> np.ndarray:
+    """(lines, line_size) uint8: a plane's bytes, line by line (a view)."""
+    return np.frombuffer(plane, np.uint8, plane.height * plane.line_size).reshape(plane.height, -1)
 
 
 def from_rgb(image: np.ndarray, pix_fmt: str, colour: Colour) -> av.VideoFrame:
