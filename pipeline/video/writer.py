@@ -25,13 +25,14 @@ import numpy as np
 import torch
 
 from model.ranges import timed
-from pipeline.errors import VideoError, os_problem
+from pipeline.errors import VideoError, cannot_write
 from pipeline.video.encoder import container_format
 from pipeline.video.encoder_thread import EncoderThread
 from pipeline.video.frames import PEAKS, pixel_type
 from pipeline.video.hdr import CARRIERS as HDR_CARRIERS
 from pipeline.video.hdr import hdr_options
 from pipeline.video.join import join_segments
+from pipeline.video.lock import OutputLock
 from pipeline.video.probe import VideoInfo, probe
 from pipeline.video.segments import CHROMAS, PngFrames, Sink, VideoSegments, chroma_of, encodes_bits, pix_fmt
 from pipeline.video.workfolder import WorkFolder
@@ -107,17 +108,33 @@ class Output:
             bits=self.bits, pix_fmt=self.pix_fmt, segment_frames=segment_frames,
             settings=dict(settings or {})), segment_frames)
         self._container = container_format(self.path, codec) if format == "video" else None
+        self.lock = OutputLock(self.path)
 
-    def prepare(self, *, overwrite: bool = False, resume: bool = False) -> None:
-        """Make the work folder ready for writers, keeping an interrupted run's segments with ``resume``.
-        Once per launch, before any part is written.
+    def prepare(self, *, overwrite: bool = False, resume: bool = False, inputs: Sequence[Path] = ()) -> None:
+        """Take the output's lock (`lock.OutputLock`, held until `release`) and make the work folder ready
+        for writers, keeping an interrupted run's segments with ``resume``. Once per launch, before any part
+        is written.
+
+        Args:
+            inputs: the job's other inputs, which the output must not be either (its own source never is).
 
         Raises:
-            VideoError: the output exists (without ``overwrite``), its folder cannot be written, or
-                ``resume`` finds segments made with other settings.
+            VideoError: the output is an input, another launch holds its lock, it exists (without
+                ``overwrite``), its folder cannot be written, or ``resume`` finds segments made with other
+                settings.
         """
-        self.work.check_output(overwrite, folder=self.format == "png")
-        self.work.prepare(resume)
+        self.work.make_folder([self.info.path, *inputs])
+        self.lock.acquire()
+        try:
+            self.work.check_output(overwrite, folder=self.format == "png")
+            self.work.prepare(resume)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def release(self) -> None:
+        """End this launch's hold on the output (its lock), whether or not it was written."""
+        self.lock.release()
 
     def sink(self) -> Sink:
         """A new sink for one part's frames."""
@@ -158,7 +175,7 @@ class Output:
             os.replace(joined, self.path)
         except (OSError, av.error.FFmpegError) as error:
             self.work.remove_joined()
-            raise VideoError(self.path, f"cannot write it ({os_problem(error)})") from error
+            raise cannot_write(self.path, error) from error
         except BaseException:
             self.work.remove_joined()
             raise
@@ -278,9 +295,11 @@ class PartWriter(_Closing):
                 if self._next == 0:
                     raise VideoError(self.output.path, "no frames were written")
                 self.output.work.mark_end(self._next)
-        except BaseException:
+        except BaseException as error:
             self._state = "failed"
             self._thread.stop()
+            if isinstance(error, OSError):
+                raise cannot_write(self.output.path, error) from error
             raise
         self._state = "closed"
 
@@ -330,11 +349,15 @@ class VideoWriter(_Closing):
         self.output = Output(path, info, **output)
         self.path, self.work = self.output.path, self.output.work
         self.output.prepare(overwrite=overwrite, resume=resume)
-        missing = self.work.missing(info.num_frames)
-        self._complete = self.output.complete()
-        self.resume_frame = self.work.end() if self._complete else missing[0] * self.output.segment_frames
-        self._part = None if self._complete else self.output.writer(self.resume_frame, last=True,
-                                                                      queue_depth=queue_depth)
+        try:
+            missing = self.work.missing(info.num_frames)
+            self._complete = self.output.complete()
+            self.resume_frame = self.work.end() if self._complete else missing[0] * self.output.segment_frames
+            self._part = None if self._complete else self.output.writer(self.resume_frame, last=True,
+                                                                          queue_depth=queue_depth)
+        except BaseException:
+            self.output.release()
+            raise
         self._state = "open"
 
     def write(self, frames: np.ndarray | torch.Tensor, pts: Sequence[int] | None = None, *,
@@ -350,9 +373,12 @@ class VideoWriter(_Closing):
         if self._state != "open":
             raise ValueError(f"the writer for {self.path} is {self._state}")
         self._state = "failed"
-        if self._part is not None:
-            self._part.close()
-        self.output.join()
+        try:
+            if self._part is not None:
+                self._part.close()
+            self.output.join()
+        finally:
+            self.output.release()
         self._state = "closed"
         return self.path
 
@@ -363,6 +389,7 @@ class VideoWriter(_Closing):
         if self._part is not None:
             self._part.abort()
         self._state = "aborted"
+        self.output.release()
         self.work.remove_joined()
         log.info("%s not written; %s keeps %d finished frames for resume", self.path, self.work.path,
                  self.work.done_frames())
