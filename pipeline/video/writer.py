@@ -9,7 +9,8 @@ written by different processes (time-sharded deblurring); once every segment is 
 remuxes them (no re-encoding) together with the source's audio and subtitle streams, metadata and chapters
 (`pipeline.video.join`) into a temporary file in the work folder, which is renamed over the output; the
 work folder is deleted. A failed or aborted run leaves no output file, only the work folder for
-``--resume``.
+``--resume``. The launch that prepares an output holds its lock (`pipeline.video.lock`) until the job ends;
+an output that is an input is refused, whatever the flags.
 
 `VideoWriter` is the one-process case: one part from the first unfinished segment to the end, joined when
 it closes.
@@ -340,8 +341,11 @@ class VideoWriter(_Closing):
         resume: continue the work folder left by an interrupted run with the same settings.
         queue_depth: write() calls queued for the encoder thread before write() blocks.
 
+    The output's lock is held from here until `close` or `abort`.
+
     Raises:
-        VideoError: the output exists (without ``overwrite``), or its folder cannot be written.
+        VideoError: the output is the input, another launch holds it, it exists (without ``overwrite``), or
+            its folder cannot be written.
     """
 
     def __init__(self, path: str | os.PathLike, info: VideoInfo, *, overwrite: bool = False,
