@@ -117,7 +117,7 @@ class Output:
         is written.
 
         Args:
-            inputs: the job's other inputs, which the output must not be either (its own source never is).
+            inputs: the job's inputs: the output may be none of them, nor its own source.
 
         Raises:
             VideoError: the output is an input, another launch holds its lock, it exists (without
