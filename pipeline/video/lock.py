@@ -53,6 +53,9 @@ class OutputLock:
                 raise VideoError(self.output, f"is being written by another launch ({owner}); wait for it to "
                                               "finish, or stop it first") from None
             except OSError as error:
+                file.seek(0, os.SEEK_END)
+                if not file.tell():  # the empty file just made: not left behind
+                    self.path.unlink(missing_ok=True)
                 file.close()
                 log.warning("%s: not locked (%s): two launches on it would not be detected", self.output,
                             error.strerror)

@@ -52,7 +52,7 @@ class WorkFolder:
             VideoError: the output is an input, or its folder cannot be made or written.
         """
         output = self.output
-        for source in inputs:
+        for source in inputs if output.exists() else ():
             if _same_file(output, source):
                 raise VideoError(output, f"is the input {source} itself (the same file); write the output "
                                          "elsewhere, or the original would be lost")
