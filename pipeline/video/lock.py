@@ -18,7 +18,7 @@ import socket
 import time
 from pathlib import Path
 
-from pipeline.errors import VideoError
+from pipeline.errors import VideoError, os_problem
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,10 @@ class OutputLock:
         if self.held:
             return
         while True:
-            file = open(self.path, "a+")  # created if absent, never truncated: the owner's record stays
+            try:
+                file = open(self.path, "a+")  # created if absent, never truncated: the owner's record stays
+            except OSError as error:
+                raise VideoError(self.output, f"cannot lock it ({os_problem(error)})") from error
             try:
                 fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
