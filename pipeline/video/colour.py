@@ -14,9 +14,10 @@ Both swscale conversions resample subsampled chroma with one filter (`SCALER`) a
 file's chroma planes survive the round trip through RGB as closely as FFmpeg's own conversion keeps them,
 or closer. The siting is swscale's default both ways: a decoder reports where its chroma samples sit (H.264
 and HEVC: left), and swscale honoured that when it read 10-bit frames but not when it wrote them (nor in its
-8-bit path), which shifted the chroma of every 10-bit output by a quarter of a pixel and cost 4 to 6 dB of
-chroma PSNR on a saturated test pattern (`tests/test_fidelity.py`). Range, rounding (``ACCURATE_RND``
-changed nothing at 10 bits and lost at 8) and the clipping of YCbCr that lies outside RGB are FFmpeg's.
+8-bit path), which shifted the chroma of every 10-bit output by half a pixel (a quarter of a 4:2:0 chroma
+sample) and cost 4 to 6 dB of chroma PSNR on a saturated test pattern (`tests/test_fidelity.py`). Range,
+rounding (``ACCURATE_RND`` changed nothing at 10 bits and lost at 8) and the clipping of YCbCr that lies
+outside RGB are FFmpeg's.
 
 Values are FFmpeg's enums (``AVColorSpace``, ``AVColorPrimaries``, ``AVColorTransferCharacteristic``).
 """
