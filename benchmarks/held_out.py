@@ -126,7 +126,7 @@ def finite(value):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="a checkpoint to judge instead of the default one")
-    parser.add_argument("--frames", type=int, default=30, help="frames per clip and condition (default 30)")
+    parser.add_argument("--frames", type=int, default=12, help="frames per clip and condition (default 12)")
     parser.add_argument("--clips", nargs="+", help="only these test clips (names)")
     parser.add_argument("--conditions", nargs="+", choices=list(CONDITIONS), help="only these conditions")
     parser.add_argument("--json", type=Path, help="write the results here")

@@ -232,8 +232,8 @@ def one_frame_clip(make_clip) -> Path:
 
 @pytest.fixture(scope="session")
 def odd_clip(make_clip) -> Path:
-    """161x121 frames (odd sizes) in lossless FFV1."""
-    return make_clip("odd.mkv", codec="ffv1", pix_fmt="yuv444p", frames=12, size=(161, 121))
+    """161x121 frames (odd sizes) as 4:2:0 in lossless FFV1 (which, unlike H.264, takes odd 4:2:0)."""
+    return make_clip("odd.mkv", codec="ffv1", pix_fmt="yuv420p", frames=12, size=(161, 121))
 
 
 def _panned_clip(path, photo: np.ndarray, frames: int) -> None:
