@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lease
+.PHONY: setup demo test
 
 setup: $(VENV)/.installed
 
@@ -24,14 +24,3 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
-
-# what a GPU lease carries (scripts/gpu_lease.sh), since the GPU machine has torch but no PyAV and no
-# package index: the PyAV wheel of the version tested here (abi3: any CPython from 3.11, the GPU machine's
-# 3.12 included), in parts that fit a call's 64 MiB beside the tracked tree (scripts/lease_parts.sh), and
-# the package files the training set is built from (build_training_set.py --pack)
-LEASE_PART ?= 20M
-lease: setup
-	rm -rf build/wheels lease
-	$(BIN)/pip download -q --no-deps --only-binary=:all: -d build/wheels "av==$$($(BIN)/python -c 'import av; print(av.__version__)')"
-	bash scripts/lease_parts.sh pack build/wheels/av-*.whl av $(LEASE_PART) lease
-	$(BIN)/python scripts/build_training_set.py --pack lease/sources

@@ -196,7 +196,8 @@ class PWCNet(nn.Module):
         height, width = size
         net_height, net_width = first[0].shape[-2] * 2, first[0].shape[-1] * 2
         flow = FLOW_SCALE * F.interpolate(flow, size=size, mode="bilinear", align_corners=False)
-        scale = flow.new_tensor([width / net_width, height / net_height]).view(1, 2, 1, 1)
+        scale = flow.new_empty(1, 2, 1, 1)  # filled on the device: a list would be copied from the host
+        scale[:, 0], scale[:, 1] = width / net_width, height / net_height
         return flow * scale
 
     def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:

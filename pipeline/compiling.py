@@ -10,19 +10,29 @@ multiply-mean pairs, and the cheapest mode to compile (it speeds up the flow net
 checkpoint does not run). Compiled kernels fuse and reorder arithmetic, so outputs may differ from eager
 ones by rounding (tests hold them within 1e-5); every part of a video is made in one mode (it is in the
 segments' fingerprint), so time shards and resumed runs still join exactly.
+
+CUDA graphs (``reduce-overhead`` and ``max-autotune``) return their outputs in the graphs' memory pool,
+which the next graphed call may overwrite, while the engine keeps outputs across calls (each frame's
+pyramid, each restored position). In those modes every piece's outputs are therefore cloned as they come
+out, so that the engine owns what it keeps. (``torch.compiler.cudagraph_mark_step_begin`` would not do:
+it declares every earlier output dead.)
 """
+from collections.abc import Callable
+
 import torch
+from torch.utils._pytree import tree_map_only
 
 from model import CDVDTSP
 from model.correlation import correlation
 
 MODES = ("off", "correlation", "default", "max-autotune", "reduce-overhead")
+GRAPHED = ("max-autotune", "reduce-overhead")  # the modes whose compiled code replays CUDA graphs
 
 
 def compile_model(model: CDVDTSP, mode: str, backend: str = "inductor") -> CDVDTSP:
     """Compile ``model``'s per-call pieces in place with ``mode`` (one of `MODES`; "off": nothing) and
-    ``backend`` (tests trace with "eager", which skips code generation); returns it. State-dict keys are
-    unchanged (``nn.Module.compile``)."""
+    ``backend`` (tests trace with "eager", which skips code generation, or a stand-in for CUDA graphs);
+    returns it. Each piece's ``forward`` is replaced, so state-dict keys are unchanged."""
     if mode not in MODES:
         raise ValueError(f"compile mode must be one of {MODES}, got {mode!r}")
     if mode == "off":
@@ -34,5 +44,14 @@ def compile_model(model: CDVDTSP, mode: str, backend: str = "inductor") -> CDVDT
         return model
     pieces = [model.flow.pyramid, *model.flow.decoders, model.flow.refiner, model.restore]
     for piece in pieces:
-        piece.compile(mode=None if backend == "eager" else mode, dynamic=False, backend=backend)
+        compiled = torch.compile(piece.forward, mode=mode if backend == "inductor" else None, dynamic=False,
+                                 backend=backend)
+        piece.forward = owned(compiled) if mode in GRAPHED else compiled
     return model
+
+
+def owned(compiled: Callable) -> Callable:
+    """``compiled`` with every tensor it returns cloned: the caller owns its outputs, not a CUDA graph."""
+    def call(*args, **kwargs):
+        return tree_map_only(torch.Tensor, torch.clone, compiled(*args, **kwargs))
+    return call

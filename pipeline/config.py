@@ -84,9 +84,10 @@ class TrainConfig:
     """The training recipe; defaults are the paper's and the official code's.
 
     Attributes:
-        data: a manifest.json of paired videos (``scripts/prepare_data.py``), or a DVD/GOPRO frame-folder
-            root for the PNG loader.
-        loader: dali (paired videos, decoded on the GPU when there is one) or png (frame folders).
+        data: a manifest.json of paired videos (``scripts/prepare_data.py``), a DVD/GOPRO frame-folder
+            root for the PNG loader, or a folder of sharp frame folders for the synth loader.
+        loader: dali (paired videos, decoded on the GPU when there is one), png (frame folders), or synth
+            (sharp frame folders blurred on the fly as the ``blur`` section says).
         val_data: held-out data for validation (a manifest's ``val`` split is used when empty and the
             manifest has one; a frame-folder root for the PNG loader); validation is skipped without it.
         batch, crop: samples per step (per process) and square crop side.
@@ -106,7 +107,7 @@ class TrainConfig:
         workers: DataLoader workers for the PNG loader.
         start: ``random`` (PyTorch's initialisation) or ``identity``: PWC-Net emitting zero flow and, with
             ``model.residual``, a restoration net returning its centre frame (`model.init`), the start for
-            training without downloaded weights. Applied before ``pwc_weights`` and ``init``.
+            training without downloaded weights. Applied before ``init`` and ``pwc_weights``.
         init: a project checkpoint whose weights start the run (e.g. the previous phase of a recipe; its
             ``stages`` may differ: every stage shares the same weights).
         max_minutes: stop (and save) once the run has trained this long, resumes included (0: no limit).
@@ -115,7 +116,7 @@ class TrainConfig:
     """
 
     data: str = ""
-    loader: Literal["dali", "png"] = "dali"
+    loader: Literal["dali", "png", "synth"] = "dali"
     val_data: str = ""
     batch: int = 8
     crop: int = 256
@@ -160,15 +161,19 @@ class TrainConfig:
 
 @dataclass
 class FlowConfig:
-    """Supervised PWC-Net pretraining on rendered motion
+    """PWC-Net pretraining on rendered motion and real footage
     (`pipeline.flow_training`, `scripts/pretrain_flow.py`).
 
     Attributes:
         photos: folder of the training photographs; val_photos: held-out ones, for the EPE figures.
-        val_footage: a frame-folder root of held-out videos (`discover_frame_pairs`), for the photometric
-            figures on real footage (empty: skipped).
+        footage: a folder of sharp frame folders (the training set's ``sequences/train``) for pairs with
+            DIS flow as the target; footage_share: the share of such pairs (the rest are rendered).
+        gap: frames between a pair's two instants, an inclusive range.
+        val_footage: a folder of held-out sharp frame folders (the training set's ``sequences/val``), for
+            the photometric figures on real footage (empty: skipped); val_every: steps between such looks
+            while training, on the first ``val_frames`` frames of each (0: only at the end).
         size: side of the square pairs (a multiple of 64); batch: pairs per step.
-        blurred: share of pairs made of DVD-style 7-frame exposures (what the cascade's stage 1 sees).
+        blurred: share of pairs made of exposures (what the cascade's stage 1 sees).
         lr: Adam's rate, after a linear warm-up over ``warmup`` steps; precision: bf16 autocast or fp32.
         max_steps, max_minutes: stop after either (0: no limit); the run resumes where it stopped.
         val_pairs: held-out pairs scored at the end; seed: pair i of a run depends on (seed, i) only.
@@ -177,7 +182,12 @@ class FlowConfig:
 
     photos: str = ""
     val_photos: str = ""
+    footage: str = ""
+    footage_share: float = 0.0
+    gap: list[int] = field(default_factory=lambda: [1, 2])
     val_footage: str = ""
+    val_every: int = 0
+    val_frames: int = 12
     size: int = 128
     batch: int = 8
     blurred: float = 0.5
@@ -198,6 +208,10 @@ class FlowConfig:
                 raise ValueError(f"flow.{name} must be >= 1, got {getattr(self, name)!r}")
         if self.size % 64:
             raise ValueError(f"flow.size must be a multiple of 64, got {self.size!r}")
+        if not 0 <= self.footage_share <= 1:
+            raise ValueError(f"flow.footage_share must be in [0, 1], got {self.footage_share!r}")
+        if len(self.gap) != 2 or not 1 <= self.gap[0] <= self.gap[1]:
+            raise ValueError(f"flow.gap must be a range [low, high] from 1, got {self.gap!r}")
 
 
 @dataclass
@@ -210,6 +224,7 @@ class RecipeConfig:
             cascade (T = 2, shared weights) gets the rest.
         cascade_lr, cascade_warmup: the restoration rate and warm-up steps of the cascade phase (stage 1 uses
             ``train.lr`` and ``train.warmup``).
+        export_frames: frames per validation folder (clip and condition) the export scores candidates on.
     """
 
     minutes: float = 120.0
@@ -217,6 +232,7 @@ class RecipeConfig:
     stage1_share: float = 0.6
     cascade_lr: float = 5e-5
     cascade_warmup: int = 25
+    export_frames: int = 16
 
     def __post_init__(self) -> None:
         if self.minutes <= 0:
@@ -224,6 +240,47 @@ class RecipeConfig:
         if not (0 <= self.flow_share and 0 < self.stage1_share and self.flow_share + self.stage1_share <= 1):
             raise ValueError(f"recipe shares must be >= 0 and sum to at most 1, "
                              f"got flow {self.flow_share!r}, stage 1 {self.stage1_share!r}")
+
+
+@dataclass
+class BlurConfig:
+    """How the ``synth`` loader blurs sharp sequences on the fly (`pipeline.data.exposures`): each window
+    a fresh draw of exposure, convention, stride, noise and compression.
+
+    Attributes:
+        windows: exposure lengths in source frames (odd; 1 is a sharp frame: an identity pair).
+        weights: their relative chances (one per window).
+        gamma: share of exposures averaged in decoded (gamma) values, as GOPRO's ``blur`` frames were;
+            the rest in linear light.
+        strides: source frames between the centres of consecutive blurred frames, an inclusive range
+            (1: every frame; 3: fast motion, neighbours far apart).
+        noise, noise_share: Gaussian sensor noise, sigma drawn from the range (levels of 255), on a share.
+        compress, crf: share of windows round-tripped through H.264, at a CRF drawn from the range.
+    """
+
+    windows: list[int] = field(default_factory=lambda: [1, 3, 5, 7, 9, 11])
+    weights: list[float] = field(default_factory=lambda: [2.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    gamma: float = 0.5
+    strides: list[int] = field(default_factory=lambda: [1, 3])
+    noise: list[float] = field(default_factory=lambda: [0.0, 3.0])
+    noise_share: float = 0.5
+    compress: float = 0.5
+    crf: list[int] = field(default_factory=lambda: [12, 28])
+
+    def __post_init__(self) -> None:
+        if not self.windows or any(w < 1 or w % 2 == 0 for w in self.windows):
+            raise ValueError(f"blur.windows must be positive odd numbers, got {self.windows!r}")
+        if len(self.weights) != len(self.windows) or min(self.weights) < 0 or not sum(self.weights) > 0:
+            raise ValueError(f"blur.weights must be one non-negative chance per window, got {self.weights!r}")
+        for name, low_limit in (("strides", 1), ("noise", 0), ("crf", 0)):
+            bounds = getattr(self, name)
+            if len(bounds) != 2 or not low_limit <= bounds[0] <= bounds[1]:
+                raise ValueError(f"blur.{name} must be a range [low, high] from {low_limit}, got {bounds!r}")
+        if self.crf[1] > 51:
+            raise ValueError(f"blur.crf must be within 0..51, got {self.crf!r}")
+        for name in ("gamma", "noise_share", "compress"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"blur.{name} must be a share in [0, 1], got {getattr(self, name)!r}")
 
 
 @dataclass
@@ -235,6 +292,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
+    blur: BlurConfig = field(default_factory=BlurConfig)
     chosen: frozenset[str] = field(default_factory=frozenset, init=False, repr=False, compare=False)
     """The dotted keys (``model.features``, ...) that the config file or the command line set."""
 

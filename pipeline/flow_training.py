@@ -1,14 +1,24 @@
-"""Supervised PWC-Net pretraining on rendered motion with exact flow (no downloaded weights needed).
+"""PWC-Net trained here, with no downloaded weights: on rendered motion with exact flow, and on real
+footage with the flow of a classical method as its target (distillation).
 
-Pairs come from `pipeline.data.motion` scenes built from real photographs: frame 1 at instant 0, frame 2 at
-instant ``gap``, and the exact backward flow between them. With probability ``blurred`` both frames are
-DVD-style exposures (the linear-light mean of 7 frames around each instant, `pipeline.data.synth`), because
-the cascade's first stage estimates flow between blurred frames; the flow of a blurred pair is that of
-the middle instants. Pair i of a run depends on ``(seed, i)`` only, so a resumed run sees the same data.
+Two pair sources, mixed by ``footage_share``:
+
+* *rendered*: `pipeline.data.motion` scenes built from real photographs: frame 1 at instant 0, frame 2 at
+  instant ``gap``, and the exact backward flow between them;
+* *footage*: two frames ``gap`` apart of a real sharp sequence (the training set's ``sequences/train``) and
+  OpenCV's DIS flow between them (`dis_flow`; OpenCV is a training-time dependency only), valid where the
+  forward and backward flows agree. DIS sees the sharp frames, so its flow is the motion between the
+  instants, whatever blur the net's inputs then get.
+
+With probability ``blurred`` both frames are exposures (`pipeline.data.synth`; rendered: the linear-light
+mean of 7 frames; footage: a `pipeline.data.exposures` draw of 3 to 11 frames, linear or gamma), because
+the cascade's first stage estimates flow between blurred frames; the flow of a blurred pair is that of the
+middle instants. Pair i of a run depends on ``(seed, i)`` only, so a resumed run sees the same data.
 
 The loss is PWC-Net's multi-scale endpoint error (Sun et al. 2018, Eq. 1, without the weight decay):
 ``sum_l alpha_l sum_x |w_l(x) - w_l^GT(x)|_2`` over levels 6 .. 2, with the ground truth scaled by 1/20
-and area-downsampled to each level, alpha = (0.32, 0.08, 0.02, 0.01, 0.005), averaged over the batch.
+and area-downsampled to each level, alpha = (0.32, 0.08, 0.02, 0.01, 0.005), averaged over the batch; a
+footage pair's pixels count where its target is valid.
 """
 
 import dataclasses
@@ -22,10 +32,10 @@ import torch.nn.functional as F
 
 from model.pwc import FLOW_SCALE, PWCNet
 from model.warp import warp
-from pipeline.config import FlowConfig
-from pipeline.data.datasets import discover_frame_pairs
+from pipeline.config import BlurConfig, FlowConfig
+from pipeline.data.datasets import random_crop_box
 from pipeline.data.motion import MotionConfig, random_scene
-from pipeline.data.synth import DVD_EXPOSURE, blur_window
+from pipeline.data.synth import DVD_EXPOSURE, SynthConfig, blur_window, synthesize
 from pipeline.video.frames import to_model, to_uint8
 from pipeline.video.sequences import frame_files, read_image
 
@@ -78,53 +88,132 @@ def _frame(scene, t: float, blurred: bool) -> torch.Tensor:
     return to_model(torch.from_numpy(mean)[None])[0]
 
 
-def make_pair(
-    photos: Sequence[torch.Tensor], config: PairConfig, seed: int, index: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pair ``index`` of run ``seed``: first and second (3, S, S) in [0, 1], flow (2, S, S) in pixels."""
+Pair = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+"""first and second (3, S, S) in [0, 1], flow (2, S, S) in pixels, valid (1, S, S) in {0, 1}."""
+
+
+def make_pair(photos: Sequence[torch.Tensor], config: PairConfig, seed: int, index: int) -> Pair:
+    """Rendered pair ``index`` of run ``seed``; its flow is exact, so valid everywhere."""
     rng = np.random.default_rng((seed, index))
     scene = random_scene(rng, photos, config.size, config.size, config.motion)
     gap = int(rng.integers(config.gap[0], config.gap[1] + 1))
     blurred = bool(rng.random() < config.blurred)
     first, second = (_frame(scene, t, blurred) for t in (0.0, float(gap)))
-    return first, second, scene.flow(0.0, float(gap))
+    return first, second, scene.flow(0.0, float(gap)), torch.ones(1, config.size, config.size)
+
+
+def dis_flow(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """(H, W, 2) float32 flow from ``first`` to ``second`` ((H, W, 3) uint8 RGB) by OpenCV's DIS
+    (``PRESET_MEDIUM``), in pixels: pixel p of the first frame is at p + flow in the second."""
+    import cv2  # training and measuring only: OpenCV is not a dependency of deblurring
+
+    grey = [cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY) for frame in (first, second)]
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(*grey, None)
+
+
+def consistent(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """(H, W) bool: where following ``forward`` and then ``backward`` (each (H, W, 2)) comes back to
+    within the usual tolerance, |f + b(p + f)|^2 < 0.01 (|f|^2 + |b(p + f)|^2) + 0.5 (Sundaram et al.)."""
+    flow = torch.from_numpy(forward).permute(2, 0, 1)[None]  # (1, 2, H, W)
+    back, inside = warp(torch.from_numpy(backward).permute(2, 0, 1)[None], flow)
+    loop = (flow + back).square().sum(1)  # (1, H, W)
+    bound = 0.01 * (flow.square().sum(1) + back.square().sum(1)) + 0.5
+    return ((loop < bound) & inside[:, 0].bool())[0].numpy()
+
+
+def symmetric(first: np.ndarray, second: np.ndarray, flow: np.ndarray, valid: np.ndarray,
+              hflip: bool, vflip: bool, rot90: bool) -> tuple[np.ndarray, ...]:
+    """A pair's frames ((S, S, 3)), flow ((S, S, 2)) and valid mask ((S, S)) flipped left-right, then up-down,
+    then turned 90 degrees counter-clockwise, each when asked, the flow's vectors turned with them."""
+    if hflip:
+        first, second, flow, valid = first[:, ::-1], second[:, ::-1], flow[:, ::-1] * (-1, 1), valid[:, ::-1]
+    if vflip:
+        first, second, flow, valid = first[::-1], second[::-1], flow[::-1] * (1, -1), valid[::-1]
+    if rot90:  # (x, y) -> (y, S - 1 - x): a displacement (u, v) becomes (v, -u)
+        first, second, valid = np.rot90(first), np.rot90(second), np.rot90(valid)
+        flow = np.rot90(flow)[..., ::-1] * (1, -1)
+    return first, second, flow, valid
+
+
+def footage_pair(sequences: Sequence[np.ndarray], config: PairConfig, blur: BlurConfig, seed: int,
+                 index: int) -> Pair:
+    """Footage pair ``index`` of run ``seed``: two frames of a real sequence ``gap`` apart, either order,
+    their DIS flow as the target; an ``S`` x ``S`` crop in one of the square's 8 symmetries (sequences
+    smaller than that are passed over)."""
+    rng = np.random.default_rng((seed, index))
+    window = int(rng.choice([w for w in blur.windows if w > 1])) if rng.random() < config.blurred else 1
+    exposure = SynthConfig(window=window, linear_light=bool(rng.random() >= blur.gamma))
+    gap = int(rng.integers(config.gap[0], config.gap[1] + 1)) * int(rng.choice((-1, 1)))
+    span = window // 2
+    lengths = np.array([len(s) if min(s.shape[1:3]) >= config.size else 0 for s in sequences])
+    room = np.maximum(lengths - 2 * span - abs(gap), 0)
+    if not room.any():
+        raise ValueError(f"no sequence has the {config.size} px and the frames that a {window}-frame "
+                         f"exposure pair {abs(gap)} frames apart needs")
+    sequence = sequences[int(rng.choice(len(lengths), p=room / room.sum()))]
+    centre = span + max(0, -gap) + int(rng.integers(0, len(sequence) - 2 * span - abs(gap)))
+    forward = dis_flow(sequence[centre], sequence[centre + gap])
+    valid = consistent(forward, dis_flow(sequence[centre + gap], sequence[centre]))
+    y0, x0 = random_crop_box(rng, sequence.shape[1], sequence.shape[2], config.size)
+    box = (slice(y0, y0 + config.size), slice(x0, x0 + config.size))
+    frames = [blur_window(sequence[c - span:c + span + 1, box[0], box[1]], exposure)
+              for c in (centre, centre + gap)]
+    hflip, vflip, rot90 = (bool(b) for b in rng.integers(0, 2, size=3))
+    first, second, flow, valid = symmetric(*frames, forward[box], valid[box], hflip, vflip, rot90)
+    first, second = (to_model(torch.from_numpy(np.ascontiguousarray(f))[None])[0] for f in (first, second))
+    flow = torch.from_numpy(np.ascontiguousarray(flow)).permute(2, 0, 1).float()
+    return first, second, flow, torch.from_numpy(np.ascontiguousarray(valid))[None].float()
 
 
 class FlowPairs(torch.utils.data.IterableDataset):
-    """Batches ``(first, second, flow)``, (B, 3, S, S) x2 and (B, 2, S, S), from batch ``start`` on."""
+    """Batches ``(first, second, flow, valid)``, (B, 3, S, S) x2, (B, 2, S, S) and (B, 1, S, S), from batch
+    ``start`` on: pair i a footage pair with probability ``footage_share`` (decided by ``(seed, i)``), else
+    a rendered one."""
 
     def __init__(
-        self, photos: Sequence[torch.Tensor], config: PairConfig, *, batch: int, seed: int, start: int = 0
+        self, photos: Sequence[torch.Tensor], config: PairConfig, *, batch: int, seed: int, start: int = 0,
+        footage: Sequence[np.ndarray] = (), footage_share: float = 0.0, blur: BlurConfig | None = None,
     ) -> None:
         super().__init__()
+        if footage_share and not footage:
+            raise ValueError("a share of footage pairs needs footage sequences (flow.footage)")
         self.photos, self.config, self.batch, self.seed, self.start = list(photos), config, batch, seed, start
+        self.footage, self.footage_share, self.blur = list(footage), footage_share, blur or BlurConfig()
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def pair(self, index: int) -> Pair:
+        if np.random.default_rng((self.seed, index, 1)).random() < self.footage_share:
+            return footage_pair(self.footage, self.config, self.blur, self.seed, index)
+        return make_pair(self.photos, self.config, self.seed, index)
+
+    def __iter__(self) -> Iterator[Pair]:
         step = self.start
         while True:
-            pairs = [
-                make_pair(self.photos, self.config, self.seed, step * self.batch + i)
-                for i in range(self.batch)
-            ]
+            pairs = [self.pair(step * self.batch + i) for i in range(self.batch)]
             yield tuple(torch.stack(items) for items in zip(*pairs))
             step += 1
 
 
-def multiscale_epe(levels: Sequence[torch.Tensor], flow: torch.Tensor) -> torch.Tensor:
+def multiscale_epe(levels: Sequence[torch.Tensor], flow: torch.Tensor,
+                   valid: torch.Tensor | None = None) -> torch.Tensor:
     """PWC-Net's training loss.
 
     Args:
         levels: `PWCNet.decode` output, five (B, 2, h_l, w_l) flows in network units, levels 6 .. 2.
         flow: (B, 2, H, W) ground truth in pixels of the frames PWC-Net saw (sizes multiples of 64).
+        valid: (B, 1, H, W) in {0, 1}, where ``flow`` holds (None: everywhere). At each level a pixel's
+            truth is the mean of its valid pixels' and it counts by their share.
 
     Returns:
         0-d loss: sum over levels of alpha_l * (sum over pixels of the endpoint error), batch mean.
     """
-    target = flow / FLOW_SCALE
+    valid = flow.new_ones((flow.shape[0], 1, *flow.shape[-2:])) if valid is None else valid
+    target = flow * valid / FLOW_SCALE
     loss = flow.new_zeros(())
     for weight, estimate in zip(LEVEL_WEIGHTS, levels):
-        truth = F.adaptive_avg_pool2d(target, estimate.shape[-2:])  # (B, 2, h_l, w_l)
-        loss = loss + weight * (estimate.float() - truth).norm(dim=1).sum(dim=(1, 2)).mean()
+        share = F.adaptive_avg_pool2d(valid, estimate.shape[-2:])  # (B, 1, h_l, w_l)
+        truth = F.adaptive_avg_pool2d(target, estimate.shape[-2:]) / share.clamp(min=1e-6)  # (B, 2, h_l, w_l)
+        error = (estimate.float() - truth).norm(dim=1, keepdim=True) * share
+        loss = loss + weight * error.sum(dim=(1, 2, 3)).mean()
     return loss
 
 
@@ -138,12 +227,10 @@ class FlowScores:
 
 
 @torch.no_grad()
-def evaluate_pairs(
-    net: PWCNet, pairs: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], device: torch.device
-) -> FlowScores:
-    """Mean EPE over all pixels of ``pairs`` ((3, S, S), (3, S, S), (2, S, S) each), and of zero flow."""
+def evaluate_pairs(net: PWCNet, pairs: Sequence[Pair], device: torch.device) -> FlowScores:
+    """Mean EPE over all pixels of rendered ``pairs`` (`make_pair`), and of zero flow."""
     errors, zeros = [], []
-    for first, second, flow in pairs:
+    for first, second, flow, _ in pairs:
         predicted = net(first[None].to(device), second[None].to(device))[0].float().cpu()
         errors.append((predicted - flow).norm(dim=0).mean().item())
         zeros.append(flow.norm(dim=0).mean().item())
@@ -152,46 +239,52 @@ def evaluate_pairs(
 
 @dataclass(frozen=True)
 class PhotometricScores:
-    """Mean absolute error (levels of 255) of the centre against the neighbour warped by the net's flow and
-    against the unwarped neighbour, over the pixels where the warp is valid; ``frames`` pairs scored."""
+    """Mean absolute error (levels of 255) of the centre against the neighbour warped by the net's flow,
+    against the unwarped neighbour, and against the neighbour warped by DIS's flow (`dis_flow`, the
+    classical method the net is distilled from), over the pixels where both warps are valid; ``frames``
+    pairs scored."""
 
     warped: float
     unwarped: float
+    dis: float
     frames: int
 
 
 @torch.no_grad()
 def photometric(net: PWCNet, frames: Sequence[np.ndarray], device: torch.device) -> PhotometricScores:
     """Consecutive (H, W, 3) uint8 frames of a real video: how much better the net's flow aligns them."""
-    warped_errors, unwarped_errors = [], []
+    errors: dict[str, list[float]] = {"warped": [], "unwarped": [], "dis": []}
     clip = to_model(torch.from_numpy(np.stack(frames))).to(device)  # (F, 3, H, W)
-    for centre, neighbour in zip(clip[:-1], clip[1:]):
-        flow = net(centre[None], neighbour[None])
-        aligned, mask = warp(neighbour[None], flow)
-        valid = mask.expand_as(aligned).bool()
-        warped_errors.append((aligned[0] - centre).abs()[valid[0]].mean().item() * 255)
-        unwarped_errors.append((neighbour - centre).abs()[valid[0]].mean().item() * 255)
-    return PhotometricScores(
-        float(np.mean(warped_errors)), float(np.mean(unwarped_errors)), len(warped_errors)
-    )
+    for index, (centre, neighbour) in enumerate(zip(clip[:-1], clip[1:])):
+        classical = torch.from_numpy(dis_flow(frames[index], frames[index + 1])).permute(2, 0, 1)[None]
+        aligned, mask = warp(neighbour[None].expand(2, -1, -1, -1),
+                             torch.cat((net(centre[None], neighbour[None]).float(), classical.to(device))))
+        valid = (mask[0] * mask[1]).expand_as(centre).bool()  # (3, H, W)
+        for name, candidate in (("warped", aligned[0]), ("unwarped", neighbour), ("dis", aligned[1])):
+            errors[name].append((candidate - centre).abs()[valid].mean().item() * 255)
+    return PhotometricScores(**{name: float(np.mean(values)) for name, values in errors.items()},
+                             frames=len(errors["warped"]))
 
 
-def score_flow(net: PWCNet, flow: FlowConfig, device: torch.device) -> dict:
+def score_flow(net: PWCNet, flow: FlowConfig, device: torch.device, frames: int | None = None) -> dict:
     """The flow net's report card, as JSON-ready dicts: ``pairs`` (`FlowScores` on ``flow.val_pairs``
     held-out rendered pairs from ``flow.val_photos``) and ``footage`` (`PhotometricScores` per held-out
-    video of ``flow.val_footage``, on its sharp and on its blurred frames); each only when its source is set.
+    sharp frame folder of ``flow.val_footage``, on its sharp frames and on their DVD-style exposures, the
+    first ``frames`` of each or all); each only when its source is set.
     """
     result = {}
     if flow.val_photos:
         photos = load_photos(flow.val_photos)
-        config = PairConfig(size=flow.size, blurred=flow.blurred)
+        config = PairConfig(size=flow.size, blurred=flow.blurred, gap=tuple(flow.gap))
         pairs = [make_pair(photos, config, flow.seed + VAL_SEED_OFFSET, i) for i in range(flow.val_pairs)]
         result["pairs"] = dataclasses.asdict(evaluate_pairs(net, pairs, device))
     if flow.val_footage:
         result["footage"] = {}
-        for video in discover_frame_pairs(flow.val_footage):
-            frames = {kind: [read_image(p) for p in getattr(video, kind)] for kind in ("sharp", "blurred")}
-            result["footage"][video.name] = {
-                kind: dataclasses.asdict(photometric(net, clip, device)) for kind, clip in frames.items()
+        for folder in sorted(p for p in Path(flow.val_footage).iterdir() if p.is_dir()):
+            sharp = [read_image(path) for path in frame_files(folder)]
+            blurred = [pair.blurred for pair in synthesize(sharp, DVD_EXPOSURE)][:frames]
+            result["footage"][folder.name] = {
+                kind: dataclasses.asdict(photometric(net, clip, device))
+                for kind, clip in (("sharp", sharp[:frames]), ("blurred", blurred))
             }
     return result

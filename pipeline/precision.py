@@ -30,12 +30,15 @@ def precision_context(device: torch.device | str, precision: str) -> Iterator[No
     if device.type != "cuda":
         yield
         return
-    switches = (torch.backends.cudnn.conv, torch.backends.cuda.matmul)  # PyTorch >= 2.9's fp32 switches
-    saved = [switch.fp32_precision for switch in switches]
-    for switch in switches:
-        switch.fp32_precision = "tf32" if precision == "tf32" else "ieee"
+    # The legacy switches, which PyTorch (2.9 to 2.13 at least) mirrors into the new per-backend
+    # ``fp32_precision`` ones; setting the new ones instead leaves the legacy ones unreadable ("a mix of
+    # the legacy and new APIs"), and Inductor and the profiler still read them.
+    cuda = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = [switch.allow_tf32 for switch in cuda]
+    for switch in cuda:
+        switch.allow_tf32 = precision == "tf32"
     try:
         yield
     finally:
-        for switch, value in zip(switches, saved):
-            switch.fp32_precision = value
+        for switch, value in zip(cuda, saved):
+            switch.allow_tf32 = value

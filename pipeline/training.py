@@ -121,21 +121,21 @@ def train_step(
 
 
 def initialise(model: CDVDTSP, train: TrainConfig) -> None:
-    """The weights a new run starts from: ``train.start``, then ``train.pwc_weights``, then ``train.init``
-    (a checkpoint narrower than ``model``, e.g. ``features: 16`` into 32, is grown into it:
-    `grow_restoration_`)."""
+    """The weights a new run starts from: ``train.start``, then ``train.init`` (a checkpoint narrower than
+    ``model``, e.g. ``features: 16`` into 32, is grown into it: `grow_restoration_`), then
+    ``train.pwc_weights`` for the flow net."""
     if train.start == "identity":
         zero_flow_(model.flow)
         if model.config.residual:
             identity_restoration_(model)
-    if train.pwc_weights:
-        load_pwc_weights(model, train.pwc_weights)
     if train.init:
         start = load_checkpoint(train.init, config=model.config)
         if start.config.features < model.config.features:  # e.g. the shipped checkpoint at the full width
             grow_restoration_(model, start)
         else:
             model.load_state_dict(start.state_dict())
+    if train.pwc_weights:  # a flow net trained on its own (the recipe's flow phase) replaces init's
+        load_pwc_weights(model, train.pwc_weights)
 
 
 def rng_state(generator: torch.Generator) -> dict[str, torch.Tensor]:

@@ -232,17 +232,17 @@ def one_frame_clip(make_clip) -> Path:
 
 @pytest.fixture(scope="session")
 def odd_clip(make_clip) -> Path:
-    """161x121 frames (odd sizes) in lossless FFV1."""
-    return make_clip("odd.mkv", codec="ffv1", pix_fmt="yuv444p", frames=12, size=(161, 121))
+    """161x121 frames (odd sizes) as 4:2:0 in lossless FFV1 (which, unlike H.264, takes odd 4:2:0)."""
+    return make_clip("odd.mkv", codec="ffv1", pix_fmt="yuv420p", frames=12, size=(161, 121))
 
 
 def _panned_clip(path, photo: np.ndarray, frames: int) -> None:
     """A real photograph panned 2 px per frame, encoded losslessly (H.264 yuv444p, qp 0)."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=25, options={"qp": "0"})
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv444p"
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv444p"
         for k in range(frames):
-            image = np.ascontiguousarray(photo[40:88, 100 + 2 * k : 164 + 2 * k])
+            image = np.ascontiguousarray(photo[40:104, 100 + 2 * k : 164 + 2 * k])
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
@@ -252,7 +252,7 @@ def _panned_clip(path, photo: np.ndarray, frames: int) -> None:
 @pytest.fixture
 def sources(tmp_path):
     """A training-set sources file (`pipeline.data.trainset.Sources`) over three scikit-image photographs
-    and two clips panned across them: one for training, one held out."""
+    and three clips panned across them: one for training, one for validation, one for the test."""
     photos, footage = tmp_path / "photos", tmp_path / "footage"
     photos.mkdir()
     footage.mkdir()
@@ -262,8 +262,9 @@ def sources(tmp_path):
         ("chelsea.png", data.chelsea()),
     ):
         Image.fromarray(image).save(photos / name)
-    _panned_clip(footage / "pan.mp4", data.astronaut(), 12)
-    _panned_clip(footage / "held.mp4", data.coffee(), 10)
+    _panned_clip(footage / "pan.mp4", data.astronaut(), 26)
+    _panned_clip(footage / "held.mp4", data.coffee(), 24)
+    _panned_clip(footage / "judge.mp4", data.chelsea(), 24)
     (footage / "sources.yaml").write_text(yaml.safe_dump({"pan.mp4": {"licence": "made by the test"}}))
     spec = {
         "roots": {"stills": str(photos), "clips": str(footage)},
@@ -281,6 +282,7 @@ def sources(tmp_path):
             "width": 64,
             "train": ["pan.mp4"],
             "val": ["held.mp4"],
+            "test": ["judge.mp4"],
         },
         "shake": {"sequences": 1, "frames": 9, "width": 64, "height": 48},
     }

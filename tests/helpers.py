@@ -1,12 +1,38 @@
-"""Deterministic weights and clips for model tests, independent of torch's default initialisers."""
+"""Deterministic weights and clips for model tests, independent of torch's default initialisers; running
+Python as on a machine without DALI; the mark for tests that need DALI."""
 import math
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from model import CDVDTSP, ModelConfig
+from pipeline.video import dali
 
-FOOTAGE = Path(__file__).resolve().parents[1] / "samples" / "footage"  # files of Debian/PyPI packages
+ROOT = Path(__file__).resolve().parents[1]
+FOOTAGE = ROOT / "samples" / "footage"  # files of Debian/PyPI packages
+
+needs_dali = pytest.mark.skipif(dali.unavailable() is not None, reason="needs DALI")
+
+_NO_DALI = """
+import sys
+
+class NoDali:  # as on a machine where nvidia-dali is not installed
+    def find_spec(self, name, path=None, target=None):
+        if name == "nvidia" or name.startswith("nvidia."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NoDali())
+"""
+
+
+def without_dali(code: str, **kwargs) -> subprocess.CompletedProcess:
+    """Run the Python ``code`` in a fresh interpreter (cwd: the checkout) where DALI cannot be imported;
+    its output is captured as text."""
+    return subprocess.run([sys.executable, "-c", _NO_DALI + code], cwd=ROOT, capture_output=True, text=True,
+                          **kwargs)
 
 
 def seeded_model(config: ModelConfig | None = None, seed: int = 0, flow_gain: float = 4.0) -> CDVDTSP:

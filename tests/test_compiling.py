@@ -1,10 +1,12 @@
 """torch.compile of the engine's per-call pieces (pipeline.compiling) and channels-last weights
 (pipeline.memory_format): same state dict, the same frames to rounding."""
+import copy
+
 import pytest
 import torch
 
 from model import ModelConfig
-from pipeline.compiling import compile_model
+from pipeline.compiling import GRAPHED, compile_model
 from pipeline.memory_format import with_memory_format
 from pipeline.stream.engine import StreamingEngine
 
@@ -24,6 +26,37 @@ def test_traced_pieces_give_the_eager_bits():
     eager, keys = engine_output(model, video), list(model.state_dict())
     assert compile_model(model, "default", backend="eager") is model
     assert torch.equal(engine_output(model, video), eager) and list(model.state_dict()) == keys
+
+
+def static_outputs(graph: torch.fx.GraphModule, example_inputs) -> object:
+    """A torch.compile backend that returns outputs as CUDA graphs do: every call writes them into the same
+    buffers (the graph's memory pool) and returns those, so a caller that keeps an output across calls sees
+    it overwritten."""
+    buffers = []
+
+    def run(*args):
+        outputs = graph(*args)
+        if not buffers:
+            buffers.extend(output.clone() for output in outputs)
+        for buffer, output in zip(buffers, outputs):
+            buffer.copy_(output)
+        return type(outputs)(buffers)
+    return run
+
+
+def test_graphed_modes_give_the_engine_outputs_it_owns():
+    """With outputs that every call overwrites (CUDA graphs' rule, `static_outputs` on a CPU), the graphed
+    modes still give the eager frames bit for bit: the engine keeps pyramids and restored positions across
+    calls, so the pieces' outputs are cloned out. A mode without graphs clones nothing, and the stand-in
+    then corrupts the frames: the test has teeth."""
+    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=3).eval()
+    video = torch.rand(6, 3, 32, 48, generator=torch.Generator().manual_seed(0))
+    eager = engine_output(model, video)
+    for mode in GRAPHED:
+        graphed = compile_model(copy.deepcopy(model), mode, backend=static_outputs)
+        assert torch.equal(engine_output(graphed, video), eager), mode
+    ungraphed = compile_model(copy.deepcopy(model), "default", backend=static_outputs)
+    assert not torch.equal(engine_output(ungraphed, video), eager)
 
 
 def test_unknown_modes_fail():

@@ -68,7 +68,8 @@ def test_a_deep_reader_keeps_the_bits_8_bit_ones_lose(ten_bit_clip):
 
 def test_ten_bit_input_comes_out_at_ten_bits(ten_bit_clip, tmp_path):
     """By default: 16-bit PNG levels equal to the deep decode (identity model), and 10-bit H.264 that is
-    closer to it than an 8-bit output at the same CRF (measured: 294 vs 482 of 65535 levels, mean)."""
+    closer to it than an 8-bit output at the same CRF, both 4:4:4 as the input (measured: 250 vs 304 of 65535
+    levels, mean; written as 4:2:0, as before the output kept the input's chroma, 294 vs 482)."""
     model = identity_model()
     deblur_video(model, ten_bit_clip, tmp_path / "frames", DeblurConfig(chunk=3, format="png"))
     decoded = torch.cat([c.frames for c in open_reader(probe(ten_bit_clip), "pyav", deep=True)]).numpy()
@@ -81,9 +82,9 @@ def test_ten_bit_input_comes_out_at_ten_bits(ten_bit_clip, tmp_path):
         deblur_video(model, ten_bit_clip, out, DeblurConfig(chunk=3, bits=bits))
         info = probe(out)
         assert (info.bit_depth, info.pix_fmt, info.num_frames) == (
-            (10, "yuv420p10le", 8) if bits == "auto" else (8, "yuv420p", 8))
+            (10, "yuv444p10le", 8) if bits == "auto" else (8, "yuv444p", 8))  # the input's 4:4:4
         errors[bits] = np.abs(deep_frames(out).astype(float) - decoded).mean()
-    assert errors["auto"] < 0.75 * errors[8], errors
+    assert errors["auto"] < 0.85 * errors[8], errors
 
 
 def test_eight_bits_when_asked_with_a_warning_in_the_summary(ten_bit_clip, tmp_path, capsys):

@@ -15,6 +15,8 @@ from pipeline.video.prefetch import prefetch
 from pipeline.video.probe import probe
 from pipeline.video.readers import Chunk, open_reader
 
+from .helpers import needs_dali
+
 
 def needs_cuda(test):
     return pytest.mark.cuda(
@@ -191,6 +193,7 @@ def test_bad_arguments(vp9_clip):
 
 
 @needs_cuda
+@needs_dali
 @pytest.mark.parametrize("clip", ["h264_clip", "vp9_clip"])
 def test_dali_gpu_matches_pyav(request, clip):
     """On a GPU, DALI (NVDEC) reads H.264 and VP9 into CUDA tensors: PyAV's count, timestamps and frames."""
@@ -203,6 +206,7 @@ def test_dali_gpu_matches_pyav(request, clip):
 
 
 @needs_cuda
+@needs_dali
 def test_dali_gpu_metadata_arrives_on_the_host(h264_clip, tmp_path):
     """NVDEC frames stay on the GPU, their numbers and timestamps come to the host inside the pipeline:
     reading them each chunk does not wait for the CUDA stream."""

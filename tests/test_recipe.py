@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,6 +24,9 @@ TOY = [
     "flow.val_pairs=2",
     "flow.workers=0",
     "flow.checkpoint_every=1",
+    "flow.val_every=1",
+    "flow.val_frames=3",
+    "recipe.export_frames=4",
     "recipe.flow_share=0.2",
     "recipe.stage1_share=0.4",
 ]
@@ -37,7 +41,8 @@ def run_folder(sources, tmp_path):
 
 
 def test_recipe_trains_every_phase_exports_and_installs(run_folder, tmp_path, monkeypatch):
-    """One call runs flow, stage 1 and cascade within the budget, scores the held-out clip with the cascade
+    """One call runs flow (rendered and footage pairs), stage 1 and cascade (windows blurred on the fly)
+    within the budget, scores the validation clip under the protocol's blurred conditions with the cascade
     and with stage 1 alone and the flow net, and installs the better model and its card; a second call
     resumes nothing and re-exports the same figures; a run started from the installed checkpoint carries its
     card."""
@@ -57,11 +62,13 @@ def test_recipe_trains_every_phase_exports_and_installs(run_folder, tmp_path, mo
     card = json.loads((run_folder / "card.json").read_text())
     assert set(card["phases"]) == {"flow", "stage1", "cascade"}
     assert all(phase["steps"] >= 1 for phase in card["phases"].values())
-    assert set(card["held_out"]) == {"held"} and card["held_out"]["held"]["frames"] == 4
-    assert card["mean_gain_db"] == pytest.approx(card["held_out"]["held"]["gain_db"])
+    assert set(card["validation"]) == {f"held__{name}" for name in card["data"]["val_conditions"]}
+    assert all(row["frames"] == 4 for row in card["validation"].values())
+    gains = [row["gain_db"] for row in card["validation"].values()]
+    assert card["mean_gain_db"] == pytest.approx(np.mean(gains))
     candidates = card["candidates"]
     assert {name: c["stages"] for name, c in candidates.items()} == {"cascade": 2, "stage1": 1}
-    assert card["held_out"] == candidates[card["shipped"]]["held_out"]
+    assert card["validation"] == candidates[card["shipped"]]["validation"]
     assert card["mean_gain_db"] == max(c["mean_gain_db"] for c in candidates.values())
     assert card["flow"]["pairs"]["pairs"] == 2 and set(card["flow"]["footage"]) == {"held"}
     assert json.loads(installed.with_suffix(".json").read_text()) == card
@@ -77,7 +84,7 @@ def test_recipe_trains_every_phase_exports_and_installs(run_folder, tmp_path, mo
     assert recipe.main(arguments) == 0  # every phase is done: nothing trains again
     again = json.loads((run_folder / "card.json").read_text())
     assert {name: phase["steps"] for name, phase in again["phases"].items()} == steps
-    assert again["held_out"] == card["held_out"]
+    assert again["validation"] == card["validation"]
 
     # trained further from the installed checkpoint: the new card carries the old one's
     assert card["started_from"] is None

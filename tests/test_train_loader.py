@@ -13,6 +13,8 @@ from pipeline.data.dali_loader import LoaderConfig, PairedVideoLoader, epoch_win
 from pipeline.data.datasets import Manifest, ManifestVideo
 from pipeline.data.pairs import EncodeSettings, VideoEncoder, stack_pair
 
+from .helpers import needs_dali
+
 HEIGHT, WIDTH, CROP = 48, 64, 32
 LENGTHS = (12, 9, 15)
 
@@ -179,6 +181,7 @@ def test_rejects_what_cpu_dali_cannot_read(marker_manifest):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@needs_dali
 def test_gpu_decode_pairs(tmp_path):
     """NVDEC-decoded H.264 clips, augmented on the GPU, arrive as CUDA tensors and stay paired."""
     manifest = make_marker_dataset(tmp_path, codec="h264")

@@ -1,56 +1,75 @@
-"""The training set from named sources (`pipeline.data.trainset`): layout, pairs, held-out split, sources."""
+"""The training set from named sources (`pipeline.data.trainset`): layout, sequences, splits, sources."""
 
-import dataclasses
+import gzip
 import json
+import shutil
 
 import numpy as np
 import pytest
 import yaml
 
-from pipeline import metrics
 from pipeline.data.datasets import discover_frame_pairs
-from pipeline.data.synth import DVD_EXPOSURE as EXPOSURE
-from pipeline.data.synth import blur_window
-from pipeline.data.trainset import Compression, Sources, build, footage_items
-from pipeline.video.sequences import read_frames, read_image
+from pipeline.data.protocol import CONDITIONS, condition_pairs
+from pipeline.data.trainset import MIN_SHOT, Sources, build, footage_items
+from pipeline.video.sequences import frame_files, read_frames, read_image
+from tests.conftest import encode_clip
+
+BLURRED = [name for name, condition in CONDITIONS.items() if condition.blurred]
 
 
-def test_build_makes_pairs_splits_and_provenance(sources, tmp_path):
-    """Footage and camera-shake sequences become DVD-style pair folders; held-out footage goes to val only;
+def _frames(folder):
+    return [read_image(path) for path in frame_files(folder)]
+
+
+def test_build_writes_sequences_validation_conditions_and_provenance(sources, tmp_path):
+    """Training footage and camera-shake scenes become sharp sequences; the validation clip becomes a
+    sequence and a pair folder per blurred condition of the protocol; the test clip is not read at all;
     sources.json names every file with its licence."""
     out = tmp_path / "set"
     record = build(sources, out, base=tmp_path, seed=0)
-    train = {pair.name: pair for pair in discover_frame_pairs(out / "train")}
-    val = {pair.name: pair for pair in discover_frame_pairs(out / "val")}
-    assert set(train) == {"pan", "shake000", "shake001"} and set(val) == {"held"}
-    assert train["pan"].frames == 12 - EXPOSURE.window + 1 and val["held"].frames == 10 - EXPOSURE.window + 1
-    assert train["shake000"].frames == 9 - EXPOSURE.window + 1
+    assert sorted(p.name for p in (out / "sequences" / "train").iterdir()) == ["pan", "shake000", "shake001"]
+    assert sorted(p.name for p in (out / "sequences" / "val").iterdir()) == ["held"]
+    assert sorted(pair.name for pair in discover_frame_pairs(out / "val")) == sorted(
+        f"held__{name}" for name in BLURRED)
+    assert len(_frames(out / "sequences" / "train" / "pan")) == 26
+    assert len(_frames(out / "sequences" / "train" / "shake000")) == 9
+    assert not (out / "train").exists() and "judge" not in str(sorted(out.rglob("*")))
     assert sorted(p.name for p in (out / "photos" / "val").iterdir()) == ["coffee.png"]
     saved = json.loads((out / "sources.json").read_text())
     assert saved == json.loads(json.dumps(record))
-    assert {item["file"] for item in saved["photos"]} == {"astronaut.png", "chelsea.png", "coffee.png"}
-    assert saved["footage"][0] == {
-        "file": "pan.mp4",
-        "split": "train",
-        "width": 64,
-        "pairs": 6,
-        "package": "",
-        "licence": "made by the test",
-    }
+    assert saved["test"] == ["judge.mp4"] and saved["val_conditions"] == BLURRED
+    assert saved["footage"][0] == {"file": "pan.mp4", "split": "train", "width": 64, "shots": {"pan": 26},
+                                   "package": "", "licence": "made by the test"}
 
 
-def test_blurred_frames_are_exposures_of_their_sharp_neighbours(sources, tmp_path):
-    """Footage pair k: the blurred frame is the 7-frame linear-light exposure of clip frames k .. k+6 and the
-    sharp frame is clip frame k+3, the middle one."""
+def test_validation_pairs_are_the_protocols_conditions_of_the_clip(sources, tmp_path):
+    """Each validation pair folder holds exactly `condition_pairs` of the validation clip's frames."""
     out = tmp_path / "set"
     build(sources, out, base=tmp_path, seed=0)
-    pair = next(p for p in discover_frame_pairs(out / "train") if p.name == "pan")
-    clip = np.stack(list(read_frames(tmp_path / "footage" / "pan.mp4")))  # (12, 48, 64, 3)
-    for k in (0, 5):
-        assert np.array_equal(
-            read_image(pair.blurred[k]), blur_window(clip[k : k + EXPOSURE.window], EXPOSURE)
-        )
-        assert np.array_equal(read_image(pair.sharp[k]), clip[k + EXPOSURE.window // 2])
+    clip = list(read_frames(tmp_path / "footage" / "held.mp4"))
+    assert all(np.array_equal(a, b) for a, b in zip(_frames(out / "sequences" / "val" / "held"), clip))
+    folders = {pair.name: pair for pair in discover_frame_pairs(out / "val")}
+    for name in ("linear3", "gamma7", "fast3"):
+        expected = list(condition_pairs(clip, CONDITIONS[name]))
+        pair = folders[f"held__{name}"]
+        assert pair.frames == len(expected) > 0
+        for k in (0, len(expected) - 1):
+            assert np.array_equal(read_image(pair.blurred[k]), expected[k][0])
+            assert np.array_equal(read_image(pair.sharp[k]), expected[k][1])
+
+
+def test_scene_cuts_split_a_clip_and_short_shots_are_dropped(sources, tmp_path):
+    """A clip of two shots (a hard cut to another photograph, its colours inverted) becomes two sequences
+    named by shot; a shot shorter than MIN_SHOT frames is left out."""
+    first = list(read_frames(tmp_path / "footage" / "pan.mp4"))
+    second = [255 - frame for frame in read_frames(tmp_path / "footage" / "held.mp4")]
+    for name, frames in (("cut", first + second), ("short", first + second[:MIN_SHOT - 4])):
+        encode_clip(tmp_path / "footage" / f"{name}.mkv", np.stack(frames), codec="ffv1", pix_fmt="bgr0")
+    footage = {**sources.footage, "train": ["cut.mkv", "short.mkv"]}
+    out = tmp_path / "set"
+    record = build(Sources(roots=sources.roots, photos=sources.photos, footage=footage), out, base=tmp_path)
+    shots = {entry["file"]: entry["shots"] for entry in record["footage"] if entry["split"] == "train"}
+    assert shots == {"cut.mkv": {"cut_0": 26, "cut_1": 24}, "short.mkv": {"short": 26}}
 
 
 def test_build_refuses_an_existing_set_and_missing_roots(sources, tmp_path):
@@ -65,20 +84,25 @@ def test_build_refuses_an_existing_set_and_missing_roots(sources, tmp_path):
         build(broken, tmp_path / "other", base=tmp_path)
 
 
-def test_a_clip_at_its_own_width_and_from_its_own_root(sources, tmp_path):
-    """A footage entry may give its own width (the same clip at twice the size: twice the motion, in a
-    folder named for the width) and its own root, package and licence (a package's folder)."""
-    footage = {**sources.footage, "train": ["pan.mp4", {"file": "pan.mp4", "width": 32},
-                                           {"file": "held.mp4", "width": 32, "package": "P 1.0",
-                                            "licence": "CC-BY-3.0"}]}
+def test_a_clip_at_its_own_width_name_and_root_and_gzipped(sources, tmp_path):
+    """A footage entry may give its own width (a folder named for the width), name, root, package and
+    licence; a gzipped clip (Debian gzips large documentation files) is read decompressed."""
+    clips = tmp_path / "packaged"
+    clips.mkdir()
+    with (tmp_path / "footage" / "pan.mp4").open("rb") as plain, gzip.open(clips / "pan.mp4.gz", "wb") as out:
+        shutil.copyfileobj(plain, out)
+    footage = {**sources.footage, "train": [
+        "pan.mp4", {"file": "pan.mp4.gz", "width": 32, "root": "packaged", "package": "P 1.0",
+                    "licence": "CC-BY-3.0"}, {"file": "held.mp4", "width": 32, "name": "other"}],
+        "val": []}
+    roots = {**sources.roots, "packaged": str(clips)}
     out = tmp_path / "set"
-    record = build(Sources(roots=sources.roots, photos=sources.photos, footage=footage), out, base=tmp_path)
-    train = {pair.name: pair for pair in discover_frame_pairs(out / "train")}
-    assert {"pan", "pan_32", "held_32"} <= set(train)
-    assert read_image(train["pan_32"].sharp[0]).shape[1] == 32
-    assert read_image(train["pan"].sharp[0]).shape[1] == 64
-    assert record["footage"][2] | {"pairs": 0} == {"file": "held.mp4", "split": "train", "width": 32,
-                                                    "pairs": 0, "package": "P 1.0", "licence": "CC-BY-3.0"}
+    record = build(Sources(roots=roots, photos=sources.photos, footage=footage), out, base=tmp_path)
+    sequences = out / "sequences" / "train"
+    assert {"pan", "pan_32", "other_32"} <= {p.name for p in sequences.iterdir()}
+    assert _frames(sequences / "pan_32")[0].shape[1] == 32 and _frames(sequences / "pan")[0].shape[1] == 64
+    assert record["footage"][1] == {"file": "pan.mp4.gz", "split": "train", "width": 32,
+                                    "shots": {"pan_32": 26}, "package": "P 1.0", "licence": "CC-BY-3.0"}
 
 
 def test_footage_entries_are_checked():
@@ -88,42 +112,9 @@ def test_footage_entries_are_checked():
     twice = {"root": "clips", "width": 64, "train": ["a.mp4", {"file": "a.mp4", "width": 64}], "val": []}
     with pytest.raises(ValueError, match="same folder"):
         footage_items(twice)
-
-
-def test_compressed_inputs_are_the_exposures_through_h264(sources, tmp_path):
-    """With ``compress``, each blurred sequence is the exposures round-tripped through H.264 at its recorded
-    CRF (training: drawn from the range; held out: val_crf), close to but not equal to the exposure; the
-    sharp targets and the camera-shake scenes are those of the uncompressed build."""
-    plain, squeezed = tmp_path / "plain", tmp_path / "squeezed"
-    build(sources, plain, base=tmp_path, seed=0)
-    compress = Compression(train_crf=(18, 26), val_crf=12)
-    record = build(dataclasses.replace(sources, compress=compress), squeezed, base=tmp_path, seed=0)
-    crfs = {item.get("file", item.get("name")): item["crf"] for item in record["footage"] + record["shake"]}
-    assert crfs["held.mp4"] == 12 and all(18 <= crfs[name] <= 26 for name in ("pan.mp4", "shake000"))
-    assert record["compress"] == {"codec": "h264", "train_crf": [18, 26], "val_crf": 12, "keyint": 8}
-    for part, name in (("train", "pan"), ("train", "shake001"), ("val", "held")):
-        before = {pair.name: pair for pair in discover_frame_pairs(plain / part)}[name]
-        after = {pair.name: pair for pair in discover_frame_pairs(squeezed / part)}[name]
-        assert len(after.blurred) == len(before.blurred)
-        for k in range(len(after.blurred)):
-            assert np.array_equal(read_image(after.sharp[k]), read_image(before.sharp[k]))
-            exposure, delivered = read_image(before.blurred[k]), read_image(after.blurred[k])
-            assert not np.array_equal(delivered, exposure)
-            assert metrics.psnr(delivered, exposure) > 30
-
-
-def test_compression_is_checked(sources, tmp_path):
-    with pytest.raises(ValueError, match="low, high"):
-        Compression(train_crf=(23, 10), val_crf=12)
-    with pytest.raises(ValueError, match="quality"):
-        Compression(train_crf=(10, 60), val_crf=12)
-    spec = tmp_path / "compressed.yaml"
-    text = (tmp_path / "sources.yaml").read_text()
-    spec.write_text(text + "compress: {train_crf: [10, 23]}\n")  # held out as the sample files are
-    assert Sources.load(spec).compress == Compression(train_crf=(10, 23), val_crf=12, keyint=8)
-    spec.write_text(text + "compress: {val_crf: 12}\n")
-    with pytest.raises(ValueError, match="not a training-sources file"):
-        Sources.load(spec)
+    leaked = {"root": "clips", "width": 64, "train": [{"file": "a.mp4", "width": 32}], "test": ["a.mp4"]}
+    with pytest.raises(ValueError, match="a.mp4 is in more than one split"):
+        footage_items(leaked)
 
 
 def test_a_pack_of_the_package_files_builds_the_same_set(sources, tmp_path):
@@ -146,7 +137,7 @@ def test_a_pack_of_the_package_files_builds_the_same_set(sources, tmp_path):
     assert main(["--sources", str(path), "--out", str(tmp_path / "from_pack"), "--packed", str(packed)]) == 0
     direct, from_pack = tmp_path / "direct", tmp_path / "from_pack"
     build(sources, direct, base=tmp_path, seed=0)
-    for part in ("train", "val", "photos/train", "photos/val"):
+    for part in ("sequences", "val", "photos/train", "photos/val"):
         made = [p.relative_to(from_pack) for p in sorted((from_pack / part).rglob("*.png"))]
         assert made and made == [p.relative_to(direct) for p in sorted((direct / part).rglob("*.png"))]
         assert all((from_pack / name).read_bytes() == (direct / name).read_bytes() for name in made)

@@ -112,7 +112,8 @@ def test_every_track_subtitles_metadata_and_chapters_are_carried(tracks_clip, tm
 
 
 def test_odd_size_is_kept(odd_clip, tmp_path, caplog):
-    """161x121 frames stay 161x121 (yuv444p instead of yuv420p), with a warning that says what that costs."""
+    """161x121 4:2:0 frames stay 161x121 (yuv444p: H.264 has no odd-sized 4:2:0), with a warning that says
+    what that costs."""
     target = tmp_path / "out.mp4"
     copy_video(odd_clip, target)
     assert "odd frame size 161x121: encoded with libx264 as yuv444p" in caplog.text

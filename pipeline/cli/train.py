@@ -122,7 +122,7 @@ def train(run: Run, config: Config, out: Path, process: Process, device: torch.d
     """Epochs of steps until ``train.epochs``, ``train.max_steps`` or ``train.max_minutes``; a resumed run
     skips the batches of its epoch that were done (same order and augmentation)."""
     settings, progress = config.train, run.progress
-    loader = training_loader(settings, config.model.window, rank=process.rank,
+    loader = training_loader(settings, config.blur, config.model.window, rank=process.rank,
                              world_size=process.world_size, device=device)
     videos = validation_videos(settings) if run.main else []
     clock = Clock(settings.max_minutes, progress, process.world_size, device, agree_every=settings.log_every)

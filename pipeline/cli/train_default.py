@@ -15,7 +15,7 @@ Phases (each in its own folder under OUT, each resumed from its last checkpoint,
 3. ``stage1``: the restoration net and the flow net trained as one stage (T = 1), Algorithm 1's first
    step, from the identity and the pretrained flow (``train.py``);
 4. ``cascade``: the full shared-weight cascade (T = 2) from stage 1's weights (``train.py``);
-5. ``export``: the held-out clips scored before and after, by the cascade and by stage 1 alone (the better
+5. ``export``: the validation clips scored before and after, by the cascade and by stage 1 alone (the better
    one is shipped; the card has both), and the flow net as ``pretrain_flow.py`` scores
    it (held-out rendered pairs, held-out footage); the weights stored in fp16 when that moves
    no clip by more than 0.05 dB; ``OUT/card.json`` (the model card's figures) and ``OUT/default.pt``;
@@ -54,11 +54,11 @@ from pipeline.runtime import compute_device
 CONFIG = CONFIGS / "default_checkpoint.yaml"
 FP16_TOLERANCE_DB = 0.05
 # what export may ship, each phase's last weights with the number of stages it runs: the cascade (T = 2), or
-# stage 1 alone (T = 1) when that scores better on the held-out clips (as on the CPU recipe, where the short
+# stage 1 alone (T = 1) when that scores better on the validation clips (as on the CPU recipe, where the short
 # cascade phase does not catch up with stage 1)
 CANDIDATES = {"cascade": 2, "stage1": 1}
 # what the .pt carries: a run started from another checkpoint carries that one's card too, and so on back
-CHECKPOINT_CARD = ("date", "commit", "phases", "shipped", "held_out", "mean_gain_db", "started_from")
+CHECKPOINT_CARD = ("date", "commit", "phases", "shipped", "validation", "mean_gain_db", "started_from")
 console = Console(stderr=True)
 
 
@@ -123,12 +123,13 @@ def train_phases(args, config, out: Path) -> dict:
                 + [
                     f"flow.photos={data / 'photos' / 'train'}",
                     f"flow.val_photos={data / 'photos' / 'val'}",
-                    f"flow.val_footage={data / 'val'}",
+                    f"flow.footage={data / 'sequences' / 'train'}",
+                    f"flow.val_footage={data / 'sequences' / 'val'}",
                     f"flow.max_minutes={minutes['flow']}",
                 ],
             ),
         )
-    shared = [f"train.data={data / 'train'}", f"train.val_data={data / 'val'}"]
+    shared = [f"train.data={data / 'sequences' / 'train'}", f"train.val_data={data / 'val'}"]
     stage1, cascade = out / "stage1", out / "cascade"
     stage1_weights = f"train.pwc_weights={flow_weights if flow_weights.is_file() else ''}"
     origin = stage1 / "started_from.json"
@@ -155,7 +156,9 @@ def mean_gain(rows: dict[str, dict[str, float]]) -> float:
 
 
 def score(model, videos, config, device) -> dict[str, dict[str, float]]:
-    inputs, outputs = score_restoration(model, videos, config.deblur, device)
+    """Per validation folder: frames, input and output PSNR/SSIM and the gain, on its first
+    ``recipe.export_frames`` frames."""
+    inputs, outputs = score_restoration(model, videos, config.deblur, device, config.recipe.export_frames)
     rows = {}
     for (name, before), after in zip(inputs.per_video().items(), outputs.per_video().values()):
         rows[name] = {
@@ -192,24 +195,25 @@ def phase_model(out: Path, phase: str, config) -> CDVDTSP:
 
 
 def export(args, config, out: Path, progress: dict, device: torch.device) -> dict:
-    """Score each `CANDIDATES` phase's result in fp32 on the held-out clips, take the best (the cascade on a
-    tie), score it again with fp16-rounded weights; write OUT/default.pt and OUT/card.json."""
+    """Score each `CANDIDATES` phase's result in fp32 on the validation clips under the protocol's blurred
+    conditions, take the best (the cascade on a tie), score it again with fp16-rounded weights; write
+    OUT/default.pt and OUT/card.json. The test clips judge it afterwards (``benchmarks/held_out.py``)."""
     videos = frame_folder_videos(out / "data" / "val")
     candidates = {}
     for name, stages in CANDIDATES.items():
         rows = score(phase_model(out, name, config).to(device), videos, config, device)
-        candidates[name] = {"stages": stages, "mean_gain_db": mean_gain(rows), "held_out": rows}
+        candidates[name] = {"stages": stages, "mean_gain_db": mean_gain(rows), "validation": rows}
     shipped = max(candidates, key=lambda name: candidates[name]["mean_gain_db"])
-    fp32 = candidates[shipped]["held_out"]
+    fp32 = candidates[shipped]["validation"]
     # the weights rounded to fp16 and back, as an fp16 file would load
     model = phase_model(out, shipped, config).to(device).half().float()
     fp16 = score(model, videos, config, device)
     worst = max(abs(fp16[name]["psnr"] - fp32[name]["psnr"]) for name in fp32)
     data = out / "data"
     flow_sources = dataclasses.replace(
-        config.flow, val_photos=str(data / "photos" / "val"), val_footage=str(data / "val")
+        config.flow, val_photos=str(data / "photos" / "val"), val_footage=str(data / "sequences" / "val")
     )
-    flow = score_flow(model.flow.eval(), flow_sources, device)  # the shipped flow net, pretrained or not
+    flow = score_flow(model.flow.eval(), flow_sources, device, config.recipe.export_frames)
     store_fp16 = worst <= FP16_TOLERANCE_DB
     if not store_fp16:
         model = phase_model(out, shipped, config)
@@ -220,8 +224,8 @@ def export(args, config, out: Path, progress: dict, device: torch.device) -> dic
         "shipped": shipped,
         "candidates": candidates,
         "flow": flow,
-        "held_out": fp32,
-        "held_out_fp16_weights": fp16,
+        "validation": fp32,
+        "validation_fp16_weights": fp16,
         "fp16_worst_change_db": worst,
         "stored": "fp16" if store_fp16 else "fp32",
         "mean_gain_db": mean_gain(fp32),
@@ -249,10 +253,10 @@ def main(argv=None) -> int:
         card = export(args, config, args.out, progress, device)
     except (ConfigError, RuntimeError, ValueError, OSError) as error:
         return fail(console, error)
-    table = Table(title=f"held-out clips, {card['stored']} weights ({args.out / 'default.pt'})")
+    table = Table(title=f"validation clips, {card['stored']} weights ({args.out / 'default.pt'})")
     for column in ("clip", "frames", "input PSNR", "output PSNR", "gain", "input SSIM", "output SSIM"):
         table.add_column(column, justify="left" if column == "clip" else "right")
-    for name, row in card["held_out"].items():
+    for name, row in card["validation"].items():
         table.add_row(
             name,
             str(row["frames"]),

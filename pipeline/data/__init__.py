@@ -6,7 +6,8 @@
   motion; `scenecut`: hard cuts, which no blurred frame may span.
 * `trainset`: the default checkpoint's training set from named sources; `packages`: the files those
   sources come from (Debian and PyPI packages, fetched at build time only).
-* `dali_loader`: the DALI loader of paired videos (imports DALI: import it by name, it is not re-exported).
+* `dali_loader`: the DALI loader of paired videos (DALI is imported when it builds a pipeline; import the
+  module by name, it is not re-exported).
 """
 from pipeline.data.datasets import FramePair, Manifest, ManifestVideo, PngWindowDataset, discover_frame_pairs
 from pipeline.data.synth import SynthConfig, synthesize

@@ -19,6 +19,9 @@ A new pipeline is built per epoch (the file list changes); DALI's frame-index ca
 that costs milliseconds, not a rescan of the videos. Batches reach PyTorch through ``DALIGenericIterator``
 without a copy: the tensors are views of DALI's output buffer. ``run=1, shuffle_buffer=1`` reads one
 window per line in exactly `epoch_windows`' order.
+
+DALI is imported when a pipeline is built, not with this module: the window arithmetic and the loader's
+checks work where DALI is not installed (`pipeline.video.dali.unavailable` says why it is not).
 """
 import logging
 import math
@@ -31,8 +34,6 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from nvidia.dali import fn, pipeline_def, types
-from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
 
 from pipeline.config import TrainConfig
 from pipeline.data.datasets import Manifest
@@ -155,29 +156,36 @@ def write_file_list(windows: Sequence[Window], path: Path, frames: int, step: in
     return len(lines)
 
 
-@pipeline_def
 def paired_window_pipeline(file_list: str, frames: int, step: int, shuffle_buffer: int, crop: int | None,
-                           augment: bool, decode: str):
-    """Outputs ``(clip (2F, 3, h, w) float32 [0, 1], label (1,) int32, frame_num (F,) int32)`` per sample:
-    frames [0, F) blurred, [F, 2F) sharp. ``decode`` is "cpu" or "gpu"; everything after it runs there."""
-    video, label, frame_num = fn.experimental.readers.video(
-        device=decode, file_list=file_list, file_list_format="frames", sequence_length=frames, step=step,
-        random_shuffle=shuffle_buffer > 1, initial_fill=shuffle_buffer, enable_frame_num="sequence",
-        pad_last_batch=True, name=READER)  # (F, H, 2W, 3)
-    blurred = fn.slice(video, rel_start=(0.0, 0.0), rel_shape=(1.0, 0.5), axis_names="HW")  # (F, H, W, 3)
-    sharp = fn.slice(video, rel_start=(0.0, 0.5), rel_shape=(1.0, 0.5), axis_names="HW")
-    if crop is not None:
-        x, y = fn.random.uniform(range=(0.0, 1.0)), fn.random.uniform(range=(0.0, 1.0))
-        blurred = fn.crop(blurred, crop=(crop, crop), crop_pos_x=x, crop_pos_y=y)  # same x, y, size: same box
-        sharp = fn.crop(sharp, crop=(crop, crop), crop_pos_x=x, crop_pos_y=y)
-    both = fn.cat(blurred, sharp, axis_name="F")  # (2F, h, w, 3)
-    if augment:
-        both = fn.flip(both, horizontal=fn.random.coin_flip(), vertical=fn.random.coin_flip())
-        quarter_turns = fn.random.coin_flip(dtype=types.INT32)
-        both = fn.rotate(both, angle=fn.cast(quarter_turns * 90, dtype=types.FLOAT), keep_size=False,
-                         interp_type=types.INTERP_NN)  # counter-clockwise, exact for square crops
-    both = fn.crop_mirror_normalize(both, dtype=types.FLOAT, mean=[0.0], std=[255.0], output_layout="FCHW")
-    return both, label, frame_num
+                           augment: bool, decode: str, **pipeline_args):
+    """A DALI pipeline (``pipeline_args``: batch size, threads, device, seed...) whose every sample is
+    ``(clip (2F, 3, h, w) float32 [0, 1], label (1,) int32, frame_num (F,) int32)``: frames [0, F) blurred,
+    [F, 2F) sharp. ``decode`` is "cpu" or "gpu"; everything after it runs there."""
+    from nvidia.dali import fn, pipeline_def, types
+
+    @pipeline_def(**pipeline_args)
+    def windows():
+        video, label, frame_num = fn.experimental.readers.video(
+            device=decode, file_list=file_list, file_list_format="frames", sequence_length=frames, step=step,
+            random_shuffle=shuffle_buffer > 1, initial_fill=shuffle_buffer, enable_frame_num="sequence",
+            pad_last_batch=True, name=READER)  # (F, H, 2W, 3)
+        blurred = fn.slice(video, rel_start=(0.0, 0.0), rel_shape=(1.0, 0.5), axis_names="HW")  # (F, H, W, 3)
+        sharp = fn.slice(video, rel_start=(0.0, 0.5), rel_shape=(1.0, 0.5), axis_names="HW")
+        if crop is not None:
+            x, y = fn.random.uniform(range=(0.0, 1.0)), fn.random.uniform(range=(0.0, 1.0))
+            blurred = fn.crop(blurred, crop=(crop, crop), crop_pos_x=x, crop_pos_y=y)  # same box in both
+            sharp = fn.crop(sharp, crop=(crop, crop), crop_pos_x=x, crop_pos_y=y)
+        both = fn.cat(blurred, sharp, axis_name="F")  # (2F, h, w, 3)
+        if augment:
+            both = fn.flip(both, horizontal=fn.random.coin_flip(), vertical=fn.random.coin_flip())
+            quarter_turns = fn.random.coin_flip(dtype=types.INT32)
+            both = fn.rotate(both, angle=fn.cast(quarter_turns * 90, dtype=types.FLOAT), keep_size=False,
+                             interp_type=types.INTERP_NN)  # counter-clockwise, exact for square crops
+        both = fn.crop_mirror_normalize(both, dtype=types.FLOAT, mean=[0.0], std=[255.0],
+                                        output_layout="FCHW")
+        return both, label, frame_num
+
+    return windows()
 
 
 class PairedVideoLoader:
@@ -249,6 +257,8 @@ class PairedVideoLoader:
 
     def batches(self) -> Iterator[PairedBatch]:
         """One epoch of batches with the clip and frame numbers of each sample."""
+        from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
+
         policy = LastBatchPolicy.DROP if self.config.drop_last else LastBatchPolicy.PARTIAL
         iterator = DALIGenericIterator(self._build(), ["clip", "label", "frame_num"], reader_name=READER,
                                        last_batch_policy=policy)

@@ -3,37 +3,46 @@ per epoch on this rank) and iteration over (blurred, sharp) batches of (B, 2T+1,
 [0, 1], sharded by rank.
 
 * ``dali``: the paired videos of a manifest (`pipeline.data.dali_loader`, on the GPU when there is one);
-* ``png``: DVD/GOPRO frame folders through a ``DataLoader`` (`PngWindowDataset`).
+* ``png``: DVD/GOPRO frame folders through a ``DataLoader`` (`PngWindowDataset`);
+* ``synth``: sharp frame folders blurred on the fly (`pipeline.data.exposures.BlurredWindows`).
 
 `validation_videos` gives the held-out videos of ``train.val_data`` (or of the manifest's val/test split).
 """
 import torch
 
-from pipeline.config import TrainConfig
+from pipeline.config import BlurConfig, TrainConfig
+from pipeline.data.dali_loader import LoaderConfig, PairedVideoLoader
 from pipeline.data.datasets import Manifest, PngWindowDataset, discover_frame_pairs
+from pipeline.data.exposures import BlurredWindows, load_sequences
 from pipeline.data.pairs import split_pair
 from pipeline.evaluation import Video, frame_folder_videos
 from pipeline.video import dali
 from pipeline.video.sequences import read_frames
 
 
-def training_loader(train: TrainConfig, frames: int, *, rank: int, world_size: int, device: torch.device):
+def training_loader(train: TrainConfig, blur: BlurConfig, frames: int, *, rank: int, world_size: int,
+                    device: torch.device):
     """Batches of (blurred, sharp) windows of ``frames`` frames for this rank; ``set_epoch`` each epoch."""
     if train.loader == "dali":
-        from pipeline.data.dali_loader import LoaderConfig, PairedVideoLoader  # imports DALI
-
+        if dali.unavailable():
+            raise ValueError(f"train.loader=dali: {dali.unavailable()}; use train.loader=png or synth")
         return PairedVideoLoader(Manifest.load(train.data), "train", LoaderConfig.of(train, frames),
                                  rank=rank, world_size=world_size, device_id=dali.device_id(device))
-    return PngEpochLoader(train, frames, rank=rank, world_size=world_size, pin_memory=device.type == "cuda")
+    if train.loader == "synth":
+        dataset = BlurredWindows(load_sequences(train.data), blur, frames=frames, crop=train.crop,
+                                 seed=train.seed)
+    else:
+        dataset = PngWindowDataset(discover_frame_pairs(train.data), frames=frames, crop=train.crop,
+                                   seed=train.seed, max_frames=train.max_frames)
+    return EpochLoader(dataset, train, rank=rank, world_size=world_size, pin_memory=device.type == "cuda")
 
 
-class PngEpochLoader:
-    """`PngWindowDataset` through a ``DataLoader`` with a ``DistributedSampler``; one ``set_epoch`` sets
-    both the sampler's order and the dataset's augmentation."""
+class EpochLoader:
+    """A map-style dataset with ``set_epoch`` (its augmentation) through a ``DataLoader`` with a
+    ``DistributedSampler``; one ``set_epoch`` sets both the sampler's order and the dataset's draws."""
 
-    def __init__(self, train: TrainConfig, frames: int, *, rank: int, world_size: int, pin_memory: bool):
-        self.dataset = PngWindowDataset(discover_frame_pairs(train.data), frames=frames, crop=train.crop,
-                                        seed=train.seed, max_frames=train.max_frames)
+    def __init__(self, dataset, train: TrainConfig, *, rank: int, world_size: int, pin_memory: bool):
+        self.dataset = dataset
         self.sampler = torch.utils.data.DistributedSampler(self.dataset, world_size, rank, seed=train.seed,
                                                            drop_last=True)
         self.loader = torch.utils.data.DataLoader(self.dataset, batch_size=train.batch, sampler=self.sampler,
@@ -53,7 +62,7 @@ class PngEpochLoader:
 
 def validation_videos(train: TrainConfig) -> list[Video]:
     """The held-out videos; empty when there are none (validation is then skipped)."""
-    if train.loader == "png":
+    if train.loader != "dali":  # frame folders
         return frame_folder_videos(train.val_data) if train.val_data else []
     manifest = Manifest.load(train.val_data or train.data)
     splits = {video.split for video in manifest.videos}

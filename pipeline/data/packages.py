@@ -5,6 +5,7 @@ packages come with ``apt-get download`` and are unpacked with ``dpkg-deb -x``; P
 ``pip download --no-deps`` and unzipped. Either way ``dest`` ends up holding the package's own file tree.
 """
 
+import gzip
 import shutil
 import subprocess
 import sys
@@ -75,3 +76,17 @@ def unpacked(package: str, version: str, cache: Path) -> Path:
             fetch_pypi(f"{name}=={version}", scratch)
         scratch.rename(folder)
     return folder
+
+
+def gunzipped(path: Path) -> Path:
+    """``path``, or for a ``NAME.gz`` (Debian gzips large documentation files) the file ``NAME`` beside it,
+    decompressed the first time."""
+    if path.suffix != ".gz":
+        return path
+    plain = path.with_suffix("")
+    if not plain.is_file():
+        scratch = plain.with_name(plain.name + ".partial")
+        with gzip.open(path, "rb") as packed, scratch.open("wb") as out:
+            shutil.copyfileobj(packed, out)
+        scratch.rename(plain)
+    return plain

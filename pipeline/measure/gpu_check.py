@@ -2,15 +2,19 @@
 
 Each step is a function ``(Check) -> dict`` of JSON-ready figures (the profiler's results, by mode,
 under ``"results"``); `run_steps` runs them in order within a time budget, skipping a step whose estimate no
-longer fits, recording a failed step and going on, and calling ``on_step`` after each (so that the caller
-can save what a run cut short has measured). ``Check.tiny`` runs every step at a toy size, on any device:
-what CI runs on the CPU so that the check cannot rot.
+longer fits, stopping one that runs past the budget, recording a failed step and going on, and calling
+``on_step`` before each (status ``running``) and after it (so that the caller can save what a run cut short
+has measured, and which step it was in). Every step needs torch and PyAV only; the DALI step is skipped
+where DALI is not usable, and the decode steps add DALI's readers where it is. ``Check.tiny`` runs every
+step at a toy size, on any device: what CI runs on the CPU so that the check cannot rot.
 """
+import contextlib
 import copy
-import importlib.util
 import itertools
+import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import xml.etree.ElementTree as ElementTree
@@ -22,21 +26,26 @@ import numpy as np
 import torch
 
 from model import CDVDTSP
+from model.pwc import PWCNet
 from pipeline.checkout import FOOTAGE, ROOT
 from pipeline.compiling import compile_model
 from pipeline.config import Config
 from pipeline.data.pairs import resize
 from pipeline.measure import profiling
-from pipeline.measure.flops import datasheet_tflops
+from pipeline.measure.clips import looped_clip
+from pipeline.measure.flops import datasheet_tflops, measured_matmul_tflops
+from pipeline.measure.timing import synchronize
 from pipeline.memory_format import with_memory_format
 from pipeline.precision import precision_context
 from pipeline.stream.engine import StreamingEngine
+from pipeline.video import dali
 from pipeline.video.frames import to_model, to_uint8
 from pipeline.video.probe import probe
 from pipeline.video.readers import make_reader, readers_for
 from pipeline.video.sequences import read_frames
 
 CLIP = FOOTAGE / "cockatoo.mp4"  # real 1280x720 footage (samples/footage/sources.yaml)
+TESTS = ROOT / "tests"
 FIRST_FRAME = 60  # past the clip's fade-in
 
 
@@ -49,6 +58,7 @@ class Check:
     device: torch.device
     work: Path
     tiny: bool
+    deadline: float = float("inf")  # time.perf_counter() at which the budget ends (set by `run_steps`)
     _data: dict | None = field(default=None, init=False, repr=False)
 
     @property
@@ -63,6 +73,11 @@ class Check:
     @property
     def repeats(self) -> int:
         return 1 if self.tiny else 3
+
+    @property
+    def precision(self) -> str:
+        """What the single-precision steps run: bf16 on CUDA, fp32 elsewhere."""
+        return "bf16" if self.device.type == "cuda" else "fp32"
 
     @property
     def precisions(self) -> list[str]:
@@ -90,18 +105,45 @@ class Check:
 
 
 def cuda_tests(check: Check) -> dict:
-    """``pytest -m cuda`` on the device (every CUDA test skips elsewhere), as counts from its JUnit XML."""
+    """``pytest -m "cuda or torch_api"`` (every CUDA test, which skips elsewhere, and the tests of how the
+    installed torch behaves), within what is left of the budget, as counts from its JUnit XML. The step
+    fails when pytest does (a failed test, a collection error) or runs out of time."""
     report = check.work / "cuda_tests.xml"
-    command = [sys.executable, "-m", "pytest", "-q", "-m", "cuda", f"--junitxml={report}", "-p",
-               "no:cacheprovider", str(ROOT / "tests")]
-    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    command = [sys.executable, "-m", "pytest", "-q", "-m", "cuda or torch_api", f"--junitxml={report}", "-p",
+               "no:cacheprovider", str(TESTS)]
+    seconds = max(1.0, min(CUDA_TESTS_TIMEOUT, check.deadline - time.perf_counter()))
+    try:
+        completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=seconds)
+    except subprocess.TimeoutExpired as expired:
+        output = expired.stdout or b""  # bytes, even with text=True
+        output = output.decode(errors="replace") if isinstance(output, bytes) else output
+        return {"status": "timeout", "error": f"pytest ran past {seconds:.0f} s",
+                "tail": output.strip().splitlines()[-5:]}
+    tail = completed.stdout.strip().splitlines()[-5:]
+    if not report.is_file():
+        return {"status": "failed", "error": f"pytest exited {completed.returncode} without a report",
+                "exit_code": completed.returncode, "tail": tail}
     suite = ElementTree.parse(report).getroot()
     suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
     counts = {key: int(suite.get(key, 0)) for key in ("tests", "failures", "errors", "skipped")}
     failed = [case.get("name") for case in suite.iter("testcase")
               if case.find("failure") is not None or case.find("error") is not None]
-    return {**counts, "failed": failed, "exit_code": completed.returncode,
-            "tail": completed.stdout.strip().splitlines()[-1:]}
+    record = {**counts, "failed": failed, "exit_code": completed.returncode, "tail": tail}
+    if completed.returncode != 0:
+        record |= {"status": "failed", "error": f"pytest exited {completed.returncode}: {tail[-1:]}"}
+    return record
+
+
+def peak(check: Check) -> dict:
+    """The matmul peak per precision, measured (`flops.measured_matmul_tflops`: 8192**3 products on CUDA,
+    timed by CUDA events), beside the datasheet's dense peak: what "% of peak" in the other steps means."""
+    size = 256 if check.tiny else None
+    measured = {p: measured_matmul_tflops(check.device, p, size=size) for p in check.precisions}
+    datasheet = {p: datasheet_tflops(check.device, p) for p in check.precisions}
+    return {"size": size or (8192 if check.device.type == "cuda" else 2048), "measured_tflops": measured,
+            "datasheet_tflops": datasheet,
+            "measured_share_of_datasheet": {p: measured[p] / datasheet[p] if datasheet[p] else None
+                                            for p in measured}}
 
 
 def _restored(check: Check, frames: list[np.ndarray], device: torch.device, precision: str) -> torch.Tensor:
@@ -137,7 +179,8 @@ def fidelity(check: Check) -> dict:
 
 def engine(check: Check) -> dict:
     """The profiler's model mode at `Check.size`: frames/s per precision, counted TFLOP/s and their share
-    of the device's bf16 dense datasheet peak, peak memory, and the official schedule on the same frames."""
+    of the device's bf16 dense datasheet peak and of the measured peak of their precision, peak memory, and
+    the official schedule on the same frames."""
     width, height = check.size
     result = profiling.profile_model(check.model, check.config.deblur, check.device, frames=check.frames,
                                      height=height, width=width, repeats=check.repeats,
@@ -145,13 +188,44 @@ def engine(check: Check) -> dict:
     peak = datasheet_tflops(check.device, "bf16")
     fps = {c["name"]: c["rate"]["median"] for c in result["configurations"]}
     shares = {c["name"]: c["achieved_tflops"] / peak for c in result["configurations"]} if peak else None
-    return {"fps": fps, "share_of_bf16_peak": shares, "bf16_peak_tflops": peak, "results": {"model": result}}
+    measured = {c["name"]: c["achieved_tflops"] / c["matmul_peak_tflops"] for c in result["configurations"]}
+    return {"fps": fps, "share_of_bf16_peak": shares, "bf16_peak_tflops": peak,
+            "share_of_measured_peak": measured, "results": {"model": result}}
+
+
+def flow(check: Check) -> dict:
+    """The flow net's path, which the default checkpoint skips (its flow heads are zero): the engine at
+    `Check.size` with a randomly initialised PWC-Net (seeded), eager against ``--compile correlation``
+    (PWC-Net's 81 multiply-mean pairs per level as one kernel), in `Check.precision`: frames/s, counted
+    TFLOP/s, the one compile's seconds and the largest difference. At the tiny size the correlation is
+    only traced (eager backend)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        weights = PWCNet().state_dict()
+    model = copy.deepcopy(check.model)
+    model.flow.load_state_dict(weights)
+    model = model.to(check.device).eval()
+    frames = check.clip_frames(check.frames)
+    eager, eager_fps = _timed_runs(check, model, frames, check.precision)
+    fused = compile_model(copy.deepcopy(model), "correlation", backend="eager" if check.tiny else "inductor")
+    began = time.perf_counter()
+    _restored(replace(check, model=fused), frames, check.device, check.precision)
+    first = time.perf_counter() - began
+    restored, fused_fps = _timed_runs(check, fused, frames, check.precision)
+    width, height = check.size
+    tflops = profiling.engine_flops(model, check.frames, height, width, check.config.deblur)["engine"] / 1e12
+    return {"precision": check.precision, "eager_fps": eager_fps, "correlation_fps": fused_fps,
+            "speedup": fused_fps / eager_fps, "first_run_seconds": first,
+            "tflop_per_frame": tflops / check.frames,
+            "achieved_tflops": {"eager": tflops / check.frames * eager_fps,
+                                "correlation": tflops / check.frames * fused_fps},
+            "max_abs_vs_eager": float((restored - eager).abs().max())}
 
 
 def end_to_end(check: Check) -> dict:
     """720p H.264 in -> H.264 out, PyAV on the host (the profiler's end-to-end mode), and its frames/s as a
     share of the engine-only frames/s at the same precision and size (the model mode, measured here)."""
-    precision = "bf16" if check.device.type == "cuda" else "fp32"
+    precision = check.precision
     clip = check.h264_clip()
     result = profiling.profile_end_to_end(check.model, clip, check.config.deblur, check.device,
                                           precisions=[precision], repeats=check.repeats, work=check.work)
@@ -176,12 +250,43 @@ def train(check: Check) -> dict:
             "results": {"train": result}}
 
 
-def dali(check: Check) -> dict:
+def long_decode(check: Check) -> dict:
+    """Decoding a long file (3 minutes of 720p H.264 at 20 frames/s, the default GOP): every reader that
+    decodes it here (PyAV; DALI on NVDEC too on a GPU with DALI) reads it whole, and its frames/s over the
+    first minute is held against its frames/s over the last (DALI's video reader slowed down along long
+    files in its issue #5672). The tiny size reads 40 frames and calls 10 of them a minute."""
+    minute = 10 if check.tiny else 1200
+    clip = check.work / "long.mp4"
+    looped_clip(clip, 4 * minute if check.tiny else 3 * minute, *check.size,
+                options={"crf": "18", "preset": "veryfast"})
+    info = probe(clip)
+    figures = {"frames": info.num_frames, "minute_frames": minute}
+    for name in readers_for(info, check.device):
+        stamps = [(0, time.perf_counter())]  # (frames done, when)
+        for chunk in make_reader(info, name, check.device, check.config.deblur.chunk):
+            synchronize(check.device)
+            stamps.append((stamps[-1][0] + len(chunk.pts), time.perf_counter()))
+        frames = info.num_frames
+        first, last = _span_fps(stamps, 0, minute), _span_fps(stamps, frames - minute, frames)
+        figures[name] = {"first_minute_fps": first, "last_minute_fps": last, "last_over_first": last / first,
+                         "whole_fps": _span_fps(stamps, 0, frames)}
+    return figures
+
+
+def _span_fps(stamps: list[tuple[int, float]], first: int, last: int) -> float:
+    """Frames/s between the (frames done, time) stamp at or before frame ``first`` and the one at or after
+    frame ``last``."""
+    begin = max(stamp for stamp in stamps if stamp[0] <= first)
+    end = min(stamp for stamp in stamps if stamp[0] >= last)
+    return (end[0] - begin[0]) / (end[1] - begin[1])
+
+
+def dali_readers(check: Check) -> dict:
     """Every reader on the H.264 clip and on a VP9 copy (NVDEC among them on a GPU, DALI's CPU decoder on
     the copy): frames/s (the profiler's decode mode) and each reader's frames against PyAV's in 8-bit
     levels; then the DALI training loader against the PNG loader (the ingest mode)."""
-    if importlib.util.find_spec("nvidia.dali") is None:
-        raise ModuleNotFoundError("DALI is not installed")
+    if dali.unavailable():
+        raise ModuleNotFoundError(dali.unavailable())
     clip = check.h264_clip()
     decode = profiling.profile_decode(clip, check.device, chunk=check.config.deblur.chunk,
                                       repeats=check.repeats, work=check.work)
@@ -219,7 +324,7 @@ def compiled(check: Check) -> dict:
     compiled run's seconds (compiling), and the largest difference of the compiled frames from the eager
     ones. At the tiny size the pieces are only traced (eager backend), so that CI runs the step without
     code generation."""
-    precision = "bf16" if check.device.type == "cuda" else "fp32"
+    precision = check.precision
     frames = check.clip_frames(check.frames)
     eager, eager_fps = _timed_runs(check, check.model, frames, precision)
     model = compile_model(copy.deepcopy(check.model), "reduce-overhead",
@@ -237,7 +342,7 @@ def channels_last(check: Check) -> dict:
     """The engine at `Check.size` with channels-last weights (`pipeline.memory_format`) against contiguous
     ones, in bf16 on CUDA (fp32 elsewhere), on real frames: frames/s of both, in turns, and the largest
     difference of the frames."""
-    precision = "bf16" if check.device.type == "cuda" else "fp32"
+    precision = check.precision
     frames = check.clip_frames(check.frames)
     models = {"contiguous": check.model,
               "channels_last": with_memory_format(copy.deepcopy(check.model), "channels_last")}
@@ -256,27 +361,60 @@ class Step:
     seconds: float  # what it takes on an H100/H200 at full size (a CPU at the tiny size takes less)
 
 
-STEPS = (Step("cuda_tests", cuda_tests, 60), Step("fidelity", fidelity, 60), Step("engine", engine, 90),
-         Step("end_to_end", end_to_end, 60), Step("train", train, 60), Step("dali", dali, 60),
+CUDA_TESTS_TIMEOUT = 600  # seconds pytest may take at most, within the budget
+STEPS = (Step("cuda_tests", cuda_tests, 120), Step("peak", peak, 15), Step("fidelity", fidelity, 60),
+         Step("engine", engine, 90), Step("flow", flow, 90), Step("end_to_end", end_to_end, 60),
+         Step("long_decode", long_decode, 45), Step("train", train, 60), Step("dali", dali_readers, 60),
          Step("channels_last", channels_last, 30), Step("compiled", compiled, 120))
+
+
+class OutOfBudget(Exception):
+    """A step ran past the end of the budget."""
+
+
+@contextlib.contextmanager
+def deadline_alarm(seconds: float):
+    """Raise `OutOfBudget` in the block after ``seconds`` (a SIGALRM timer; where there is none, or off
+    the main thread, nothing: a step then runs to its end). Work inside one CUDA call is not cut short."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ring(signum, frame):
+        raise OutOfBudget(f"ran past the budget ({seconds:.0f} s were left)")
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def run_steps(check: Check, budget: float, on_step: Callable[[str, dict], None],
               steps: tuple[Step, ...] = STEPS) -> None:
-    """Run ``steps`` in order; ``on_step(name, record)`` after each, ``record["status"]`` being ``ok``,
-    ``failed`` (with the error), ``skipped`` (DALI missing) or ``budget`` (not started: it would not fit)."""
+    """Run ``steps`` in order; ``on_step(name, record)`` before each (``record["status"]`` ``running``) and
+    after it, with the status ``ok``, ``failed`` (with the error), ``timeout`` (stopped at the end of the
+    budget), ``skipped`` (DALI missing) or ``budget`` (not started: it would not fit). At the tiny size
+    the budget stops nothing: CI runs every step."""
     start = time.perf_counter()
+    check.deadline = start + budget if not check.tiny else float("inf")
     for step in steps:
         left = budget - (time.perf_counter() - start)
         if step.seconds > left and not check.tiny:
             on_step(step.name, {"status": "budget", "seconds_left": left})
             continue
+        on_step(step.name, {"status": "running", "seconds_left": left})
         began = time.perf_counter()
         try:
-            record = {"status": "ok", **step.run(check)}
+            with deadline_alarm(left) if not check.tiny else contextlib.nullcontext():
+                record = {"status": "ok", **step.run(check)}
+        except OutOfBudget as error:
+            record = {"status": "timeout", "error": str(error)}
         except ModuleNotFoundError as error:
             record = {"status": "skipped", "error": str(error)}
-        except Exception as error:  # a rare lease: record what broke and measure the rest
+        except Exception as error:  # a rare GPU: record what broke and measure the rest
             record = {"status": "failed", "error": f"{type(error).__name__}: {error}",
                       "traceback": traceback.format_exc(limit=8)}
         record["seconds"] = time.perf_counter() - began

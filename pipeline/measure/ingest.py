@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from pipeline.data.dali_loader import LoaderConfig, PairedVideoLoader
 from pipeline.data.datasets import Manifest, ManifestVideo, PngWindowDataset, discover_frame_pairs
 from pipeline.data.pairs import EncodeSettings, VideoEncoder, stack_pair
 from pipeline.data.synth import SynthConfig, synthesize
@@ -100,8 +101,6 @@ def summarise(runs: list[dict]) -> dict:
 def dali_batches(manifest: Path, *, batch_size: int, threads: int, device_id: int | None,
                  crop: int = CROP) -> Callable:
     """Per-epoch batch-size streams of the DALI paired-video loader over ``manifest``'s train split."""
-    from pipeline.data.dali_loader import LoaderConfig, PairedVideoLoader  # imports DALI
-
     config = LoaderConfig(frames=FRAMES, crop=crop, batch_size=batch_size, num_threads=threads)
     loader = PairedVideoLoader(Manifest.load(manifest), "train", config, device_id=device_id)
 
@@ -127,7 +126,9 @@ def png_batches(root: Path, *, batch_size: int, workers: int, device: torch.devi
 
 def dali_codecs(device: torch.device) -> list[str]:
     """Codecs to store paired videos in for DALI on ``device``: VP9 and MJPEG decode on the CPU, NVDEC
-    adds H.264."""
+    adds H.264; none where DALI is not usable."""
+    if dali.unavailable():
+        return []
     return ["vp9", "mjpeg"] + (["h264"] if device.type == "cuda" else [])
 
 

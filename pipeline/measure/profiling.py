@@ -34,6 +34,7 @@ from model import CDVDTSP
 from model.ranges import listen, timed
 from pipeline import training
 from pipeline.config import Config, DeblurConfig
+from pipeline.data.dali_loader import LoaderConfig, PairedVideoLoader
 from pipeline.data.datasets import Manifest, PngWindowDataset, discover_frame_pairs
 from pipeline.data.pairs import EncodeSettings, VideoEncoder, resize
 from pipeline.data.synth import SynthConfig
@@ -379,11 +380,10 @@ def profile_train(config: Config, data: dict, device: torch.device, *, steps: in
 
     fns = {"step, batch in memory": steps_from(lambda: held)}
     notes = [f"batch {train.batch} of {frames}-frame {train.crop}x{train.crop} crops, {steps} steps per run"]
-    try:
-        loader_batches = _dali_batches(data, train, frames, device)
-    except ImportError:
-        notes.append("DALI is not installed: no loader-fed steps")
+    if dali.unavailable() or not data["codecs"]:
+        notes.append(f"{dali.unavailable() or 'no paired videos'}: no loader-fed steps")
     else:
+        loader_batches = _dali_batches(data, train, frames, device)
         codec = _train_codec(data, device)
         fns[f"step, DALI loader ({codec})"] = steps_from(lambda: _wait_for_batch(loader_batches))
     runs = time_interleaved(fns, repeats, device)
@@ -408,8 +408,6 @@ def _train_codec(data: dict, device: torch.device) -> str:
 
 def _dali_batches(data: dict, train, frames: int, device: torch.device) -> Callable[[], tuple]:
     """A function giving the DALI loader's next (blurred, sharp) batch on ``device``, epoch after epoch."""
-    from pipeline.data.dali_loader import LoaderConfig, PairedVideoLoader  # imports DALI
-
     manifest = Manifest.load(data["work"] / _train_codec(data, device) / "manifest.json")
     loader = PairedVideoLoader(manifest, "train", LoaderConfig.of(train, frames),
                                device_id=dali.device_id(device))

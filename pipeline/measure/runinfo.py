@@ -27,13 +27,24 @@ def _version(module: str) -> str | None:
     """``module.__version__``, or None where it is not installed (a GPU machine may lack DALI or PyAV)."""
     try:
         return importlib.import_module(module).__version__
-    except ImportError:
+    except (ImportError, OSError):
         return None
 
 
+def driver_version() -> str | None:
+    """The NVIDIA driver's version (``nvidia-smi``), or None where there is none."""
+    try:
+        completed = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                   capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = completed.stdout.strip().splitlines()
+    return lines[0].strip() if completed.returncode == 0 and lines else None
+
+
 def device_info(device: torch.device) -> dict:
-    """CPU model and cores, the GPU's name when ``device`` is CUDA, and the library versions (None for a
-    library that is not installed)."""
+    """CPU model and cores, the GPU's name when ``device`` is CUDA, and the versions of the driver, CUDA
+    (torch's build), cuDNN and the libraries (None for what is not there)."""
     try:
         cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                     if line.startswith("model name")), platform.processor())
@@ -42,6 +53,8 @@ def device_info(device: torch.device) -> dict:
     return {"cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
             "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                         "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
+                         "driver": driver_version() if device.type == "cuda" else None,
                          "dali": _version("nvidia.dali"), "av": _version("av")}}
 
 

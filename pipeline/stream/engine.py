@@ -29,6 +29,7 @@ from model.cascade import SIZE_MULTIPLE
 from model.ranges import timed
 from pipeline.config import DeblurConfig
 from pipeline.stream.windows import padded_indices, windows
+from pipeline.video.frames import take
 
 
 def virtual_chunks(
@@ -62,18 +63,18 @@ def virtual_chunks(
                          else f"the video ends before frame {first_frame}")
     frames = torch.cat(head)
     if not ends_video:
-        yield frames if first_frame else torch.cat((frames[padded_indices(count, radius, border)[:radius]],
-                                                    frames))
+        yield frames if first_frame else torch.cat(
+            (take(frames, padded_indices(count, radius, border)[:radius]), frames))
         for chunk in chunks:
             yield chunk
         return
     if first_frame:
         yield frames
     elif count <= radius:  # the whole video is shorter than one border: index it at once
-        yield frames[padded_indices(count, radius, border)]
+        yield take(frames, padded_indices(count, radius, border))
         return
     else:
-        yield torch.cat((frames[padded_indices(count, radius, border)[:radius]], frames))
+        yield torch.cat((take(frames, padded_indices(count, radius, border)[:radius]), frames))
     tail = frames[-(radius + 1):]
     for chunk in chunks:
         if len(chunk):
@@ -81,7 +82,7 @@ def virtual_chunks(
             tail = torch.cat((tail, chunk))[-(radius + 1):]
             count += len(chunk)
     offset = count - len(tail)
-    yield tail[[i - offset for i in padded_indices(count, radius, border)[-radius:]]]
+    yield take(tail, [i - offset for i in padded_indices(count, radius, border)[-radius:]])
 
 
 class _Run:
@@ -251,5 +252,6 @@ def naive_windows(model: CDVDTSP, frames: torch.Tensor, *, border: str = "reflec
     size = frames.shape[-2:]
     padded = pad_to_multiple(frames, SIZE_MULTIPLE)
     index = windows(len(frames), model.config.stages, border)
-    outputs = [model(padded[torch.tensor(index[s:s + batch])]) for s in range(0, len(index), batch)]
+    outputs = [model(torch.stack([take(padded, window) for window in index[s:s + batch]]))
+               for s in range(0, len(index), batch)]
     return crop_to(torch.cat(outputs), size)

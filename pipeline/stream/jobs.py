@@ -11,7 +11,7 @@ A failed part marks its video failed (the others skip it); a killed worker leave
 """
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import torch
 
 from model import CDVDTSP
 from pipeline.config import DeblurConfig
-from pipeline.errors import DaliDecodeError, VideoError
+from pipeline.errors import DaliDecodeError, VideoError, cannot_write
 from pipeline.stream.deblur import deblur_part, fingerprint
 from pipeline.stream.parts import Part, plan
 from pipeline.video.probe import probe
@@ -66,8 +66,11 @@ class PartResult:
 
 
 def open_video(model: CDVDTSP, source: Path, output: Path, config: DeblurConfig, settings: dict | None,
-               *, prepare: bool, overwrite: bool = False, resume: bool = False) -> Output:
-    """The output of ``source`` at ``output``; ``prepare``: make its work folder ready (rank 0, once).
+               *, prepare: bool, overwrite: bool = False, resume: bool = False,
+               inputs: Sequence[Path] = ()) -> Output:
+    """The output of ``source`` at ``output``; ``prepare``: take its lock and make its work folder ready
+    (rank 0, once; `Output.release` when the job ends), refusing an output that is ``source`` or one of
+    the job's other ``inputs``.
 
     Raises:
         VideoError: unreadable input or unusable output.
@@ -77,7 +80,7 @@ def open_video(model: CDVDTSP, source: Path, output: Path, config: DeblurConfig,
                     compare=config.compare, segment_frames=config.segment, bits=config.bits,
                     settings=fingerprint(model, config, settings))
     if prepare:
-        result.prepare(overwrite=overwrite, resume=resume)
+        result.prepare(overwrite=overwrite, resume=resume, inputs=inputs)
     return result
 
 
@@ -89,7 +92,7 @@ def open_videos(model: CDVDTSP, sources: list[Path], outputs: list[Path], config
     for source, output in zip(sources, outputs):
         try:
             videos.append(Video(source, open_video(model, source, output, config, settings, prepare=prepare,
-                                                   overwrite=overwrite, resume=resume)))
+                                                   overwrite=overwrite, resume=resume, inputs=sources)))
         except (VideoError, ValueError, OSError) as error:
             videos.append(Video(source, error=_message(source, error)))
     return videos
@@ -134,11 +137,17 @@ class Worker:
             output = self.videos[part.video].output
             if output is None:  # rank 0 opened it, this worker could not (and said why)
                 continue
-            work = output.work
-            if work.failure() is None and work.claim(part.name):
-                self._record(self._run_part(part))
-                work.mark_done(part.name)
-                self._join(part.video)
+            work, started = output.work, time.perf_counter()
+            try:
+                if work.failure() is None and work.claim(part.name):
+                    self._record(self._run_part(part))
+                    work.mark_done(part.name)
+                    self._join(part.video)
+            except OSError as error:  # the work folder's claims and marks (a full disk, a folder gone)
+                problem = cannot_write(output.path, error)
+                if not self.keep_going:
+                    raise problem from error
+                self._record(self._failed(part.video, part.start, 0, started, problem))
         for index, video in enumerate(self.videos):  # outputs with no part left, e.g. a failed join resumed
             if video.output is not None:
                 self._join(index)
@@ -160,10 +169,7 @@ class Worker:
         except (VideoError, ValueError, OSError) as error:
             if not self.keep_going:
                 raise
-            message = _message(self.videos[part.video].source, error)
-            output.work.fail(message)
-            return PartResult(part.video, part.start, written, time.perf_counter() - started, self.rank,
-                              error=message)
+            return self._failed(part.video, part.start, written, started, error)
         return PartResult(part.video, part.start, written, time.perf_counter() - started, self.rank, reader)
 
     def _deblur(self, output: Output, part: Part, count: Callable[[int], None]) -> str:
@@ -202,11 +208,21 @@ class Worker:
         except (VideoError, ValueError, OSError) as error:
             if not self.keep_going:
                 raise
-            message = _message(self.videos[index].source, error)
-            work.fail(message)
-            self._record(PartResult(index, None, 0, time.perf_counter() - started, self.rank, error=message))
+            self._record(self._failed(index, None, 0, started, error))
             return
         self._record(PartResult(index, None, 0, time.perf_counter() - started, self.rank))
+
+    def _failed(self, index: int, start: int | None, frames: int, started: float,
+                error: BaseException) -> PartResult:
+        """The result of video ``index``'s part at ``start`` (None: its join) that ``error`` stopped after
+        ``frames`` frames; the video is marked failed, so that the other workers skip it. An input that has
+        gone since it was opened is said to have gone, whatever failed on its account (its reader, or the
+        join that copies its audio)."""
+        source = self.videos[index].source
+        message = _message(source, error) if source.is_file() else (
+            f"{source}: was deleted or moved while it was being read; put it back and rerun with --resume")
+        self.videos[index].output.work.fail(message)
+        return PartResult(index, start, frames, time.perf_counter() - started, self.rank, error=message)
 
     def _record(self, result: PartResult) -> None:
         self.results.append(result)
@@ -241,7 +257,10 @@ def deblur_video(
     parts, started = plan_videos([video], 1), time.perf_counter()
     worker = Worker(model, [video], parts, config, torch.device(device), keep_going=False,
                     on_frames=on_frames)
-    done = [result for result in worker.run() if result.start is not None]
+    try:
+        done = [result for result in worker.run() if result.start is not None]
+    finally:
+        video.output.release()
     info = video.output.info
     return DeblurResult(info.path, video.output.path, sum(result.frames for result in done),
                         time.perf_counter() - started, done[-1].reader if done else "none",

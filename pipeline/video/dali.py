@@ -1,8 +1,14 @@
-"""What DALI 2.4 can decode where, and how a compute device is named to it: every DALI fact, once.
+"""Whether DALI can be used here, what DALI 2.4 can decode where, and how a compute device is named to it:
+every DALI fact, once.
 
-The readers (`pipeline.video.readers`) and the training loader (`pipeline.data.dali_loader`) decide with
-these; nothing here imports DALI, so asking costs nothing where DALI is not installed.
+The readers (`pipeline.video.readers`), the training loader (`pipeline.data.dali_loader`) and the
+measurements decide with these. Only `unavailable` imports DALI (once per process, when first asked), so
+the codec rules cost nothing where DALI is not installed.
 """
+
+import functools
+import importlib
+import logging
 
 import torch
 
@@ -11,6 +17,22 @@ from pipeline.video.probe import VideoInfo
 CPU_CODECS = ("mjpeg", "vp8", "vp9")  # the only decoders in DALI 2.4's bundled FFmpeg
 GPU_CODECS = ("h264", "hevc", "mpeg4", "vp8", "vp9")  # NVDEC on Hopper (no AV1 there)
 NVDEC_PIX_FMTS = ("yuv420p", "yuvj420p")  # NVDEC on Hopper: no H.264 4:4:4 or High10; 8-bit 4:2:0 only here
+PLUGIN = "nvidia.dali.plugin.pytorch"  # what the readers and the loader import: DALI and its PyTorch bridge
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def unavailable() -> str | None:
+    """Why DALI cannot be used in this process (not installed, or it fails to import: a missing library,
+    a plugin built for another PyTorch), as one line; None when it can. Imports DALI the first time."""
+    try:
+        importlib.import_module(PLUGIN)
+    except (ImportError, OSError) as error:
+        reason = f"DALI is not usable here ({type(error).__name__}: {error})"
+        log.info("%s: videos are decoded with PyAV", reason)
+        return reason
+    return None
 
 
 def device_id(device: torch.device) -> int | None:

@@ -69,13 +69,18 @@ class Encoder:
         self.frames += 1
 
     def close(self) -> Path:
-        """Flush, close and move the file to its final name; returns that path."""
+        """Flush, close and move the file to its final name; returns that path. A failure (a full disk)
+        deletes the partial file."""
         if self._stream is None:
             self.abort()
             raise ValueError(f"{self.path}: no frames were written")
-        for packet in self._stream.encode():
-            self._container.mux(packet)
-        self._container.close()
+        try:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+            self._container.close()
+        except BaseException:
+            self.abort()
+            raise
         self.finished = True
         os.replace(self._partial, self.path)
         log.debug("wrote %s: %d frames, %.1f KB", self.path, self.frames, self.path.stat().st_size / 1024)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from pipeline.errors import VideoError, os_problem
+from pipeline.errors import VideoError, cannot_write
 from pipeline.video.prefetch import POLL_S
 from pipeline.video.segments import Sink
 
@@ -60,7 +60,7 @@ class EncoderThread:
             return
         if isinstance(error, VideoError):
             raise error
-        raise VideoError(self.output, f"cannot write it ({os_problem(error)})") from error
+        raise cannot_write(self.output, error) from error
 
     def _run(self) -> None:
         try:

@@ -1,7 +1,8 @@
 """The one place where frame layouts convert between decoders/encoders and the model.
 
 Decoders and encoders use (F, H, W, 3) RGB levels (DALI's FHWC): uint8 for 8-bit video, uint16 (0..65535,
-FFmpeg's rgb48) for deeper video and 10-bit outputs. The model uses (F, 3, H, W) float in [0, 1].
+FFmpeg's rgb48) for deeper video and 10-bit outputs. The model uses (F, 3, H, W) float in [0, 1]. `take`
+picks frames by indices the host knows without a host-device sync.
 """
 
 import torch
@@ -39,3 +40,13 @@ def to_pixels(frames: torch.Tensor, dtype: torch.dtype = torch.uint8) -> torch.T
 def to_uint8(frames: torch.Tensor) -> torch.Tensor:
     """`to_pixels` as uint8: what 8-bit outputs, metrics and previews take."""
     return to_pixels(frames, torch.uint8)
+
+
+def take(frames: torch.Tensor, indices: list[int]) -> torch.Tensor:
+    """(F, ...) frames -> (len(indices), ...) the frames at ``indices``, a new tensor.
+
+    Indices known on the host are taken as views and stacked: indexing a device tensor with a Python list
+    (or a host index tensor) would copy the index to the device first, which blocks the host until the
+    device has caught up.
+    """
+    return torch.stack([frames[i] for i in indices])

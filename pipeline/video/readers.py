@@ -36,6 +36,7 @@ from model.ranges import timed, timed_items
 from pipeline.errors import DaliDecodeError, VideoError
 from pipeline.video import dali
 from pipeline.video.colour import DaliCorrection, to_rgb
+from pipeline.video.frames import take
 from pipeline.video.prefetch import prefetch
 from pipeline.video.probe import VideoInfo
 
@@ -174,21 +175,22 @@ class DaliReader(Reader):
 
     def _decode(self) -> Iterator[tuple[torch.Tensor, list[int]]]:
         info = self.info
-        # DALI is imported here so that probing and PyAV decoding do not pay for it.
-        from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
-
         device_id = dali.device_id(self.device) if self.backend == "gpu" else None
         with tempfile.TemporaryDirectory(prefix="dali-reader-") as folder:
-            pipe = chunk_pipeline(
-                file_list=one_line_file_list(Path(folder), info, self.start_frame, self.stop_frame),
-                chunk=self.chunk,
-                backend=self.backend,
-                batch_size=1,
-                num_threads=1,
-                device_id=device_id,
-                prefetch_queue_depth=2,
-            )
             try:
+                # DALI is imported here so that probing and PyAV decoding do not pay for it; a DALI that
+                # fails to import or to build is a DALI failure like any other (retried with PyAV)
+                from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
+
+                pipe = chunk_pipeline(
+                    file_list=one_line_file_list(Path(folder), info, self.start_frame, self.stop_frame),
+                    chunk=self.chunk,
+                    backend=self.backend,
+                    batch_size=1,
+                    num_threads=1,
+                    device_id=device_id,
+                    prefetch_queue_depth=2,
+                )
                 batches = DALIGenericIterator(
                     [pipe],
                     ["frames", "frame_num", "timestamps"],
@@ -209,11 +211,10 @@ class DaliReader(Reader):
                         )
                     frames = out["frames"][0]  # (chunk, h, w, 3), owned by DALI until the next batch
                     with timed("decode (DALI)"):
-                        index = torch.tensor(keep, device=frames.device)
-                        frames = correct(frames.index_select(0, index)).to(self.device)
+                        frames = correct(take(frames, keep)).to(self.device)  # a copy, ours
                     yield frames, [_pts(seconds[i], info) for i in keep]
                     next_frame, last_time = next_frame + len(keep), seconds[keep[-1]]
-            except RuntimeError as error:
+            except (RuntimeError, ImportError, OSError) as error:
                 message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                 raise DaliDecodeError(info.path, f"DALI could not decode it ({message})") from error
 
@@ -233,11 +234,12 @@ def open_reader(
     levels (DALI decodes 8-bit files only, so those go to PyAV).
 
     ``kind="auto"`` takes DALI on NVDEC when ``device`` is a CUDA device that decodes the codec, else
-    DALI on the CPU for 8-bit VP8/VP9/MJPEG, else PyAV. ``reader.name`` ("dali-gpu", "dali-cpu",
-    "pyav") and ``reader.reason`` say which and why.
+    DALI on the CPU for 8-bit VP8/VP9/MJPEG, else PyAV; PyAV too where DALI is not usable
+    (`dali.unavailable`). ``reader.name`` ("dali-gpu", "dali-cpu", "pyav") and ``reader.reason`` say which
+    and why.
 
     Raises:
-        VideoError: ``kind="dali"`` for a video DALI cannot decode here.
+        VideoError: ``kind="dali"`` for a video DALI cannot decode here, or where DALI is not usable.
     """
     if kind not in KINDS:
         raise ValueError(f"reader kind must be one of {KINDS}, got {kind!r}")
@@ -248,30 +250,35 @@ def open_reader(
     gpu_problem = dali.gpu_problem(info, device)
     if gpu_problem is None and kind == "auto":
         gpu_problem = DaliCorrection(info.colour, info.pix_fmt).range_problem
-    if gpu_problem is None:
-        return DaliReader(
-            info, backend="gpu", reason=f"{info.codec} {info.pix_fmt} decodes on NVDEC", **common
-        )
     cpu_problem = dali.cpu_problem(info)
     if cpu_problem is None and kind == "auto" and not DaliCorrection(info.colour, info.pix_fmt).identity:
         cpu_problem = f"DALI's CPU reader converts with BT.601, not {info.colour.name}"
-    if cpu_problem is None:
+    if gpu_problem is None:
+        backend, reason = "gpu", f"{info.codec} {info.pix_fmt} decodes on NVDEC"
+    elif cpu_problem is None:
         where = "no CUDA device" if device.type != "cuda" else gpu_problem
-        return DaliReader(
-            info, backend="cpu", reason=f"DALI decodes {info.codec} on the CPU ({where})", **common
-        )
-    problem = cpu_problem if device.type != "cuda" else f"{gpu_problem}; {cpu_problem}"
-    if kind == "dali":
-        raise VideoError(info.path, f"DALI cannot decode it here: {problem}; use --reader pyav")
-    return PyAVReader(info, reason=problem, **common)
+        backend, reason = "cpu", f"DALI decodes {info.codec} on the CPU ({where})"
+    else:
+        problem = cpu_problem if device.type != "cuda" else f"{gpu_problem}; {cpu_problem}"
+        if kind == "dali":
+            raise VideoError(info.path, f"DALI cannot decode it here: {problem}; use --reader pyav")
+        return PyAVReader(info, reason=problem, **common)
+    missing = dali.unavailable()
+    if missing is not None:
+        if kind == "dali":
+            raise VideoError(info.path, f"{missing}; use --reader pyav")
+        return PyAVReader(info, reason=missing, **common)
+    return DaliReader(info, backend=backend, reason=reason, **common)
 
 
 def readers_for(info: VideoInfo, device: torch.device | str = "cpu") -> list[str]:
-    """The readers that can decode ``info``'s video on ``device``: "dali-gpu", "dali-cpu", "pyav" (always)."""
+    """The readers that can decode ``info``'s video on ``device``: "dali-gpu", "dali-cpu" (where DALI is
+    usable), "pyav" (always)."""
     device = torch.device(device)
+    usable = dali.unavailable() is None
     return [name for name, problem in (("dali-gpu", dali.gpu_problem(info, device)),
                                         ("dali-cpu", dali.cpu_problem(info)), ("pyav", None))
-            if problem is None]
+            if problem is None and (usable or name == "pyav")]
 
 
 def make_reader(info: VideoInfo, name: str, device: torch.device | str = "cpu", chunk: int = 16) -> Reader:

@@ -6,9 +6,12 @@
   so an interrupted and resumed run makes the same segments as an uninterrupted one. B-frames are off so
   that the segments' packets join with increasing decoding timestamps (`pipeline.video.join`).
 
-Sizes are kept: yuv420p needs even sizes, so odd-sized video is encoded as yuv444p (the same conversion, no
-chroma subsampling) instead of being padded or cropped (`pix_fmt`). 10-bit outputs take uint16 frames
-(levels 0..65535) and are encoded as yuv420p10le (yuv444p10le when odd-sized); PNG frames as 16-bit PNG.
+The pixel format is the input's, as FFmpeg keeps it (`pix_fmt`): its chroma subsampling (4:2:0, 4:2:2,
+4:4:4; RGB input as 4:4:4, gray as 4:2:0) at the output's depth. Sizes are kept: 4:2:0 needs even sizes and
+4:2:2 an even width, so odd-sized video gets the next fuller format (the same conversion, less chroma
+subsampling) instead of being padded or cropped; an encoder without the input's format gets the nearest it
+has, which the summary reports. 10-bit outputs take uint16 frames (levels 0..65535) and are encoded as the
+10-bit format of that subsampling; PNG frames as 16-bit PNG.
 """
 
 import logging
@@ -69,14 +72,15 @@ class VideoSegments(Sink):
 
     def __init__(
         self, work: Path, info: VideoInfo, codec: str, options: dict[str, str], segment_frames: int,
-        bits: int = 8,
+        pix_fmt: str,
     ) -> None:
         self.work, self.info, self.codec, self.options = work, info, codec, options
-        self.segment_frames, self.bits, self.pix_fmt = segment_frames, bits, None
+        self.segment_frames, self.pix_fmt = segment_frames, pix_fmt
         self._encoder: Encoder | None = None  # of the segment being written
 
     def check_size(self, height: int, width: int) -> None:
-        self.pix_fmt = pix_fmt(self.codec, height, width, self.bits)
+        if not _holds(self.pix_fmt, height, width):
+            raise ValueError(f"{width}x{height} frames do not fit the output's format, {self.pix_fmt}")
 
     def files(self, frames: int) -> list[Path]:
         """The segment files that hold ``frames`` frames, in order."""
@@ -107,9 +111,10 @@ class VideoSegments(Sink):
             encoder.abort()
 
 
-# per output depth: (formats that need even sizes, formats for any size), in order of preference
-PIX_FMTS = {8: (("yuv420p",), ("yuv444p", "rgb24", "bgr0", "gbrp")),
-            10: (("yuv420p10le",), ("yuv444p10le", "gbrp10le"))}
+CHROMAS = ("4:2:0", "4:2:2", "4:4:4")  # chroma subsampling, from the least chroma to the most
+# per output depth and chroma subsampling, the formats in order of preference
+PIX_FMTS = {8: {"4:2:0": ("yuv420p",), "4:2:2": ("yuv422p",), "4:4:4": ("yuv444p", "rgb24", "bgr0", "gbrp")},
+            10: {"4:2:0": ("yuv420p10le",), "4:2:2": ("yuv422p10le",), "4:4:4": ("yuv444p10le", "gbrp10le")}}
 
 
 def _encoder_formats(codec: str) -> list[str]:
@@ -119,20 +124,42 @@ def _encoder_formats(codec: str) -> list[str]:
 def encodes_bits(codec: str, bits: int) -> bool:
     """Whether ``codec`` has a format of `PIX_FMTS` for ``bits``-bit output."""
     formats = _encoder_formats(codec)
-    return not formats or any(name in formats for group in PIX_FMTS[bits] for name in group)
+    return not formats or any(name in formats for names in PIX_FMTS[bits].values() for name in names)
 
 
-def pix_fmt(codec: str, height: int, width: int, bits: int = 8) -> str:
-    """The encoder pixel format for ``bits``-bit output: 4:2:0 when the size allows it, else a full-chroma
-    format (same size)."""
+def chroma_of(pix_fmt: str) -> str:
+    """The chroma subsampling of `CHROMAS` that holds all of ``pix_fmt``'s chroma: ``yuv422p10le`` 4:2:2,
+    ``yuv411p`` 4:2:2, ``yuv440p`` 4:4:4, RGB 4:4:4; gray (no chroma) 4:2:0."""
+    layout = av.VideoFormat(pix_fmt, 4, 4)  # 4x4 pixels: a chroma plane's size gives its subsampling
+    colour = [component for component in layout.components if not component.is_alpha]
+    if layout.is_rgb:
+        return "4:4:4"
+    if len(colour) < 3:
+        return "4:2:0"
+    full_width, full_height = colour[1].width == 4, colour[1].height == 4
+    return "4:4:4" if full_width else "4:2:2" if full_height else "4:2:0"
+
+
+def _holds(pix_fmt: str, height: int, width: int) -> bool:
+    """Whether ``pix_fmt`` holds ``width`` x ``height`` frames (its chroma subsampling divides the size)."""
+    chroma = chroma_of(pix_fmt)
+    return (chroma == "4:4:4" or width % 2 == 0) and (chroma != "4:2:0" or height % 2 == 0)
+
+
+def pix_fmt(codec: str, height: int, width: int, bits: int = 8, chroma: str = "4:2:0") -> str:
+    """The encoder pixel format for ``bits``-bit output of a ``chroma`` input: the first of `PIX_FMTS` that
+    ``codec`` has and that holds the size, trying ``chroma`` itself, then fuller subsamplings (an odd size),
+    then poorer ones (an encoder without the input's; `Output` reports it)."""
     formats = _encoder_formats(codec)
-    even = height % 2 == 0 and width % 2 == 0
-    subsampled, full = PIX_FMTS[bits]
-    for name in (subsampled if even else ()) + full:
-        if not formats or name in formats:
-            if not even:
-                log.warning("odd frame size %dx%d: encoded with %s as %s to keep every pixel; browsers, "
-                            "QuickTime and NVDEC play 4:2:0 only (an even-sized input or --format png "
-                            "avoids this)", width, height, codec, name)
-            return name
+    wanted = CHROMAS.index(chroma)
+    odd = not _holds(PIX_FMTS[bits][chroma][0], height, width)
+    order = CHROMAS[wanted:] + CHROMAS[:wanted][::-1]
+    for candidate in order:
+        for name in PIX_FMTS[bits][candidate]:
+            if (not formats or name in formats) and _holds(name, height, width):
+                if odd and CHROMAS.index(candidate) > wanted:
+                    log.warning("odd frame size %dx%d: encoded with %s as %s to keep every pixel; browsers, "
+                                "QuickTime and NVDEC play 4:2:0 only (an even-sized input or --format png "
+                                "avoids this)", width, height, codec, name)
+                return name
     raise ValueError(f"{codec} cannot encode {width}x{height} frames without resizing; use libx264")

@@ -22,9 +22,10 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.errors import VideoError, os_problem
+from pipeline.errors import VideoError, cannot_write, os_problem
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +43,31 @@ class WorkFolder:
         self.state = self.path / STATE
         self.fingerprint = json.loads(json.dumps(fingerprint, default=str))  # as it reads back from JSON
 
+    def make_folder(self, inputs: Sequence[Path]) -> None:
+        """Make the output's folder, checking first that the output is none of ``inputs`` (however the
+        paths are spelt: relative, through a symlink, a hard link), which is refused whatever the flags, as
+        FFmpeg refuses it.
+
+        Raises:
+            VideoError: the output is an input, or its folder cannot be made or written.
+        """
+        output = self.output
+        for source in inputs if output.exists() else ():
+            if _same_file(output, source):
+                raise VideoError(output, f"is the input {source} itself (the same file); write the output "
+                                         "elsewhere, or the original would be lost")
+        make_folder(output.parent)
+        if not os.access(output.parent, os.W_OK | os.X_OK):
+            raise VideoError(output.parent, "folder is not writable")
+
     def check_output(self, overwrite: bool, folder: bool) -> None:
-        """Raise VideoError unless the output (a ``folder`` or a file) may be written where it goes."""
+        """Raise VideoError unless the output (a ``folder`` or a file) may be written where it goes: it
+        does not exist, or ``overwrite`` and of the same kind."""
         output = self.output
         if output.exists() and not overwrite:
             raise VideoError(output, "already exists (use --overwrite to replace it)")
         if output.exists() and output.is_dir() != folder:
             raise VideoError(output, "is a file, not a folder" if folder else "is a folder")
-        try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise VideoError(output.parent, f"cannot create the folder ({os_problem(error)})") from error
-        if not os.access(output.parent, os.W_OK | os.X_OK):
-            raise VideoError(output.parent, "folder is not writable")
 
     def prepare(self, resume: bool) -> None:
         """Keep the finished segments (``resume`` and the same settings) or start an empty folder; either
@@ -79,7 +92,7 @@ class WorkFolder:
                 _write_json(self.state / "settings.json", self.fingerprint)
             (self.state / "claims").mkdir(exist_ok=True)
         except OSError as error:
-            raise VideoError(self.path, f"cannot write ({os_problem(error)})") from error
+            raise cannot_write(self.path, error) from error
 
     def check(self) -> None:
         """Raise VideoError unless the folder is prepared for these settings (a worker's check)."""
@@ -152,8 +165,12 @@ class WorkFolder:
         return (self.state / "claims" / f"{name}.done").exists()
 
     def report(self, name: str, worker: int, frames: int) -> None:
-        """Record that ``worker`` has written ``frames`` frames of the work claimed as ``name``."""
-        _write_json(self.state / "claims" / f"{name}.progress", {"worker": worker, "frames": frames})
+        """Record that ``worker`` has written ``frames`` frames of the work claimed as ``name``: progress for
+        the live view, skipped when it cannot be written (a full disk stops the segments soon enough)."""
+        try:
+            _write_json(self.state / "claims" / f"{name}.progress", {"worker": worker, "frames": frames})
+        except OSError as error:
+            log.debug("%s: progress not recorded (%s)", self.path, error)
 
     def reports(self) -> list[dict]:
         """Every `report` of this launch: ``{"worker": ..., "frames": ...}`` (none once joined)."""
@@ -165,8 +182,12 @@ class WorkFolder:
         return self.state.is_dir()
 
     def fail(self, message: str) -> None:
-        """Record that a worker gave up on this video (the others skip its remaining parts)."""
-        (self.state / "claims" / "failed").write_text(message)
+        """Record that a worker gave up on this video (the others skip its remaining parts), where that can
+        be written: on a full disk, or with the folder gone, the others find out by themselves."""
+        try:
+            (self.state / "claims" / "failed").write_text(message)
+        except OSError as error:
+            log.debug("%s: failure not recorded (%s)", self.path, error)
 
     def failure(self) -> str | None:
         path = self.state / "claims" / "failed"
@@ -196,6 +217,29 @@ class WorkFolder:
 
     def _settings(self) -> dict | None:
         return _read_json(self.state / "settings.json")
+
+
+def make_folder(folder: Path) -> None:
+    """Create ``folder`` and its parents where missing.
+
+    Raises:
+        VideoError: naming the folder, when it cannot be made: a file in the way (the folder's name, or a
+            parent's), no permission, a read-only or full disk.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        raise VideoError(folder, "cannot create the folder (a file is in the way)") from error
+    except OSError as error:
+        raise VideoError(folder, f"cannot create the folder ({os_problem(error)})") from error
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether both paths exist and are one file (the same device and inode)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _write_json(path: Path, content: object) -> None:

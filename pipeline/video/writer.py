@@ -9,7 +9,8 @@ written by different processes (time-sharded deblurring); once every segment is 
 remuxes them (no re-encoding) together with the source's audio and subtitle streams, metadata and chapters
 (`pipeline.video.join`) into a temporary file in the work folder, which is renamed over the output; the
 work folder is deleted. A failed or aborted run leaves no output file, only the work folder for
-``--resume``.
+``--resume``. The launch that prepares an output holds its lock (`pipeline.video.lock`) until the job ends;
+an output that is an input is refused, whatever the flags.
 
 `VideoWriter` is the one-process case: one part from the first unfinished segment to the end, joined when
 it closes.
@@ -25,15 +26,16 @@ import numpy as np
 import torch
 
 from model.ranges import timed
-from pipeline.errors import VideoError, os_problem
+from pipeline.errors import VideoError, cannot_write
 from pipeline.video.encoder import container_format
 from pipeline.video.encoder_thread import EncoderThread
 from pipeline.video.frames import PEAKS, pixel_type
 from pipeline.video.hdr import CARRIERS as HDR_CARRIERS
 from pipeline.video.hdr import hdr_options
 from pipeline.video.join import join_segments
+from pipeline.video.lock import OutputLock
 from pipeline.video.probe import VideoInfo, probe
-from pipeline.video.segments import PngFrames, Sink, VideoSegments, encodes_bits
+from pipeline.video.segments import CHROMAS, PngFrames, Sink, VideoSegments, chroma_of, encodes_bits, pix_fmt
 from pipeline.video.workfolder import WorkFolder
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ class Output:
             libvpx-vp9) and further encoder options (e.g. ``{"preset": "veryfast"}``).
         bits: 8, 10, or "auto": 10 for a source deeper than 8 bits when the output can hold it (PNG, or a
             codec with 10-bit formats), else 8. Frames are then written as uint16 levels (``pixels``).
+            Video is encoded as ``pix_fmt``: the input's chroma subsampling (``chroma``) at that depth
+            (`segments.pix_fmt`); ``chroma_loss`` says why not, where the codec has no such format.
         compare: frames are input | output side by side.
         segment_frames: frames per resumable segment; parts start on multiples of it.
         settings: anything else that must match for a resume or between workers (e.g. the model and
@@ -88,30 +92,57 @@ class Output:
             reason = ("as asked" if bits != "auto" else "outputs have 8 or 10 bits" if self.bits == 10
                       else f"{codec} has no 10-bit format here")
             log.warning("%s: %d-bit input, %d-bit output (%s)", info.path, info.bit_depth, self.bits, reason)
+        self.chroma = chroma_of(info.pix_fmt)  # the input's chroma subsampling, which the output keeps
+        self.pix_fmt = self.chroma_loss = None  # the encoded format (video); why it has less chroma, if so
+        if format == "video":
+            height, width = info.frame_size
+            self.pix_fmt = pix_fmt(codec, height, 2 * width if compare else width, self.bits, self.chroma)
+            written = chroma_of(self.pix_fmt)
+            if CHROMAS.index(written) < CHROMAS.index(self.chroma):
+                self.chroma_loss = (f"{self.chroma} input written as {written}: {codec} has no "
+                                    f"{self.chroma} format")
+                log.warning("%s: %s", info.path, self.chroma_loss)
         self.work = WorkFolder(self.path, dict(
             source=str(info.path.resolve()), source_bytes=info.path.stat().st_size,
             num_frames=info.num_frames,
             format=format, codec=codec, crf=crf, options=dict(options or {}), compare=compare,
-            bits=self.bits, segment_frames=segment_frames, settings=dict(settings or {})), segment_frames)
+            bits=self.bits, pix_fmt=self.pix_fmt, segment_frames=segment_frames,
+            settings=dict(settings or {})), segment_frames)
         self._container = container_format(self.path, codec) if format == "video" else None
+        self.lock = OutputLock(self.path)
 
-    def prepare(self, *, overwrite: bool = False, resume: bool = False) -> None:
-        """Make the work folder ready for writers, keeping an interrupted run's segments with ``resume``.
-        Once per launch, before any part is written.
+    def prepare(self, *, overwrite: bool = False, resume: bool = False, inputs: Sequence[Path] = ()) -> None:
+        """Take the output's lock (`lock.OutputLock`, held until `release`) and make the work folder ready
+        for writers, keeping an interrupted run's segments with ``resume``. Once per launch, before any part
+        is written.
+
+        Args:
+            inputs: the job's inputs: the output may be none of them, nor its own source.
 
         Raises:
-            VideoError: the output exists (without ``overwrite``), its folder cannot be written, or
-                ``resume`` finds segments made with other settings.
+            VideoError: the output is an input, another launch holds its lock, it exists (without
+                ``overwrite``), its folder cannot be written, or ``resume`` finds segments made with other
+                settings.
         """
-        self.work.check_output(overwrite, folder=self.format == "png")
-        self.work.prepare(resume)
+        self.work.make_folder([self.info.path, *inputs])
+        self.lock.acquire()
+        try:
+            self.work.check_output(overwrite, folder=self.format == "png")
+            self.work.prepare(resume)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def release(self) -> None:
+        """End this launch's hold on the output (its lock), whether or not it was written."""
+        self.lock.release()
 
     def sink(self) -> Sink:
         """A new sink for one part's frames."""
         if self.format == "png":
             return PngFrames(self.work.path)
         return VideoSegments(self.work.path, self.info, self.codec, self.encoder_options, self.segment_frames,
-                             self.bits)
+                             self.pix_fmt)
 
     def writer(self, start: int, *, last: bool = False, reader: str = "",
                queue_depth: int = 4) -> "PartWriter":
@@ -145,7 +176,7 @@ class Output:
             os.replace(joined, self.path)
         except (OSError, av.error.FFmpegError) as error:
             self.work.remove_joined()
-            raise VideoError(self.path, f"cannot write it ({os_problem(error)})") from error
+            raise cannot_write(self.path, error) from error
         except BaseException:
             self.work.remove_joined()
             raise
@@ -265,9 +296,11 @@ class PartWriter(_Closing):
                 if self._next == 0:
                     raise VideoError(self.output.path, "no frames were written")
                 self.output.work.mark_end(self._next)
-        except BaseException:
+        except BaseException as error:
             self._state = "failed"
             self._thread.stop()
+            if isinstance(error, OSError):
+                raise cannot_write(self.output.path, error) from error
             raise
         self._state = "closed"
 
@@ -308,8 +341,11 @@ class VideoWriter(_Closing):
         resume: continue the work folder left by an interrupted run with the same settings.
         queue_depth: write() calls queued for the encoder thread before write() blocks.
 
+    The output's lock is held from here until `close` or `abort`.
+
     Raises:
-        VideoError: the output exists (without ``overwrite``), or its folder cannot be written.
+        VideoError: the output is the input, another launch holds it, it exists (without ``overwrite``), or
+            its folder cannot be written.
     """
 
     def __init__(self, path: str | os.PathLike, info: VideoInfo, *, overwrite: bool = False,
@@ -317,11 +353,15 @@ class VideoWriter(_Closing):
         self.output = Output(path, info, **output)
         self.path, self.work = self.output.path, self.output.work
         self.output.prepare(overwrite=overwrite, resume=resume)
-        missing = self.work.missing(info.num_frames)
-        self._complete = self.output.complete()
-        self.resume_frame = self.work.end() if self._complete else missing[0] * self.output.segment_frames
-        self._part = None if self._complete else self.output.writer(self.resume_frame, last=True,
-                                                                      queue_depth=queue_depth)
+        try:
+            missing = self.work.missing(info.num_frames)
+            self._complete = self.output.complete()
+            self.resume_frame = self.work.end() if self._complete else missing[0] * self.output.segment_frames
+            self._part = None if self._complete else self.output.writer(self.resume_frame, last=True,
+                                                                          queue_depth=queue_depth)
+        except BaseException:
+            self.output.release()
+            raise
         self._state = "open"
 
     def write(self, frames: np.ndarray | torch.Tensor, pts: Sequence[int] | None = None, *,
@@ -337,9 +377,12 @@ class VideoWriter(_Closing):
         if self._state != "open":
             raise ValueError(f"the writer for {self.path} is {self._state}")
         self._state = "failed"
-        if self._part is not None:
-            self._part.close()
-        self.output.join()
+        try:
+            if self._part is not None:
+                self._part.close()
+            self.output.join()
+        finally:
+            self.output.release()
         self._state = "closed"
         return self.path
 
@@ -350,6 +393,7 @@ class VideoWriter(_Closing):
         if self._part is not None:
             self._part.abort()
         self._state = "aborted"
+        self.output.release()
         self.work.remove_joined()
         log.info("%s not written; %s keeps %d finished frames for resume", self.path, self.work.path,
                  self.work.done_frames())
