@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         clip = looped_clip(Path(folder) / "speed.mp4", args.speed_frames, width, height)
         frames = to_model(torch.from_numpy(np.stack(list(read_frames(clip)))))  # (F, 3, H, W)
-        engine = StreamingEngine(model, border=config.deblur.border)
+        engine = StreamingEngine(model, border=config.deblur.border, group=config.deblur.group)
         chunk = config.deblur.chunk
         out = Path(folder) / "out.mp4"
 

@@ -1,8 +1,9 @@
-"""Optional ``torch.compile`` of what the engine calls once per frame or position (``deblur.compile``).
+"""Optional ``torch.compile`` of what the engine calls once per group of positions (``deblur.compile``).
 
-The engine's calls have one shape per video (one frame, or one position of three frames), so each piece
-is compiled for static shapes, once per frame size: PWC-Net's pyramid, each level's decoder and the
-refiner, and the restoration net. ``reduce-overhead`` also captures them as CUDA graphs (on a GPU; a CPU
+The engine's calls have a few shapes per video (a group of ``deblur.group`` positions, and the groups
+cut by the video's ends), so each piece is compiled for static shapes, once per shape: PWC-Net's
+pyramid, each level's decoder and the refiner, and the restoration net. ``reduce-overhead`` also
+captures them as CUDA graphs (on a GPU; a CPU
 runs them as plain compiled code). ``correlation`` compiles only PWC-Net's cost volume, once, with dynamic
 shapes, for every level and frame size: the correlation as one generated kernel instead of 81
 multiply-mean pairs, and the cheapest mode to compile (it speeds up the flow net only, which a zero-flow

@@ -21,7 +21,8 @@ from pipeline.precision import PRECISIONS, TRAIN_PRECISIONS
 log = logging.getLogger(__name__)
 
 RETIRED = {  # keys that older configs and run folders' config.yaml still carry: ignored, with a warning
-    "deblur.batch": "the engine makes one model call per frame and position (exact whatever the chunking)",
+    "deblur.batch": "positions per model call are deblur.group, grouped by absolute position (exact whatever "
+                    "the chunking)",
 }
 
 
@@ -35,7 +36,12 @@ class DeblurConfig:
 
     Attributes:
         border: what the first and last T frames see (`pipeline.stream.windows`).
-        chunk: frames decoded per chunk (and the positions per stage step).
+        chunk: frames decoded per chunk.
+        group: positions per model call (B): the engine computes each level of the cascade in groups of B
+            absolute positions (`pipeline.stream.engine`), so the output depends on B (it is in the
+            segments' fingerprint) and not on the chunking; a time shard decodes T * B frames of context
+            each side. 4: most of what larger groups gain on 2 CPU cores at 96x96 and 320x180, with half
+            their context and memory (`benchmarks/group.py`; on a GPU, measure it there).
         precision: fp32 (exact, TF32 off on CUDA), tf32, or bf16 / fp16 autocast (`pipeline.precision`).
         reader: auto (DALI when it can decode the file, else PyAV), dali or pyav.
         format: video (encoded with codec/crf, audio copied) or png (a folder of frames).
@@ -52,6 +58,7 @@ class DeblurConfig:
 
     border: Literal["reflect", "replicate", "official"] = "reflect"
     chunk: int = 16
+    group: int = 4
     precision: Literal[PRECISIONS] = "fp32"
     reader: Literal["auto", "dali", "pyav"] = "auto"
     format: Literal["video", "png"] = "video"
@@ -65,7 +72,7 @@ class DeblurConfig:
     memory_format: Literal[tuple(MEMORY_FORMATS)] = "contiguous"
 
     def __post_init__(self) -> None:
-        for name in ("chunk", "segment", "queue"):
+        for name in ("chunk", "group", "segment", "queue"):
             if getattr(self, name) < 1:
                 raise ValueError(f"deblur.{name} must be >= 1, got {getattr(self, name)!r}")
         if not 0 <= self.crf <= 51:

@@ -12,9 +12,10 @@ from model import ModelConfig, save_checkpoint
 from model.init import zero_flow_
 from pipeline.cli.deblur import main as deblur
 from pipeline.config import DeblurConfig
+from pipeline.errors import VideoError
 from pipeline.stream.deblur import fingerprint
 from pipeline.stream.engine import StreamingEngine
-from pipeline.stream.jobs import deblur_video
+from pipeline.stream.jobs import deblur_video, open_video
 from pipeline.video.frames import to_model, to_uint8
 from pipeline.video.probe import probe
 from pipeline.video.sequences import read_frames
@@ -93,6 +94,17 @@ def test_channels_last_writes_the_same_frames_in_its_own_segments(clip, model, t
     assert default.shape == nhwc.shape and np.abs(default - nhwc).max() <= 1
     nhwc_config = DeblurConfig(memory_format="channels_last")
     assert fingerprint(model, nhwc_config) != fingerprint(model, DeblurConfig())
+
+
+def test_a_resume_with_another_group_size_is_refused(clip, model, tmp_path):
+    """The group size can move bits (batch-dependent rounding), so it is in the fingerprint: segments made
+    with groups of 4 are not resumed with groups of 2."""
+    assert fingerprint(model, DeblurConfig(group=2)) != fingerprint(model, DeblurConfig(group=4))
+    config = DeblurConfig(chunk=3, segment=4, group=4)
+    open_video(model, clip, tmp_path / "out.mp4", config, None, prepare=True)
+    with pytest.raises(VideoError, match="was made with other settings"):
+        open_video(model, clip, tmp_path / "out.mp4", dataclasses.replace(config, group=2), None,
+                   prepare=True, resume=True)
 
 
 def test_compare_writes_input_beside_output(clip, tmp_path):

@@ -1,10 +1,12 @@
 """The streaming engine equals the naive per-window computation, for every border policy and length."""
+from collections import Counter
+
 import pytest
 import torch
 
 from model import ModelConfig
 from pipeline.stream.engine import StreamingEngine, naive_windows, virtual_chunks
-from pipeline.stream.windows import padded_indices, windows
+from pipeline.stream.windows import first_restored, frames_needed, padded_indices, windows
 
 from .helpers import seeded_clip, seeded_model
 
@@ -23,17 +25,57 @@ def test_engine_equals_naive_windows(stages, border):
 
 
 def test_any_chunking_and_any_part_give_the_same_bits():
-    """Every model call has one shape, so chunk sizes, resuming and parts of the video change no bit (this
-    is what makes time shards and resumed runs write the whole run's file)."""
+    """Every model call computes one group of absolute positions, with the same shape and inputs however the
+    video is chunked, so chunk sizes, resuming and parts of the video change no bit (this is what makes
+    time shards and resumed runs write the whole run's file)."""
     model = seeded_model(ModelConfig(features=4, resblocks=1), seed=4)
-    video = seeded_clip(12, 48, 64)[0]
-    engine = StreamingEngine(model)
+    video = seeded_clip(14, 48, 64)[0]
+    engine = StreamingEngine(model, group=2)
     whole = torch.cat(list(engine.run(video.split(3))))
-    assert all(torch.equal(torch.cat(list(engine.run(video.split(chunk)))), whole) for chunk in (1, 5, 12))
-    part = torch.cat(list(engine.run(video[3:10].split(4), first_frame=3, ends_video=False)))  # frames 5-7
-    assert torch.equal(part, whole[5:8])
-    head = torch.cat(list(engine.run(video[:6].split(2), ends_video=False)))  # frames 0-3
-    assert torch.equal(head, whole[:4])
+    assert all(torch.equal(torch.cat(list(engine.run(video.split(chunk)))), whole) for chunk in (1, 5, 14))
+    first, stop = frames_needed(6, 8, 2, 2)  # frames 6-7: frames 2-11 read
+    part = torch.cat(list(engine.run(video[first:stop].split(4), first_frame=first, ends_video=False)))
+    assert (first, stop, first_restored(first, 2, 2)) == (2, 12, 6) and torch.equal(part, whole[6:8])
+    head = torch.cat(list(engine.run(video[:6].split(2), ends_video=False)))  # frames 0-1
+    assert torch.equal(head, whole[:2])
+    tail = torch.cat(list(engine.run(video[first:].split(5), first_frame=first)))  # a resume at frame 6
+    assert torch.equal(tail, whole[6:])
+
+
+def test_parts_cut_inside_a_group_give_the_same_bits():
+    """Groups of 3: runs that start and stop at any frame, and chunks that end inside a group, restore the
+    whole groups they hold all the inputs of, bit for bit as the whole run; `windows.first_restored` and
+    `windows.frames_needed` say which (the last frame restored has T whole groups read after its own)."""
+    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=5)
+    video = seeded_clip(26, 20, 24)[0]
+    engine = StreamingEngine(model, group=3)
+    whole = torch.cat(list(engine.run(video.split(4))))
+    for first, stop in ((1, 20), (4, 23), (5, 26), (7, 25)):
+        ends = stop == len(video)
+        part = list(engine.run(video[first:stop].split(2), first_frame=first, ends_video=ends))
+        start = first_restored(first, 2, 3)
+        end = start + sum(len(p) for p in part)
+        assert torch.equal(torch.cat(part), whole[start:end])
+        needed = frames_needed(start, end, 2, 3)
+        assert needed[0] >= first and (ends or needed[1] <= stop)
+        assert ends or frames_needed(start, end + 1, 2, 3)[1] > stop  # nothing more could be restored
+        assert ends == (end == len(video))
+
+
+def test_calls_hold_whole_groups():
+    """14 frames, T = 2, groups of 4: every pyramid and restoration call holds one group of 4 positions,
+    but for the groups cut by the video's ends (level 0 holds positions -2..15, stage 1 -1..14, stage 2
+    0..13)."""
+    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=4)
+    batches = {"pyramid": [], "restore": []}
+    hooks = [module.register_forward_pre_hook(lambda _, args, name=name: batches[name].append(len(args[0])))
+             for name, module in (("pyramid", model.flow.pyramid), ("restore", model.restore))]
+    list(StreamingEngine(model, group=4).run(seeded_clip(14, 20, 24)[0].split(3)))
+    for hook in hooks:
+        hook.remove()
+    stage1, stage2 = [1, 4, 4, 4, 3], [4, 4, 4, 2]
+    assert Counter(batches["pyramid"]) == Counter([2, 4, 4, 4, 4] + stage1)
+    assert Counter(batches["restore"]) == Counter(stage1 + stage2)
 
 
 @pytest.mark.parametrize("frames", [1, 2, 3, 4])
@@ -65,22 +107,25 @@ def test_virtual_stream_equals_padded_indices(border, frames):
         assert streamed.flatten().long().tolist() == padded_indices(frames, 2, border)
 
 
-@pytest.mark.parametrize("start", [3, 4, 6])
+@pytest.mark.parametrize("start", [9, 12, 13])
 def test_resume_mid_video_equals_full_run(start):
-    """Fed from frame start - T with first_frame set, the engine gives frames start.. exactly as a full
-    run."""
+    """Fed from `windows.frames_needed` with first_frame set, the engine (groups of 4) gives frames from
+    `windows.first_restored` on, bit for bit as a full run (from the start when that is within reach)."""
     model = seeded_model(ModelConfig(features=4, resblocks=1), seed=4)
-    video = seeded_clip(9, 24, 28)[0]
-    full = torch.cat(list(StreamingEngine(model).run(video.split(4))))
-    first = start - model.config.stages
-    resumed = torch.cat(list(StreamingEngine(model).run(video[first:].split(4), first_frame=first)))
-    assert resumed.shape == full[start:].shape
-    assert (resumed - full[start:]).abs().max() <= 1e-5
+    video = seeded_clip(20, 24, 28)[0]
+    full = torch.cat(list(StreamingEngine(model, group=4).run(video.split(4))))
+    first, _ = frames_needed(start, len(video), 2, 4)
+    first = max(first, 0)
+    resumed = torch.cat(list(StreamingEngine(model, group=4).run(video[first:].split(4), first_frame=first)))
+    begin = first_restored(first, 2, 4)
+    assert begin <= start and torch.equal(resumed, full[begin:])
 
 
 def test_bad_arguments():
     model = seeded_model(ModelConfig(features=4, resblocks=1))
     with pytest.raises(ValueError, match="unknown border policy 'mirror'"):
         StreamingEngine(model, border="mirror")
+    with pytest.raises(ValueError, match="group must be >= 1, got 0"):
+        StreamingEngine(model, group=0)
     with pytest.raises(ValueError, match="no frames"):
         list(StreamingEngine(model).run([]))

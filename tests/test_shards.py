@@ -53,6 +53,13 @@ def torchrun(workers: int, *args: str, port: int, **options) -> subprocess.Popen
                             env={**os.environ, "OMP_NUM_THREADS": "1"}, **options)
 
 
+def one_process(*args: str) -> int:
+    """``scripts/deblur.py`` in one process of one thread, the workers' thread count (the bits are the same
+    at the same thread count per worker); its exit status."""
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "deblur.py"), *args, *TINY], cwd=ROOT,
+                          capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
+
+
 def finished(run: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
     _, err = run.communicate(timeout=timeout)
     return run.returncode, err
@@ -83,11 +90,15 @@ def test_plan_keeps_finished_segments_and_a_video_shorter_than_the_workers():
 
 
 def test_decode_range_adds_context_within_the_video():
-    """T = 2: two frames each side, none past the ends (the border policy covers those)."""
-    middle = decode_range(Part(0, 64, 128), 1000, 2)
+    """T = 2: two groups each side of the part's groups, none past the ends (the border policy covers
+    those): 2 frames with groups of 1, 8 with groups of 4, more where the part cuts a group."""
+    middle = decode_range(Part(0, 64, 128), 1000, 2, 1)
     assert (middle.first, middle.stop, middle.ends_video) == (62, 130, False)
-    near_start, near_end = decode_range(Part(0, 2, 3), 6, 2), decode_range(Part(0, 3, 4), 6, 2)
+    near_start, near_end = decode_range(Part(0, 2, 3), 6, 2, 1), decode_range(Part(0, 3, 4), 6, 2, 1)
     assert (near_start.first, near_start.stop) == (0, 5) and (near_end.first, near_end.stop) == (1, None)
+    grouped, cut = decode_range(Part(0, 64, 128), 1000, 2, 4), decode_range(Part(0, 66, 126), 1000, 2, 4)
+    assert (grouped.first, grouped.stop) == (56, 136) and (cut.first, cut.stop) == (56, 136)
+    assert decode_range(Part(0, 8, 64), 1000, 2, 4).first == 0  # its context reaches the start
 
 
 @pytest.mark.parametrize("border", BORDERS)
@@ -130,8 +141,7 @@ def test_torchrun_workers_write_the_single_process_file(clip, tmp_path, workers)
     """torchrun with 2 and 3 CPU workers: the same bytes as one process (frames, pts, audio, container);
     the summary says how many parts each worker did."""
     single = tmp_path / "single.mp4"
-    assert subprocess.run([sys.executable, str(ROOT / "scripts" / "deblur.py"), str(clip), "-o", str(single),
-                           "--set", "deblur.segment=4", *TINY], cwd=ROOT, capture_output=True).returncode == 0
+    assert one_process(str(clip), "-o", str(single), "--set", "deblur.segment=4") == 0
     shared = tmp_path / "shared.mp4"
     code, err = finished(torchrun(workers, str(clip), "-o", str(shared), "--set", "deblur.segment=4",
                                   "--summary", str(tmp_path / "summary.json"), port=29540 + workers))
@@ -147,8 +157,7 @@ def test_three_frames_on_two_workers_in_one_frame_parts(make_clip, tmp_path):
     """A 3-frame clip, 1-frame segments, 2 workers: three one-frame parts, and one process's file."""
     three = make_clip("shards_three.mp4", frames=3, size=SIZE, audio=True)
     single, shared = tmp_path / "single.mp4", tmp_path / "shared.mp4"
-    assert subprocess.run([sys.executable, str(ROOT / "scripts" / "deblur.py"), str(three), "-o", str(single),
-                           "--set", "deblur.segment=1", *TINY], cwd=ROOT, capture_output=True).returncode == 0
+    assert one_process(str(three), "-o", str(single), "--set", "deblur.segment=1") == 0
     code, err = finished(torchrun(2, str(three), "-o", str(shared), "--set", "deblur.segment=1", port=29550))
     assert code == 0, err[-3000:]
     assert shared.read_bytes() == single.read_bytes() and probe(shared).num_frames == 3
@@ -159,8 +168,7 @@ def test_a_video_shorter_than_the_workers(make_clip, tmp_path):
     """A 1-frame clip on 3 workers: one part, two workers with nothing to do, the single-process file."""
     one = make_clip("shards_one.mp4", frames=1, size=SIZE, audio=True)
     single, shared = tmp_path / "single.mp4", tmp_path / "shared.mp4"
-    assert subprocess.run([sys.executable, str(ROOT / "scripts" / "deblur.py"), str(one), "-o", str(single),
-                           *TINY], cwd=ROOT, capture_output=True).returncode == 0
+    assert one_process(str(one), "-o", str(single)) == 0
     code, err = finished(torchrun(3, str(one), "-o", str(shared), port=29555))
     assert code == 0, err[-3000:]
     assert shared.read_bytes() == single.read_bytes()
@@ -173,8 +181,7 @@ def test_a_killed_worker_is_finished_by_resume(make_clip, tmp_path):
     long = make_clip("shards_long.mp4", frames=60, size=SIZE, audio=True)
     single, shared = tmp_path / "single.mp4", tmp_path / "shared.mp4"
     segment = ["--set", "deblur.segment=4"]
-    assert subprocess.run([sys.executable, str(ROOT / "scripts" / "deblur.py"), str(long), "-o", str(single),
-                           *segment, *TINY], cwd=ROOT, capture_output=True).returncode == 0
+    assert one_process(str(long), "-o", str(single), *segment) == 0
     run = torchrun(2, str(long), "-o", str(shared), *segment, port=29560, start_new_session=True)
     done = tmp_path / ".shared.mp4.partial" / ".state" / "done"
     deadline = time.monotonic() + 120

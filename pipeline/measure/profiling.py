@@ -5,6 +5,8 @@ Modes (each returns a result, see `check_result` for the schema):
 * ``model``: the streaming engine on synthetic frames already in device memory, per precision, and the
   official schedule (naive windows) on the same frames; output difference of each precision from fp32
   in PSNR; FLOPs counted on the meta device for exactly this run, achieved against the device's peak.
+  `profile_groups`: the engine per group size (``deblur.group``) and weight layout, the same frames
+  (`benchmarks/group.py`).
 * ``decode``: every reader that can decode the clip here, and a VP9 copy of it so that DALI's CPU decoder
   is compared with PyAV on the same pictures.
 * ``end-to-end``: ``deblur_video`` on the clip: decode, upload, model, download, encode.
@@ -18,6 +20,7 @@ spread. Stage breakdowns come from one further run that listens to the ranges th
 timed runs. A stage belongs to the thread that runs it:
 ``compute`` (the stages there add up to the run's wall time), ``decode`` or ``encode`` (which overlap it).
 """
+import copy
 import statistics
 import time
 from collections.abc import Callable
@@ -46,6 +49,7 @@ from pipeline.measure.timing import (
     synchronize,
     time_interleaved,
 )
+from pipeline.memory_format import with_memory_format
 from pipeline.metrics import mean_psnr
 from pipeline.precision import precision_context
 from pipeline.stream.engine import StreamingEngine, naive_windows
@@ -141,7 +145,7 @@ def engine_flops(model: CDVDTSP, frames: int, height: int, width: int,
     meta = meta_copy(model).eval()
     video = torch.empty(frames, 3, height, width, device="meta")
     counts = {}
-    for name, fn in (("engine", lambda: list(StreamingEngine(meta, border=deblur.border)
+    for name, fn in (("engine", lambda: list(StreamingEngine(meta, border=deblur.border, group=deblur.group)
                                               .run(video.split(deblur.chunk)))),
                      ("naive", lambda: naive_windows(meta, video, border=deblur.border))):
         with FlopCounterMode(display=False) as counter:
@@ -154,7 +158,7 @@ def profile_model(model: CDVDTSP, deblur: DeblurConfig, device: torch.device, *,
                   width: int, repeats: int, precisions: list[str], trace: Path | None = None) -> dict:
     """The streaming engine per precision and the official schedule (fp32) on synthetic frames."""
     video = torch.rand(frames, 3, height, width, generator=torch.Generator().manual_seed(0)).to(device)
-    engine = StreamingEngine(model, border=deblur.border)
+    engine = StreamingEngine(model, border=deblur.border, group=deblur.group)
 
     def run_engine(precision: str) -> list[torch.Tensor]:
         with precision_context(device, precision):
@@ -197,6 +201,44 @@ def profile_model(model: CDVDTSP, deblur: DeblurConfig, device: torch.device, *,
         notes.append(f"torch.profiler trace of one {first} run: {trace}")
     return check_result({"mode": "model", "unit": "frame", "configurations": configurations, "ratios": ratios,
                          "notes": notes, "size": f"{width}x{height}", "frames": frames})
+
+
+def profile_groups(model: CDVDTSP, deblur: DeblurConfig, device: torch.device, *, frames: int, height: int,
+                   width: int, repeats: int, groups: list[int], precision: str = "fp32",
+                   formats: tuple[str, ...] = ("contiguous",)) -> dict:
+    """The streaming engine at each group size (``deblur.group``: positions per model call) and weight layout
+    (`pipeline.memory_format`) on the same synthetic frames, in turns: frames/s, peak memory, and each
+    configuration's time per frame over the first's."""
+    video = torch.rand(frames, 3, height, width, generator=torch.Generator().manual_seed(0)).to(device)
+    memory, peaks = PeakMemory(device), {}
+    layouts = {name: model if name == "contiguous" else with_memory_format(copy.deepcopy(model), name)
+               for name in formats}
+
+    def runner(name: str, group: int, layout: str) -> Callable[[], None]:
+        engine = StreamingEngine(layouts[layout], border=deblur.border, group=group)
+
+        def run() -> None:
+            memory.reset()
+            with precision_context(device, precision):
+                for _ in engine.run(video.split(deblur.chunk)):
+                    pass
+            synchronize(device)
+            peaks[name] = memory.read()  # of the last run
+        return run
+
+    settings = {f"engine {precision} group {group}" + ("" if layout == "contiguous" else f" {layout}"):
+                (group, layout) for layout in formats for group in groups}
+    runs = time_interleaved({name: runner(name, *setting) for name, setting in settings.items()}, repeats,
+                            device)
+    configurations = [configuration(name, frames, runs[name], memory=peaks[name], group=group,
+                                    memory_format=layout, precision=precision)
+                      for name, (group, layout) in settings.items()]
+    first, *others = settings
+    ratios = {f"{name} / {first} (time per frame)": paired_ratio(runs[name], runs[first]) for name in others}
+    fastest = min(configurations, key=lambda c: c["ms_per_item"]["median"])
+    return check_result({"mode": "model", "unit": "frame", "configurations": configurations, "ratios": ratios,
+                         "notes": [f"fastest: {fastest['name']}"], "size": f"{width}x{height}",
+                         "frames": frames, "fastest_group": fastest["group"]})
 
 
 def _drain(reader) -> int:

@@ -22,6 +22,7 @@ from pipeline.config import DeblurConfig
 from pipeline.precision import precision_context
 from pipeline.stream.engine import StreamingEngine
 from pipeline.stream.parts import Part, decode_range
+from pipeline.stream.windows import first_restored
 from pipeline.video.frames import to_model, to_pixels, to_uint8
 from pipeline.video.readers import open_reader
 from pipeline.video.writer import Output
@@ -94,7 +95,7 @@ def restore_frames(
         if batch:
             yield to_model(torch.stack(batch).to(device))
 
-    engine = StreamingEngine(model, border=config.border)
+    engine = StreamingEngine(model, border=config.border, group=config.group)
     with precision_context(device, config.precision):
         for restored in engine.run(chunks()):
             yield from to_uint8(restored.float()).cpu().numpy()
@@ -103,8 +104,9 @@ def restore_frames(
 def fingerprint(model: CDVDTSP, config: DeblurConfig, settings: dict | None = None) -> dict:
     """What a video's segments depend on besides the source and the encoder: they are resumed, or joined
     with other workers' segments, only when it matches."""
-    return {"model": asdict(model.config), "border": config.border, "precision": config.precision,
-            "compile": config.compile, "memory_format": config.memory_format, **(settings or {})}
+    return {"model": asdict(model.config), "border": config.border, "group": config.group,
+            "precision": config.precision, "compile": config.compile, "memory_format": config.memory_format,
+            **(settings or {})}
 
 
 def deblur_part(
@@ -128,12 +130,12 @@ def deblur_part(
         VideoError: unreadable or corrupt input, or an encoder failure; DaliDecodeError: DALI failed.
     """
     info, radius = output.info, model.config.stages
-    decode = decode_range(part, info.num_frames, radius)
+    decode = decode_range(part, info.num_frames, radius, config.group)
     reader = open_reader(info, reader, device, config.chunk, start_frame=decode.first, stop_frame=decode.stop,
                          deep=output.bits > 8)
     log.info("%s frames %d-%s: reader %s (%s)", info.path, part.start, part.stop or "end", reader.name,
              reader.reason)
-    emitted = decode.first + radius if decode.first else 0  # the engine's first restored frame
+    emitted = first_restored(decode.first, radius, config.group)  # the engine's first restored frame
     context = emitted - decode.first  # decoded frames before it: context only
     skip = part.start - emitted  # restored frames before the part (decoded from the video's start)
     remaining = None if part.stop is None else part.stop - part.start
@@ -149,7 +151,7 @@ def deblur_part(
                 frames = to_model(chunk.frames)
             yield frames
 
-    engine = StreamingEngine(model, border=config.border)
+    engine = StreamingEngine(model, border=config.border, group=config.group)
     with output.writer(part.start, last=part.stop is None, reader=reader.name,
                        queue_depth=config.queue) as writer, \
             torch.cuda.stream(stream) if stream else contextlib.nullcontext(), \

@@ -4,12 +4,22 @@ The official inference runs the whole (2T+1)-frame cascade for every output fram
 restoration calls at T=2). Over the padded virtual sequence P (see `windows.py`) the stage-1 result at
 position p is the same for all three windows that contain it, and a frame's PWC-Net pyramid is the same
 for every flow pair it is in. The engine therefore runs the stages as a pipeline over P: stage t turns
-the stream of stage t-1 results into its own, keeping only the last two frames (and their pyramids) of
-each stage between chunks. Per output frame that is T restorations and 2T flow decodes instead of
-T**2 and 2T**2 (4 and 8 at T=2): half the work at T=2, and the naive windows' output up to fp32 rounding.
+the stream of stage t-1 results into its own, keeping only the few positions (and their pyramids) that
+its next call reads. Per output frame that is T restorations and 2T flow decodes instead of T**2 and
+2T**2 (4 and 8 at T=2): half the work at T=2, and the naive windows' output up to fp32 rounding.
 
-Memory is bounded by the chunk size, not by the video length.
+Calls are batched by absolute position (`_Cascade`): at every level (the frames' pyramids, then each
+stage) one call computes the group of B positions gB .. gB+B-1 (frame numbers; the border's are -T .. -1
+and n .. n+T-1), once every input of the whole group has come, and only the groups cut by the video's
+true ends are smaller. Every call therefore has the same inputs and shape wherever the stream starts or
+is chunked: kernels whose rounding depends on the batch (5e-7 between batch sizes at 2 CPU threads,
+enough to move a uint8 level) cannot make a time shard or a resumed run differ from a whole run at the
+same thread count. The price is context: a run that starts or stops inside the video restores whole
+groups only (`windows.first_restored`, `windows.frames_needed`).
+
+Memory is bounded by the chunk and group sizes, not by the video length.
 """
+from collections import deque
 from collections.abc import Iterable, Iterator
 
 import torch
@@ -17,6 +27,7 @@ import torch
 from model import CDVDTSP, crop_to, pad_to_multiple
 from model.cascade import SIZE_MULTIPLE
 from model.ranges import timed
+from pipeline.config import DeblurConfig
 from pipeline.stream.windows import padded_indices, windows
 from pipeline.video.frames import take
 
@@ -74,31 +85,105 @@ def virtual_chunks(
     yield take(tail, [i - offset for i in padded_indices(count, radius, border)[-radius:]])
 
 
-class _StageStream:
-    """One cascade stage applied to a stream of frames, restoring each inner position once.
+class _Run:
+    """Consecutive positions of one level of the cascade: frames and their pyramids, kept as the calls that
+    made them returned them (each its own tensor), oldest first."""
 
-    Every model call takes one frame (PWC-Net features) or one position (a stage on its three frames), so
-    each call has the same shape however the stream is chunked or wherever it starts: kernels whose
-    rounding depends on the batch (measured here: 5e-7 between chunkings at 2 CPU threads, enough to move a
-    uint8 level) cannot make a time shard or a resumed run differ from a whole run.
+    def __init__(self) -> None:
+        self.pieces: deque[tuple[int, torch.Tensor, list[torch.Tensor]]] = deque()  # at, frames, pyramids
+
+    @property
+    def start(self) -> int | None:
+        return self.pieces[0][0] if self.pieces else None
+
+    @property
+    def stop(self) -> int | None:
+        return self.pieces[-1][0] + len(self.pieces[-1][1]) if self.pieces else None
+
+    def add(self, position: int, frames: torch.Tensor, pyramids: list[torch.Tensor]) -> None:
+        """(b, 3, H, W) frames at positions ``position`` .. ``position + b - 1``; pyramid level l as
+        (b, C_l, h_l, w_l)."""
+        assert not self.pieces or position == self.stop, (position, self.stop)
+        self.pieces.append((position, frames, pyramids))
+
+    def take(self, first: int, stop: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Positions [first, stop) as one new (stop - first, 3, H, W) tensor and pyramids."""
+        cut = [(max(first - at, 0), stop - at, frames, pyramids) for at, frames, pyramids in self.pieces
+               if at < stop and at + len(frames) > first]
+        frames = torch.cat([frames[a:b] for a, b, frames, _ in cut])
+        levels = range(len(cut[0][3]))
+        return frames, [torch.cat([pyramids[level][a:b] for a, b, _, pyramids in cut]) for level in levels]
+
+    def drop_before(self, position: int) -> None:
+        """Forget the pieces that end before ``position``."""
+        while self.pieces and self.pieces[0][0] + len(self.pieces[0][1]) <= position:
+            self.pieces.popleft()
+
+
+class _Cascade:
+    """Every level of the cascade over absolute positions, computed in groups of ``group`` positions.
+
+    Step 0 gives the input frames their PWC-Net pyramids, step t (1..T) runs stage t; step t computes group
+    g (positions gB .. gB+B-1, cut only by the video's true ends) in one call, once the level below holds
+    every position it reads (one more each side for a stage), so that each call has the same inputs and
+    shape wherever the stream started or was chunked.
+
+    Args:
+        start: the absolute position of the first input frame.
+        at_video_start: whether that is the video's first border position (else the groups cut by the
+            stream's start are not computed: they would lack frames).
     """
 
-    def __init__(self, model: CDVDTSP) -> None:
-        self.model = model
-        self.frames: torch.Tensor | None = None  # (<=2, 3, H, W) carried to the next chunk
-        self.pyramids: list[torch.Tensor] = []
+    def __init__(self, model: CDVDTSP, group: int, start: int, at_video_start: bool) -> None:
+        self.model, self.group, self.stages = model, group, model.config.stages
+        self.input = _Run()  # the frames as they come: (k, 3, H, W) pieces
+        self.levels = [_Run() for _ in range(self.stages)]  # step t's results for t < T, with pyramids
+        self.next: list[int | None] = [None] * (self.stages + 1)  # the next group of each step
+        self.position = start
+        self.low = start if at_video_start else None  # the video's first position, when the stream has it
+        self.high: int | None = None  # one past its last position, once the stream has ended there
 
-    def push(self, frames: torch.Tensor) -> torch.Tensor:
-        """(k, 3, H, W) more frames -> (m, 3, H, W) restored frames that became computable (m may be 0)."""
-        each = [self.model.pyramids(frame[None]) for frame in frames]  # once per frame, for both pairs
-        pyramids = [torch.cat(levels) for levels in zip(*each)]
-        if self.frames is not None:
-            frames = torch.cat((self.frames, frames))
-            pyramids = [torch.cat(pair) for pair in zip(self.pyramids, pyramids)]
-        restored = [self.model.stage(frames[None, s:s + 3], [p[None, s:s + 3] for p in pyramids])[0]
-                    for s in range(len(frames) - 2)]
-        self.frames, self.pyramids = frames[-2:].clone(), [p[-2:].clone() for p in pyramids]
-        return torch.cat(restored) if restored else frames[:0]
+    def push(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        """(k, 3, H, W) more input frames -> the (b, 3, H, W) groups of restored frames now computable."""
+        self.input.add(self.position, frames, [])
+        self.position += len(frames)
+        return self._advance()
+
+    def finish(self) -> list[torch.Tensor]:
+        """The stream ended at the video's end: the groups cut by it."""
+        self.high = self.position
+        return self._advance()
+
+    def _span(self, step: int, group: int) -> tuple[int, int]:
+        """Positions [a, b) of ``group`` at ``step``: the whole group, cut by the video's known ends."""
+        a, b = group * self.group, (group + 1) * self.group
+        if self.low is not None:
+            a = max(a, self.low + step)
+        if self.high is not None:
+            b = min(b, self.high - step)
+        return a, b
+
+    def _advance(self) -> list[torch.Tensor]:
+        restored = []
+        for step in range(self.stages + 1):
+            source, reach = (self.levels[step - 1], 1) if step else (self.input, 0)
+            while source.start is not None:
+                if self.next[step] is None:  # the first group: the video's first, or the first whole one
+                    self.next[step] = ((self.low + step) // self.group if self.low is not None
+                                       else -(-(source.start + reach) // self.group))
+                a, b = self._span(step, self.next[step])
+                if a >= b or b + reach > source.stop:
+                    break
+                frames, pyramids = source.take(a - reach, b + reach)
+                source.drop_before(b - reach)  # the next group reads from b - reach
+                if step:
+                    frames = self.model.stage(frames[None], [p[None] for p in pyramids])[0]  # (b-a, 3, H, W)
+                if step < self.stages:
+                    self.levels[step].add(a, frames, self.model.pyramids(frames))
+                else:
+                    restored.append(frames)
+                self.next[step] += 1
+        return restored
 
 
 class StreamingEngine:
@@ -107,11 +192,14 @@ class StreamingEngine:
     Args:
         model: the cascade (its ``config.stages`` sets the border radius).
         border: border policy, one of `windows.BORDERS`.
+        group: positions per model call (`_Cascade`); a run's bits depend on it, not on the chunking.
     """
 
-    def __init__(self, model: CDVDTSP, *, border: str = "reflect") -> None:
+    def __init__(self, model: CDVDTSP, *, border: str = "reflect", group: int = DeblurConfig.group) -> None:
         padded_indices(1, 1, border)  # validates the name
-        self.model, self.border = model, border
+        if group < 1:
+            raise ValueError(f"group must be >= 1, got {group}")
+        self.model, self.border, self.group = model, border, group
 
     @torch.inference_mode()
     def run(self, chunks: Iterable[torch.Tensor], first_frame: int = 0,
@@ -120,27 +208,34 @@ class StreamingEngine:
 
         Args:
             chunks: (F, 3, H, W) float frames in [0, 1], in order, any F >= 1 and any H, W.
-            first_frame: index of the first frame in ``chunks``. To resume at frame s > T, feed the
-                video from ``s - T`` with ``first_frame = s - T``: the T frames before s are context only.
-            ends_video: False when ``chunks`` stop before the video's end (frames up to e + T - 1 for a
-                part ending at frame e): the last T frames are context only.
+            first_frame: index of the first frame in ``chunks``; above 0 (a part of the video, or a resume)
+                the output starts at `windows.first_restored` (feed from `windows.frames_needed` to restore
+                from a given frame); the frames before it are context only.
+            ends_video: False when ``chunks`` stop before the video's end (at frame e, exclusive): the output
+                stops at the last whole group that has T whole groups after it (`windows.frames_needed`).
 
         Yields:
-            (F', 3, H, W) restored frames in order: frames 0 (or ``first_frame + T``) to n - 1 (or to the
-            last frame of ``chunks`` minus T).
+            (F', 3, H, W) restored frames in order, each a tensor of its own: frames 0 (or
+            `windows.first_restored`) to n - 1 (or to the end said above).
         """
-        stages = [_StageStream(self.model) for _ in range(self.model.config.stages)]
+        radius = self.model.config.stages
+        cascade = _Cascade(self.model, self.group, first_frame or -radius, at_video_start=not first_frame)
         size = None
-        for chunk in virtual_chunks(chunks, self.model.config.stages, self.border, first_frame, ends_video):
+        for chunk in virtual_chunks(chunks, radius, self.border, first_frame, ends_video):
             with timed("engine other"):
                 size = size or tuple(chunk.shape[-2:])
                 if tuple(chunk.shape[-2:]) != size:
                     raise ValueError(f"frame size changed from {size} to {tuple(chunk.shape[-2:])} mid-video")
-                frames = pad_to_multiple(chunk, SIZE_MULTIPLE)
-                for stage in stages:
-                    frames = stage.push(frames)
-            if len(frames):
-                yield crop_to(frames, size)
+                groups = cascade.push(pad_to_multiple(chunk, SIZE_MULTIPLE))
+                restored = crop_to(torch.cat(groups), size) if groups else None
+            if restored is not None:
+                yield restored
+        if ends_video:
+            with timed("engine other"):
+                groups = cascade.finish()
+                restored = crop_to(torch.cat(groups), size) if groups else None
+            if restored is not None:
+                yield restored
 
 
 @torch.inference_mode()

@@ -2,9 +2,10 @@
 
 A part is frames ``[start, stop)`` of one video, starting on a segment boundary of the writer, so that
 every part writes whole segments that one uninterrupted run would write too, and the segments join into
-the same file. A T-stage model restores frame i from frames i - T .. i + T, so a part decodes T frames of
-context on each side (none beyond the video's ends, where the border policy takes over, exactly as for
-the whole video): its frames come out identical to a whole run's.
+the same file. The engine computes in groups of B absolute positions (`pipeline.stream.engine`), so a part
+decodes the groups that hold its frames and T groups of context on each side (`windows.frames_needed`:
+T * B frames for a part on group boundaries; none beyond the video's ends, where the border policy takes
+over, exactly as for the whole video): its frames come out identical to a whole run's.
 
 Work is shared by frames, not files (`plan`): the unfinished segments of all videos are cut into parts of
 about ``total / (workers * PARTS_PER_WORKER)`` of the job's cost (frames times pixels per frame), listed
@@ -12,6 +13,8 @@ costliest first, and workers take the next unclaimed one, so a worker that finis
 none waits on one long video.
 """
 from dataclasses import dataclass
+
+from pipeline.stream.windows import frames_needed
 
 PARTS_PER_WORKER = 4  # parts per worker when a video is cut: few enough to keep context overhead small
 
@@ -47,16 +50,16 @@ class Decode:
         return self.stop is None
 
 
-def decode_range(part: Part, num_frames: int, radius: int) -> Decode:
-    """The frames ``part`` reads: ``radius`` context frames each side of it, within the video.
+def decode_range(part: Part, num_frames: int, radius: int, group: int) -> Decode:
+    """The frames ``part`` reads: its groups of ``group`` frames and ``radius`` groups each side, within the
+    video (`windows.frames_needed`).
 
-    A part that starts within ``radius`` frames of the video's start decodes from frame 0 with the leading
-    border (and drops the restored frames before ``part.start``); one that ends within ``radius`` frames of
-    the end decodes to the end with the trailing border (and drops those after ``part.stop``).
+    A part whose context reaches the video's start decodes from frame 0 with the leading border (and drops
+    the restored frames before ``part.start``); one whose context reaches the end decodes to the end with
+    the trailing border (and drops those after ``part.stop``).
     """
-    first = part.start - radius if part.start > radius else 0
-    stop = part.stop + radius if part.stop is not None and part.stop + radius < num_frames else None
-    return Decode(first, stop)
+    first, stop = frames_needed(part.start, num_frames if part.stop is None else part.stop, radius, group)
+    return Decode(max(first, 0), stop if part.stop is not None and stop < num_frames else None)
 
 
 def runs(segments: list[int]) -> list[tuple[int, int]]:

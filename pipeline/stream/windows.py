@@ -9,6 +9,11 @@ P has the video's n frames plus ``radius = T`` border frames on each side, chose
   (the first and last ``radius`` frames, in order).
 
 Indices are clamped to the video for videos shorter than the border, so 1-frame videos work.
+
+The engine computes every level of the cascade in *groups* of B absolute positions (frames gB .. gB+B-1;
+the border's positions are frames -T .. -1 and n .. n+T-1), each group once all of it can be computed
+(`pipeline.stream.engine`). A run that starts or stops inside the video therefore restores whole groups
+only: `first_restored` says where its output starts and `frames_needed` what it must read.
 """
 BORDERS = ("reflect", "replicate", "official")
 
@@ -49,3 +54,29 @@ def windows(n: int, radius: int, border: str = "reflect") -> list[list[int]]:
     """The naive schedule: for each output frame i, the source frames of its 2*radius+1 window."""
     padded = padded_indices(n, radius, border)
     return [padded[i:i + 2 * radius + 1] for i in range(n)]
+
+
+def first_restored(first_frame: int, radius: int, group: int) -> int:
+    """The first frame that an engine run fed from ``first_frame`` restores (0: fed from the video's start,
+    border included).
+
+    Its first whole group of frames gets pyramids; each stage's first group needs one position before it,
+    which only the previous stage's second group has: T groups after the first whole one.
+
+    >>> first_restored(62, 2, 1), first_restored(56, 2, 4), first_restored(57, 2, 4)
+    (64, 64, 68)
+    """
+    return 0 if first_frame <= 0 else (-(-first_frame // group) + radius) * group
+
+
+def frames_needed(start: int, stop: int, radius: int, group: int) -> tuple[int, int]:
+    """The frames ``[first, last)`` an engine run reads to restore frames ``[start, stop)`` exactly: the
+    groups that hold them and T groups each side, T * B frames of context for a run on group boundaries
+    (of the first and last of those groups, only one frame reaches a stage; the others give it their
+    group's pyramid call). ``first`` below 1 or ``last`` past the video: read from its start or to its end
+    instead, with the border.
+
+    >>> frames_needed(64, 128, 2, 1), frames_needed(64, 128, 2, 4), frames_needed(65, 127, 2, 4)
+    ((62, 130), (56, 136), (56, 136))
+    """
+    return (start // group - radius) * group, (-(-stop // group) + radius) * group

@@ -1,0 +1,81 @@
+r"""The engine's group size (``deblur.group``, positions per model call) per frame size, measured in one run.
+
+For each size, the streaming engine runs the same synthetic frames at every group size (and weight layout,
+``--formats``) in turns (`pipeline.measure.profiling.profile_groups`): seconds per frame, each
+configuration's time over the first one's, and peak memory. The published model with seeded weights (the
+flow net runs; a zero-flow checkpoint skips it and batches only the restoration net).
+
+    python benchmarks/group.py --json benchmarks/results/group_cpu.json
+    python benchmarks/group.py --sizes 1280x720 --frames 8 --groups 1 2 4 --repeats 1 \
+        --json benchmarks/results/group_cpu_720p.json
+    python benchmarks/group.py --groups 4 --formats contiguous channels_last \
+        --json benchmarks/results/channels_last_cpu.json
+    python benchmarks/group.py --device cuda --sizes 480x272 1280x720 --groups 1 2 4 8 16 --precision bf16
+"""
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from model import CDVDTSP
+from pipeline.config import load_config
+from pipeline.measure.profiling import profile_groups
+from pipeline.measure.runinfo import command_line, stamp
+from pipeline.memory_format import FORMATS
+from pipeline.runtime import compute_device
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["96x96", "320x180"], help="WxH frame sizes")
+    parser.add_argument("--frames", type=int, default=16, help="frames per run")
+    parser.add_argument("--groups", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--formats", nargs="+", default=["contiguous"], choices=list(FORMATS),
+                        help="weight layouts (deblur.memory_format)")
+    parser.add_argument("--device", help="cpu or cuda[:N] (default: cuda when available)")
+    parser.add_argument("--config")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args(argv)
+    config = load_config(args.config, args.set)
+    device = compute_device(args.device)
+    torch.manual_seed(0)
+    model = CDVDTSP(config.model).to(device).eval()
+    results = {}
+    for size in args.sizes:
+        width, height = (int(v) for v in size.lower().split("x"))
+        results[size] = profile_groups(model, config.deblur, device, frames=args.frames, height=height,
+                                       width=width, repeats=args.repeats, groups=args.groups,
+                                       precision=args.precision, formats=tuple(args.formats))
+    table = Table(title=f"engine per group size, {args.frames} frames, {args.precision}, "
+                        f"median of {args.repeats} in turns")
+    for column in ("size", "group", "layout", "ms/frame", "time / first", "host peak MB", "GPU peak MB"):
+        table.add_column(column, justify="left" if column in ("size", "layout") else "right")
+    for size, result in results.items():
+        first = result["configurations"][0]
+        for row in result["configurations"]:
+            ratio = result["ratios"].get(f"{row['name']} / {first['name']} (time per frame)", 1.0)
+            memory = row["memory"]
+            table.add_row(size, str(row["group"]), row["memory_format"],
+                          f"{row['ms_per_item']['median']:.1f}", f"{ratio:.3f}", f"{memory['host_mb']:.0f}",
+                          "-" if memory["gpu_mb"] is None else f"{memory['gpu_mb']:.0f}")
+    Console().print(table)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "benchmark": "group", **stamp(device, command_line(argv)),
+            "settings": {"sizes": args.sizes, "frames": args.frames, "groups": args.groups,
+                         "repeats": args.repeats, "precision": args.precision, "formats": args.formats,
+                         "model": vars(config.model),
+                         "chunk": config.deblur.chunk},
+            "results": results}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
