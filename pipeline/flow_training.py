@@ -105,7 +105,11 @@ def make_pair(photos: Sequence[torch.Tensor], config: PairConfig, seed: int, ind
 def dis_flow(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """(H, W, 2) float32 flow from ``first`` to ``second`` ((H, W, 3) uint8 RGB) by OpenCV's DIS
     (``PRESET_MEDIUM``), in pixels: pixel p of the first frame is at p + flow in the second."""
-    import cv2  # training and measuring only: OpenCV is not a dependency of deblurring
+    try:
+        import cv2  # training and measuring only: OpenCV is not a dependency of deblurring
+    except ImportError as error:
+        raise ValueError("flow from footage needs OpenCV: pip install -e '.[train]', "
+                         "or --set flow.footage_share=0") from error
 
     grey = [cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY) for frame in (first, second)]
     return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(*grey, None)
