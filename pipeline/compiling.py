@@ -25,16 +25,16 @@ from torch.utils._pytree import tree_map_only
 from model import CDVDTSP
 from model.correlation import correlation
 
-MODES = ("off", "correlation", "default", "max-autotune", "reduce-overhead")
+COMPILE_MODES = ("off", "correlation", "default", "max-autotune", "reduce-overhead")
 GRAPHED = ("max-autotune", "reduce-overhead")  # the modes whose compiled code replays CUDA graphs
 
 
 def compile_model(model: CDVDTSP, mode: str, backend: str = "inductor") -> CDVDTSP:
-    """Compile ``model``'s per-call pieces in place with ``mode`` (one of `MODES`; "off": nothing) and
+    """Compile ``model``'s per-call pieces in place with ``mode`` (one of `COMPILE_MODES`; "off": nothing) and
     ``backend`` (tests trace with "eager", which skips code generation, or a stand-in for CUDA graphs);
     returns it. Each piece's ``forward`` is replaced, so state-dict keys are unchanged."""
-    if mode not in MODES:
-        raise ValueError(f"compile mode must be one of {MODES}, got {mode!r}")
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"compile mode must be one of {COMPILE_MODES}, got {mode!r}")
     if mode == "off":
         return model
     if mode == "correlation":

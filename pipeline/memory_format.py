@@ -11,11 +11,11 @@ import torch
 
 from model import CDVDTSP
 
-FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
 def with_memory_format(model: CDVDTSP, name: str) -> CDVDTSP:
-    """``model`` with its weights in the layout ``name`` (a key of `FORMATS`), in place; returns it."""
-    if name not in FORMATS:
-        raise ValueError(f"memory format must be one of {tuple(FORMATS)}, got {name!r}")
-    return model.to(memory_format=FORMATS[name])
+    """``model`` with its weights in the layout ``name`` (a key of `MEMORY_FORMATS`), in place; returns it."""
+    if name not in MEMORY_FORMATS:
+        raise ValueError(f"memory format must be one of {tuple(MEMORY_FORMATS)}, got {name!r}")
+    return model.to(memory_format=MEMORY_FORMATS[name])

@@ -29,7 +29,7 @@ from rich.logging import RichHandler
 from model import CDVDTSP, CheckpointError
 from pipeline.cli import command_parser, fail
 from pipeline.cli.job_view import LiveView, part_line, summarize, summary_tables
-from pipeline.compiling import MODES, compile_model
+from pipeline.compiling import COMPILE_MODES, compile_model
 from pipeline.config import ConfigError, dump_config, load_config
 from pipeline.data.datasets import VideoPaths
 from pipeline.distributed import broadcast, close_process, gather, init_process, restarted
@@ -41,9 +41,11 @@ from pipeline.metrics import Summary
 from pipeline.precision import PRECISIONS
 from pipeline.runtime import UNTRAINED, build_model
 from pipeline.stream.jobs import Worker, open_videos, plan_videos
+from pipeline.stream.windows import BORDERS
 from pipeline.video import dali
+from pipeline.video.readers import READERS
 from pipeline.video.workfolder import make_folder
-from pipeline.video.writer import Output
+from pipeline.video.writer import OUTPUT_BITS, OUTPUT_FORMATS, Output
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".flv",
                   ".wmv"}
@@ -115,17 +117,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
     parser.add_argument("--precision", choices=PRECISIONS, help="= --set deblur.precision=...")
-    parser.add_argument("--border", choices=["reflect", "replicate", "official"],
-                        help="= --set deblur.border=...")
+    parser.add_argument("--border", choices=BORDERS, help="= --set deblur.border=...")
     parser.add_argument("--chunk", type=int, help="= --set deblur.chunk=N (frames decoded per chunk)")
-    parser.add_argument("--reader", choices=["auto", "dali", "pyav"], help="= --set deblur.reader=...")
+    parser.add_argument("--reader", choices=READERS, help="= --set deblur.reader=...")
     parser.add_argument("--codec", help="= --set deblur.codec=... (e.g. libx264, libx265, libvpx-vp9)")
     parser.add_argument("--crf", type=int, help="= --set deblur.crf=N")
-    parser.add_argument("--bits", type=int, choices=[8, 10],
+    parser.add_argument("--bits", type=int, choices=OUTPUT_BITS,
                         help="output depth (default: 10 for inputs deeper than 8 bits, else 8)")
-    parser.add_argument("--format", choices=["video", "png"], help="= --set deblur.format=...")
+    parser.add_argument("--format", choices=OUTPUT_FORMATS, help="= --set deblur.format=...")
     parser.add_argument("--compare", action="store_true", help="write input | output side by side")
-    parser.add_argument("--compile", choices=MODES,
+    parser.add_argument("--compile", choices=COMPILE_MODES,
                         help="= --set deblur.compile=... (torch.compile; reduce-overhead: CUDA graphs; "
                              "correlation: PWC-Net's correlation only)")
     parser.add_argument("--channels-last", action="store_true",

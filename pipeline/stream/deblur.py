@@ -7,18 +7,20 @@ On a CPU the same structure runs with threads: the reader and the writer work wh
 Every queue is bounded, so memory does not grow with the video's length. A part is the whole video or a
 time shard of it (`pipeline.stream.parts`); `pipeline.stream.jobs` runs the parts of many videos.
 """
+from __future__ import annotations
+
 import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from model import CDVDTSP
 from model.ranges import timed
-from pipeline.config import DeblurConfig
 from pipeline.precision import precision_context
 from pipeline.stream.engine import StreamingEngine
 from pipeline.stream.parts import Part, decode_range
@@ -26,6 +28,9 @@ from pipeline.stream.windows import first_restored
 from pipeline.video.frames import to_model, to_pixels, to_uint8
 from pipeline.video.readers import open_reader
 from pipeline.video.writer import Output
+
+if TYPE_CHECKING:  # pipeline.config imports this package's vocabularies (`windows.BORDERS`)
+    from pipeline.config import DeblurConfig
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +125,7 @@ def deblur_part(
 
     Args:
         model: the cascade, already on ``device`` and in eval mode.
-        reader: the reader kind (`readers.KINDS`).
+        reader: the reader kind (`readers.READERS`).
         on_frames: called with the number of frames just handed to the writer.
 
     Returns:

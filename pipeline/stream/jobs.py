@@ -9,21 +9,26 @@ many (torchrun) run the same code, and a video's output does not depend on how i
 A failed part marks its video failed (the others skip it); a killed worker leaves its finished segments for
 ``--resume``. The claims of a launch are cleared by the next launch's preparation.
 """
+from __future__ import annotations
+
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from model import CDVDTSP
-from pipeline.config import DeblurConfig
 from pipeline.errors import DaliDecodeError, VideoError, cannot_write
 from pipeline.stream.deblur import deblur_part, fingerprint
 from pipeline.stream.parts import Part, plan
 from pipeline.video.probe import probe
 from pipeline.video.writer import Output
+
+if TYPE_CHECKING:  # pipeline.config imports this package's vocabularies (`windows.BORDERS`)
+    from pipeline.config import DeblurConfig
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,8 @@ from pipeline.video.workfolder import WorkFolder
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("video", "png")
+OUTPUT_FORMATS = ("video", "png")
+OUTPUT_BITS = (8, 10)  # output depths; "auto" picks one per input (`output_bits`)
 
 
 class Output:
@@ -76,8 +77,8 @@ class Output:
         settings: Mapping[str, object] | None = None,
         bits: int | str = "auto",
     ) -> None:
-        if format not in FORMATS:
-            raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+        if format not in OUTPUT_FORMATS:
+            raise ValueError(f"format must be one of {OUTPUT_FORMATS}, got {format!r}")
         if segment_frames < 1:
             raise ValueError(f"segment_frames must be >= 1, got {segment_frames}")
         self.path, self.info, self.format, self.compare = Path(path), info, format, compare
@@ -404,8 +405,8 @@ def output_bits(bits: int | str, info: VideoInfo, format: str, codec: str) -> in
     deep_ok = format == "png" or encodes_bits(codec, 10)
     if bits == "auto":
         return 10 if info.bit_depth > 8 and deep_ok else 8
-    if bits not in (8, 10):
-        raise ValueError(f"bits must be 8, 10 or 'auto', got {bits!r}")
+    if bits not in OUTPUT_BITS:
+        raise ValueError(f"bits must be one of {OUTPUT_BITS} or 'auto', got {bits!r}")
     if bits == 10 and not deep_ok:
         raise ValueError(f"{codec} cannot encode 10-bit video here; use libx264 or libx265, or 8 bits")
     return bits
