@@ -169,7 +169,7 @@ class TrainConfig:
 @dataclass
 class FlowConfig:
     """PWC-Net pretraining on rendered motion and real footage
-    (`pipeline.flow_training`, `scripts/pretrain_flow.py`).
+    (`pipeline.training.flow`, `scripts/pretrain_flow.py`).
 
     Attributes:
         photos: folder of the training photographs; val_photos: held-out ones, for the EPE figures.

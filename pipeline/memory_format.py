@@ -5,7 +5,7 @@ channels-last activations (PyTorch follows the weight's layout), which is what G
 best; warps, correlation and the sharpness prior work on either layout. The arithmetic is the same, the
 kernels differ, so outputs may differ by rounding (tests hold them within 1e-5): it is in the segments'
 fingerprint, like the compile mode. The GPU check measures what it buys
-(`pipeline.measure.gpu_check.channels_last`).
+(`pipeline.measure.gpu_steps.channels_last`).
 """
 import torch
 

@@ -85,7 +85,7 @@ def test_channels_last_weights_give_the_contiguous_frames_to_rounding():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_compiled_and_graphed_engine_stays_within_rounding_of_eager():
     """Inductor kernels captured as CUDA graphs (reduce-overhead) on the GPU: within 1e-5 of eager fp32.
-    (The GPU check measures their speed, `pipeline.measure.gpu_check.compiled`.)"""
+    (The GPU check measures their speed, `pipeline.measure.gpu_steps.compiled`.)"""
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     model = seeded_model(ModelConfig(features=4, resblocks=1), seed=3).cuda().eval()
     video = torch.rand(8, 3, 64, 96, device="cuda")

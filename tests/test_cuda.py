@@ -9,7 +9,7 @@ from model import ModelConfig
 from model.init import zero_flow_
 from pipeline.config import TrainConfig
 from pipeline.stream.engine import StreamingEngine
-from pipeline.training import TrainForward, build_optimizer, train_step
+from pipeline.training.steps import TrainForward, build_optimizer, train_step
 
 from .helpers import seeded_clip, seeded_model
 

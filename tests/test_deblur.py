@@ -13,9 +13,9 @@ from model.init import zero_flow_
 from pipeline.cli.deblur import main as deblur
 from pipeline.config import DeblurConfig
 from pipeline.errors import VideoError
-from pipeline.stream.deblur import fingerprint
+from pipeline.stream.deblur_part import fingerprint
 from pipeline.stream.engine import StreamingEngine
-from pipeline.stream.jobs import deblur_video, open_video
+from pipeline.stream.workers import deblur_video, open_video
 from pipeline.video.frames import to_model, to_uint8
 from pipeline.video.probe import probe
 from pipeline.video.sequences import read_frames

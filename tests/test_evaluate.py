@@ -13,7 +13,8 @@ from PIL import Image
 
 from pipeline.cli.evaluate import main
 from pipeline.data.datasets import VideoPaths, discover
-from pipeline.evaluation import Video, score
+from pipeline.data.scored import Video
+from pipeline.evaluation import score
 
 HEIGHT, WIDTH = 24, 32  # 16x24 after the 4-px crop: still larger than the 11x11 SSIM window
 
@@ -189,7 +190,7 @@ def test_checkpoint_runs_the_model_on_the_blurred_input(tmp_path):
     from model import ModelConfig, save_checkpoint
     from pipeline.config import DeblurConfig
     from pipeline.metrics import psnr
-    from pipeline.stream.deblur import restore_frames
+    from pipeline.stream import restore_frames
     from pipeline.video.sequences import read_frames
 
     from .helpers import seeded_model

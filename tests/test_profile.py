@@ -13,7 +13,7 @@ from model.init import zero_flow_
 from model.ranges import listen, timed, timed_items
 from pipeline.cli.profiler import main
 from pipeline.measure import profiling
-from pipeline.measure.flops import count_macs
+from pipeline.measure.flop_count import count_macs
 from pipeline.measure.timing import Sections, busy_share, spread
 
 TINY = ["--set", "model.features=4", "--set", "model.resblocks=1"]

@@ -15,10 +15,10 @@ from model import ModelConfig
 from pipeline.checkout import ROOT
 from pipeline.config import DeblurConfig
 from pipeline.errors import VideoError
-from pipeline.stream.deblur import deblur_part
-from pipeline.stream.jobs import deblur_video, open_video
+from pipeline.stream.deblur_part import deblur_part
 from pipeline.stream.parts import Part, decode_range, plan
 from pipeline.stream.windows import BORDERS
+from pipeline.stream.workers import deblur_video, open_video
 from pipeline.video.probe import probe
 from pipeline.video.sequences import read_image
 

@@ -101,7 +101,7 @@ def test_warmup_ramps_the_rates_linearly_then_holds_and_resumes():
     stay; a schedule rebuilt from a saved state continues where it was."""
     from model import CDVDTSP, ModelConfig
     from pipeline.config import TrainConfig
-    from pipeline.training import build_optimizer
+    from pipeline.training.steps import build_optimizer
 
     def rates(optimizer, schedule, steps):
         seen = []
@@ -135,7 +135,7 @@ def test_identity_start_then_init_from_a_checkpoint(tmp_path):
     """train.start=identity gives the identity model; train.init then loads a checkpoint's weights over it."""
     from model import CDVDTSP, ModelConfig, save_checkpoint
     from pipeline.config import TrainConfig
-    from pipeline.training import initialise
+    from pipeline.training.steps import initialise
 
     config = ModelConfig(features=4, resblocks=1, residual=True, stages=1)
     model = CDVDTSP(config)
@@ -153,7 +153,7 @@ def test_init_from_a_narrower_checkpoint_grows_it(tmp_path):
     model starts from its outputs."""
     from model import CDVDTSP, ModelConfig, save_checkpoint
     from pipeline.config import TrainConfig
-    from pipeline.training import initialise
+    from pipeline.training.steps import initialise
 
     narrow = CDVDTSP(ModelConfig(features=4, resblocks=1, residual=True, stages=1))
     save_checkpoint(narrow, tmp_path / "narrow.pt")
@@ -169,7 +169,7 @@ def test_flow_lr_zero_freezes_pwc_net_and_clip_bounds_the_update():
     have at most that global norm (a clipped SGD step of rate 1 moves the weights by at most ``clip``)."""
     from model import CDVDTSP, ModelConfig
     from pipeline.config import TrainConfig
-    from pipeline.training import TrainForward, build_optimizer, train_step
+    from pipeline.training.steps import TrainForward, build_optimizer, train_step
 
     torch.manual_seed(0)
     model = CDVDTSP(ModelConfig(features=4, resblocks=1, stages=1))

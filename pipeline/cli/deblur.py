@@ -32,16 +32,17 @@ from pipeline.cli.job_view import LiveView, part_line, summarize, summary_tables
 from pipeline.compiling import COMPILE_MODES, compile_model
 from pipeline.config import ConfigError, dump_config, load_config
 from pipeline.data.datasets import VideoPaths
+from pipeline.data.scored import Video
 from pipeline.distributed import broadcast, close_process, gather, init_process, restarted
 from pipeline.errors import VideoError
-from pipeline.evaluation import Video, outputs_restore_fn, score
+from pipeline.evaluation import outputs_restore_fn, score
 from pipeline.measure.runinfo import command_line, stamp
 from pipeline.memory_format import with_memory_format
 from pipeline.metrics import Summary
 from pipeline.precision import PRECISIONS
 from pipeline.runtime import UNTRAINED, build_model
-from pipeline.stream.jobs import Worker, open_videos, plan_videos
 from pipeline.stream.windows import BORDERS
+from pipeline.stream.workers import Worker, open_videos, plan_videos
 from pipeline.video import dali
 from pipeline.video.readers import READERS
 from pipeline.video.workfolder import make_folder

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from pipeline.stream.jobs import PartResult, Video
 from pipeline.stream.parts import Part
+from pipeline.stream.workers import JobInput, PartResult
 from pipeline.video.segments import chroma_of
 
 POLL_S = 0.5  # how often the live view reads the workers' reports
@@ -24,7 +24,7 @@ POLL_S = 0.5  # how often the live view reads the workers' reports
 class LiveView:
     """Progress bars of ``videos`` (those the job holds: with an output) while ``parts`` are worked on."""
 
-    def __init__(self, console: Console, videos: list[Video], parts: list[Part]) -> None:
+    def __init__(self, console: Console, videos: list[JobInput], parts: list[Part]) -> None:
         self.videos = videos
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[workers]}"), TimeRemainingColumn(), console=console)
@@ -66,7 +66,7 @@ class LiveView:
                                  workers=" ".join(f"r{worker}" for worker in workers))
 
 
-def part_line(videos: list[Video], result: PartResult) -> str:
+def part_line(videos: list[JobInput], result: PartResult) -> str:
     """One log line for a finished part or join."""
     name = videos[result.video].source.name
     if result.start is None:
@@ -78,7 +78,7 @@ def part_line(videos: list[Video], result: PartResult) -> str:
             f"{result.seconds:.1f} s ({fps:.2f} fps, {result.reader}){status}")
 
 
-def summarize(videos: list[Video], results: list[PartResult], workers: int) -> dict:
+def summarize(videos: list[JobInput], results: list[PartResult], workers: int) -> dict:
     """The job's figures: its wall seconds (first part started to last join finished), per video (frames,
     parts, workers, wall seconds, fps, output or error), per worker (parts, frames, busy seconds), and the
     balance (busiest / idlest busy time)."""

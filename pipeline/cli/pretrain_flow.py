@@ -8,7 +8,7 @@ The run folder holds ``config.yaml``, ``last.pt`` (net, optimiser, step, trained
 ``flow.pt`` (the net in sniklaus's PWC-Net format: ``--set train.pwc_weights=OUT/flow.pt`` starts a
 cascade training from it) and ``scores.json``: endpoint error on held-out rendered pairs against zero
 flow, and on held-out real footage the photometric error of the neighbour warped by the net's flow
-against the unwarped neighbour. See ``pipeline/flow_training.py`` for the data and the loss.
+against the unwarped neighbour. See ``pipeline/training/flow.py`` for the data and the loss.
 """
 
 import argparse
@@ -27,8 +27,8 @@ from pipeline.cli import command_parser, fail
 from pipeline.config import ConfigError, dump_config, load_config
 from pipeline.data.exposures import load_sequences
 from pipeline.distributed import init_process
-from pipeline.flow_training import FlowPairs, PairConfig, load_photos, multiscale_epe, score_flow
 from pipeline.measure.runinfo import command_line, stamp
+from pipeline.training.flow import FlowPairs, PairConfig, load_photos, multiscale_epe, score_flow
 
 console = Console(stderr=True)
 

@@ -24,9 +24,10 @@ from model import CDVDTSP, CheckpointError, save_checkpoint
 from pipeline.cli import command_parser, fail
 from pipeline.config import Config, ConfigError, dump_config, load_config
 from pipeline.data.loaders import training_loader, validation_videos
+from pipeline.data.scored import Video
 from pipeline.distributed import Process, barrier, close_process, gather, init_process
-from pipeline.evaluation import Video, score_restoration
-from pipeline.training import (
+from pipeline.evaluation import score_restoration
+from pipeline.training.steps import (
     Schedule,
     TrainForward,
     build_optimizer,

@@ -11,9 +11,6 @@ remuxes them (no re-encoding) together with the source's audio and subtitle stre
 work folder is deleted. A failed or aborted run leaves no output file, only the work folder for
 ``--resume``. The launch that prepares an output holds its lock (`pipeline.video.lock`) until the job ends;
 an output that is an input is refused, whatever the flags.
-
-`VideoWriter` is the one-process case: one part from the first unfinished segment to the end, joined when
-it closes.
 """
 
 import logging
@@ -212,20 +209,7 @@ class Output:
         return end
 
 
-class _Closing:
-    """A context manager that ``close()``s when its block ends normally and ``abort()``s when it raises."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, traceback) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-
-class PartWriter(_Closing):
+class PartWriter:
     """Writes frames ``start, start + 1, ...`` of an `Output` with their pts, as finished segments.
 
     Use as a context manager: leaving the block normally seals the last segment (`close`), leaving it with
@@ -250,6 +234,15 @@ class PartWriter(_Closing):
         self._thread = EncoderThread(
             self._sink, output=output.path, start=start, segment_frames=output.segment_frames,
             queue_depth=queue_depth, checkpoint=lambda segment, frames: work.seal(segment, frames, reader))
+
+    def __enter__(self) -> "PartWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
     @timed("writer queue wait")
     def write(
@@ -327,77 +320,6 @@ class PartWriter(_Closing):
     def _check_open(self) -> None:
         if self._state != "open":
             raise ValueError(f"the writer for {self.output.path} is {self._state}")
-
-
-class VideoWriter(_Closing):
-    """Writes a whole video's output frames, in order, to ``path`` (a video file, or a folder of PNG frames),
-    in one process.
-
-    Use as a context manager: leaving the block normally finishes the output (`close`), leaving it with
-    an exception `abort`s. Frames ``resume_frame, resume_frame + 1, ...`` are expected, with their pts.
-
-    Args:
-        path, info, format, codec, crf, options, compare, segment_frames, settings: as for `Output`.
-        overwrite: replace an existing output; otherwise an existing output is an error.
-        resume: continue the work folder left by an interrupted run with the same settings.
-        queue_depth: write() calls queued for the encoder thread before write() blocks.
-
-    The output's lock is held from here until `close` or `abort`.
-
-    Raises:
-        VideoError: the output is the input, another launch holds it, it exists (without ``overwrite``), or
-            its folder cannot be written.
-    """
-
-    def __init__(self, path: str | os.PathLike, info: VideoInfo, *, overwrite: bool = False,
-                 resume: bool = False, queue_depth: int = 4, **output) -> None:
-        self.output = Output(path, info, **output)
-        self.path, self.work = self.output.path, self.output.work
-        self.output.prepare(overwrite=overwrite, resume=resume)
-        try:
-            missing = self.work.missing(info.num_frames)
-            self._complete = self.output.complete()
-            self.resume_frame = self.work.end() if self._complete else missing[0] * self.output.segment_frames
-            self._part = None if self._complete else self.output.writer(self.resume_frame, last=True,
-                                                                          queue_depth=queue_depth)
-        except BaseException:
-            self.output.release()
-            raise
-        self._state = "open"
-
-    def write(self, frames: np.ndarray | torch.Tensor, pts: Sequence[int] | None = None, *,
-              source: np.ndarray | torch.Tensor | None = None, ready: object | None = None) -> None:
-        """`PartWriter.write`: the next frames, their pts, and (comparing) the ``source`` frames."""
-        if self._part is None:
-            raise ValueError(f"{self.work.path} already holds all {self.resume_frame} frames; "
-                             "nothing more can be written")
-        self._part.write(frames, pts, source=source, ready=ready)
-
-    def close(self) -> Path:
-        """Encode what is queued, join the segments (and audio) into the output, and rename it into place."""
-        if self._state != "open":
-            raise ValueError(f"the writer for {self.path} is {self._state}")
-        self._state = "failed"
-        try:
-            if self._part is not None:
-                self._part.close()
-            self.output.join()
-        finally:
-            self.output.release()
-        self._state = "closed"
-        return self.path
-
-    def abort(self) -> None:
-        """Stop without an output; finished segments stay in the work folder for ``resume=True``."""
-        if self._state == "closed":
-            return
-        if self._part is not None:
-            self._part.abort()
-        self._state = "aborted"
-        self.output.release()
-        self.work.remove_joined()
-        log.info("%s not written; %s keeps %d finished frames for resume", self.path, self.work.path,
-                 self.work.done_frames())
 
 
 def output_bits(bits: int | str, info: VideoInfo, format: str, codec: str) -> int:

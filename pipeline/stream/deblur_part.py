@@ -5,18 +5,18 @@
 
 On a CPU the same structure runs with threads: the reader and the writer work while the model computes.
 Every queue is bounded, so memory does not grow with the video's length. A part is the whole video or a
-time shard of it (`pipeline.stream.parts`); `pipeline.stream.jobs` runs the parts of many videos.
+time shard of it (`pipeline.stream.parts`); `pipeline.stream.workers` runs the parts of many videos;
+`pipeline.stream.restore` streams frames without files or parts.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
 from model import CDVDTSP
@@ -25,7 +25,7 @@ from pipeline.precision import precision_context
 from pipeline.stream.engine import StreamingEngine
 from pipeline.stream.parts import Part, decode_range
 from pipeline.stream.windows import first_restored
-from pipeline.video.frames import to_model, to_pixels, to_uint8
+from pipeline.video.frames import to_model, to_pixels
 from pipeline.video.readers import open_reader
 from pipeline.video.writer import Output
 
@@ -75,35 +75,6 @@ def _to_host(
     done = torch.cuda.Event()
     done.record(stream)  # after every copy above
     return hosts, done
-
-
-def restore_frames(
-    model: CDVDTSP, frames: Iterable[np.ndarray], config: DeblurConfig, device: torch.device | str = "cpu"
-) -> Iterator[np.ndarray]:
-    """Deblur frames from any source (a frame folder, a decoder), in order, without files or threads.
-
-    Args:
-        frames: (H, W, 3) uint8 RGB images.
-
-    Yields:
-        (H, W, 3) uint8 restored images, one per input image.
-    """
-    device = torch.device(device)
-
-    def chunks() -> Iterator[torch.Tensor]:
-        batch = []
-        for image in frames:
-            batch.append(torch.from_numpy(np.array(image)))  # a writable copy of a possibly read-only frame
-            if len(batch) == config.chunk:
-                yield to_model(torch.stack(batch).to(device))
-                batch = []
-        if batch:
-            yield to_model(torch.stack(batch).to(device))
-
-    engine = StreamingEngine(model, border=config.border, group=config.group)
-    with precision_context(device, config.precision):
-        for restored in engine.run(chunks()):
-            yield from to_uint8(restored.float()).cpu().numpy()
 
 
 def fingerprint(model: CDVDTSP, config: DeblurConfig, settings: dict | None = None) -> dict:

@@ -22,7 +22,7 @@ import torch
 
 from model import CDVDTSP
 from pipeline.errors import DaliDecodeError, VideoError, cannot_write
-from pipeline.stream.deblur import deblur_part, fingerprint
+from pipeline.stream.deblur_part import deblur_part, fingerprint
 from pipeline.stream.parts import Part, plan
 from pipeline.video.probe import probe
 from pipeline.video.writer import Output
@@ -48,7 +48,7 @@ class DeblurResult:
 
 
 @dataclass
-class Video:
+class JobInput:
     """One input of a job: its source and its output, or why it cannot be deblurred."""
 
     source: Path
@@ -91,19 +91,20 @@ def open_video(model: CDVDTSP, source: Path, output: Path, config: DeblurConfig,
 
 def open_videos(model: CDVDTSP, sources: list[Path], outputs: list[Path], config: DeblurConfig,
                 settings: dict | None, *, prepare: bool, overwrite: bool = False,
-                resume: bool = False) -> list[Video]:
+                resume: bool = False) -> list[JobInput]:
     """`open_video` for each input; one that fails carries its error instead of an output."""
     videos = []
     for source, output in zip(sources, outputs):
         try:
-            videos.append(Video(source, open_video(model, source, output, config, settings, prepare=prepare,
-                                                   overwrite=overwrite, resume=resume, inputs=sources)))
+            opened = open_video(model, source, output, config, settings, prepare=prepare, overwrite=overwrite,
+                                resume=resume, inputs=sources)
+            videos.append(JobInput(source, opened))
         except (VideoError, ValueError, OSError) as error:
-            videos.append(Video(source, error=_message(source, error)))
+            videos.append(JobInput(source, error=_message(source, error)))
     return videos
 
 
-def plan_videos(videos: list[Video], workers: int) -> list[Part]:
+def plan_videos(videos: list[JobInput], workers: int) -> list[Part]:
     """The work list for ``workers`` workers: every unfinished segment of every openable video, in parts."""
     outputs = [video.output for video in videos]
     missing = [output.work.missing(output.info.num_frames) if output else [] for output in outputs]
@@ -126,7 +127,7 @@ class Worker:
     """
 
     model: CDVDTSP
-    videos: list[Video]
+    videos: list[JobInput]
     parts: list[Part]
     config: DeblurConfig
     device: torch.device
@@ -257,8 +258,9 @@ def deblur_video(
     Raises:
         VideoError: unreadable or corrupt input, an unusable output path, or an encoder failure.
     """
-    video = Video(Path(source), open_video(model, Path(source), Path(output), config, settings, prepare=True,
-                                           overwrite=overwrite, resume=resume))
+    opened = open_video(model, Path(source), Path(output), config, settings, prepare=True,
+                        overwrite=overwrite, resume=resume)
+    video = JobInput(Path(source), opened)
     parts, started = plan_videos([video], 1), time.perf_counter()
     worker = Worker(model, [video], parts, config, torch.device(device), keep_going=False,
                     on_frames=on_frames)
