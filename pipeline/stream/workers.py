@@ -1,8 +1,8 @@
-"""Deblurring jobs: videos prepared once, their parts shared by workers, each output joined once.
+"""The workers of a deblurring job (`pipeline.stream.job`): parts shared out, each output joined once.
 
-    rank 0: probe + prepare every output's work folder, plan the parts (`parts.plan`)  -> the work list
+    rank 0 (`Job.open`): probe + prepare every output's work folder, plan the parts -> the work list
     every worker: take the next unclaimed part (an O_EXCL claim file in its video's work folder), restore
-        it (`deblur.deblur_part`), mark it done; whoever finishes a video's last part joins its output
+        it (`deblur_part`), mark it done; whoever finishes a video's last part joins its output
 
 Workers share nothing but the filesystem (a shared one across nodes) and the work list, so one worker or
 many (torchrun) run the same code, and a video's output does not depend on how its parts were shared out.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,9 +22,8 @@ import torch
 
 from model import CDVDTSP
 from pipeline.errors import DaliDecodeError, VideoError, cannot_write
-from pipeline.stream.deblur_part import deblur_part, fingerprint
+from pipeline.stream.deblur_part import deblur_part
 from pipeline.stream.parts import Part, plan
-from pipeline.video.probe import probe
 from pipeline.video.writer import Output
 
 if TYPE_CHECKING:  # pipeline.config imports this package's vocabularies (`windows.BORDERS`)
@@ -33,18 +32,6 @@ if TYPE_CHECKING:  # pipeline.config imports this package's vocabularies (`windo
 log = logging.getLogger(__name__)
 
 JOIN = "join"  # the claim of the worker that joins a video's output
-
-
-@dataclass(frozen=True)
-class DeblurResult:
-    """What `deblur_video` did."""
-
-    source: Path
-    output: Path
-    frames: int  # frames written by this run (fewer than the video's when it resumed)
-    seconds: float
-    reader: str
-    resumed_from: int
 
 
 @dataclass
@@ -68,50 +55,6 @@ class PartResult:
     reader: str = "-"
     error: str | None = None
     ended: float = field(default_factory=time.time)  # wall clock, comparable between workers
-
-
-def open_video(model: CDVDTSP, source: Path, output: Path, config: DeblurConfig, settings: dict | None,
-               *, prepare: bool, overwrite: bool = False, resume: bool = False,
-               inputs: Sequence[Path] = ()) -> Output:
-    """The output of ``source`` at ``output``; ``prepare``: take its lock and make its work folder ready
-    (rank 0, once; `Output.release` when the job ends), refusing an output that is ``source`` or one of
-    the job's other ``inputs``.
-
-    Raises:
-        VideoError: unreadable input or unusable output.
-    """
-    info = probe(source)
-    result = Output(output, info, format=config.format, codec=config.codec, crf=config.crf,
-                    compare=config.compare, segment_frames=config.segment, bits=config.bits,
-                    settings=fingerprint(model, config, settings))
-    if prepare:
-        result.prepare(overwrite=overwrite, resume=resume, inputs=inputs)
-    return result
-
-
-def open_videos(model: CDVDTSP, sources: list[Path], outputs: list[Path], config: DeblurConfig,
-                settings: dict | None, *, prepare: bool, overwrite: bool = False,
-                resume: bool = False) -> list[JobInput]:
-    """`open_video` for each input; one that fails carries its error instead of an output."""
-    videos = []
-    for source, output in zip(sources, outputs):
-        try:
-            opened = open_video(model, source, output, config, settings, prepare=prepare, overwrite=overwrite,
-                                resume=resume, inputs=sources)
-            videos.append(JobInput(source, opened))
-        except (VideoError, ValueError, OSError) as error:
-            videos.append(JobInput(source, error=_message(source, error)))
-    return videos
-
-
-def plan_videos(videos: list[JobInput], workers: int) -> list[Part]:
-    """The work list for ``workers`` workers: every unfinished segment of every openable video, in parts."""
-    outputs = [video.output for video in videos]
-    missing = [output.work.missing(output.info.num_frames) if output else [] for output in outputs]
-    frames = [(output.work.end() or output.info.num_frames) if output else 0 for output in outputs]
-    pixels = [output.info.width * output.info.height if output else 1 for output in outputs]
-    segment = next((output.segment_frames for output in outputs if output), 1)
-    return plan(missing, frames, segment, workers, pixels)
 
 
 @dataclass
@@ -225,7 +168,7 @@ class Worker:
         gone since it was opened is said to have gone, whatever failed on its account (its reader, or the
         join that copies its audio)."""
         source = self.videos[index].source
-        message = _message(source, error) if source.is_file() else (
+        message = one_line(source, error) if source.is_file() else (
             f"{source}: was deleted or moved while it was being read; put it back and rerun with --resume")
         self.videos[index].output.work.fail(message)
         return PartResult(index, start, frames, time.perf_counter() - started, self.rank, error=message)
@@ -236,44 +179,6 @@ class Worker:
             self.on_part(result)
 
 
-def deblur_video(
-    model: CDVDTSP, source: str | Path, output: str | Path, config: DeblurConfig, *,
-    device: torch.device | str = "cpu", overwrite: bool = False, resume: bool = False,
-    on_frames: Callable[[int], None] | None = None, settings: dict | None = None,
-) -> DeblurResult:
-    """Deblur ``source`` into ``output`` (a video file, or a PNG folder with ``config.format == "png"``) in
-    this process.
-
-    Args:
-        model: the cascade, already on ``device`` and in eval mode.
-        config: border, chunking, precision, reader and output options.
-        overwrite: replace an existing output (otherwise it is an error).
-        resume: continue an interrupted run's finished segments; the result equals an uninterrupted run.
-        on_frames: called with the number of frames just handed to the writer.
-        settings: extra values that must match for a resume (e.g. the checkpoint).
-
-    A file that DALI fails to decode with ``config.reader == "auto"`` is done again with PyAV (a warning
-    says so), so one output never mixes two decoders' colour conversions.
-
-    Raises:
-        VideoError: unreadable or corrupt input, an unusable output path, or an encoder failure.
-    """
-    opened = open_video(model, Path(source), Path(output), config, settings, prepare=True,
-                        overwrite=overwrite, resume=resume)
-    video = JobInput(Path(source), opened)
-    parts, started = plan_videos([video], 1), time.perf_counter()
-    worker = Worker(model, [video], parts, config, torch.device(device), keep_going=False,
-                    on_frames=on_frames)
-    try:
-        done = [result for result in worker.run() if result.start is not None]
-    finally:
-        video.output.release()
-    info = video.output.info
-    return DeblurResult(info.path, video.output.path, sum(result.frames for result in done),
-                        time.perf_counter() - started, done[-1].reader if done else "none",
-                        parts[0].start if parts else info.num_frames)
-
-
-def _message(source: Path, error: BaseException) -> str:
+def one_line(source: Path, error: BaseException) -> str:
     """``error`` as one line that names ``source`` once."""
     return str(error) if str(error).startswith(str(source)) else f"{source}: {error}"
