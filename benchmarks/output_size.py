@@ -72,7 +72,7 @@ def main(argv=None) -> int:
             output.join()
         finally:
             output.release()
-        segment = output.segment_frames
+        segment = output.segments.size
         one_stream(outputs["one stream, writer's settings"], frames, pts, info,
                    {"crf": crf, "bf": "0", "g": str(len(frames))})
         one_stream(outputs["one stream, FFmpeg defaults"], frames, pts, info, {"crf": crf})

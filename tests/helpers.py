@@ -99,7 +99,7 @@ class VideoWriter:
         try:
             missing = self.work.missing(info.num_frames)
             self._complete = self.output.complete()
-            self.resume_frame = self.work.end() if self._complete else missing[0] * self.output.segment_frames
+            self.resume_frame = self.work.end() if self._complete else missing[0] * self.output.segments.size
             self._part = None if self._complete else self.output.writer(self.resume_frame, last=True,
                                                                           queue_depth=queue_depth)
         except BaseException:

@@ -17,6 +17,7 @@ from pipeline.stream.engine import StreamingEngine
 from pipeline.stream.job import Job, deblur_video, resume_settings
 from pipeline.video.frames import to_model, to_uint8
 from pipeline.video.probe import probe
+from pipeline.video.segments import Segments
 from pipeline.video.sequences import read_frames
 from pipeline.video.workfolder import WorkFolder
 
@@ -122,7 +123,7 @@ def test_resume_after_interrupt_equals_uninterrupted_run(clip, tiny_model, tmp_p
     whole = deblur_video(tiny_model, clip, tmp_path / "whole.mp4", config)
     seen = []
 
-    work = WorkFolder(tmp_path / "resumed.mp4", {}, config.segment)
+    work = WorkFolder(tmp_path / "resumed.mp4", Segments(config.segment))
 
     def interrupt(count):  # once a segment is on disk (the encoder thread runs behind the model)
         seen.append(count)

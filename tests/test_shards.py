@@ -19,6 +19,7 @@ from pipeline.stream.job import Job, deblur_video
 from pipeline.stream.parts import Part, decode_range, plan
 from pipeline.stream.windows import BORDERS
 from pipeline.video.probe import probe
+from pipeline.video.segments import Segments
 from pipeline.video.sequences import read_image
 
 from .helpers import TINY, TINY_ARGS, seeded_model
@@ -63,25 +64,25 @@ def finished(run: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
 def test_plan_cuts_by_frames_longest_first():
     """A 1000-frame video and two 40-frame ones on 2 workers: parts of about 1080 / 8 frames, on segment
     boundaries, covering every frame once; the part with the last segment reads to the end."""
-    parts = plan([list(range(16)), [0], [0]], [1000, 40, 40], segment_frames=64, workers=2)
+    parts = plan([list(range(16)), [0], [0]], [1000, 40, 40], Segments(64), workers=2)
     long = sorted((p for p in parts if p.video == 0), key=lambda p: p.start)
     assert [(p.start, p.stop) for p in long] == [(0, 128), (128, 256), (256, 384), (384, 512), (512, 640),
                                                   (640, 768), (768, 896), (896, None)]
     assert [p.video for p in parts[-2:]] == [1, 2]  # the short videos last: they fill the gaps
-    assert plan([list(range(16))], [1000], 64, workers=1) == [Part(0, 0, None)]
+    assert plan([list(range(16))], [1000], Segments(64), workers=1) == [Part(0, 0, None)]
 
 
 def test_plan_weighs_frames_by_their_pixels():
     """Two 1024-frame videos, one with 4x the pixels: its parts hold a quarter of the frames."""
-    parts = plan([list(range(16)), list(range(16))], [1024, 1024], 64, workers=2, pixels=[4, 1])
+    parts = plan([list(range(16)), list(range(16))], [1024, 1024], Segments(64), workers=2, pixels=[4, 1])
     sizes = {video: {p.frames(1024) for p in parts if p.video == video} for video in (0, 1)}
     assert sizes == {0: {128}, 1: {512}}
 
 
 def test_plan_keeps_finished_segments_and_a_video_shorter_than_the_workers():
-    assert plan([[1, 2, 5, 6]], [400], 64, workers=1) == [Part(0, 64, 192), Part(0, 320, None)]
-    assert plan([[0]], [3], 64, workers=8) == [Part(0, 0, None)]
-    assert plan([[0, 1, 2]], [3], 1, workers=2) == [Part(0, 0, 1), Part(0, 1, 2), Part(0, 2, None)]
+    assert plan([[1, 2, 5, 6]], [400], Segments(64), workers=1) == [Part(0, 64, 192), Part(0, 320, None)]
+    assert plan([[0]], [3], Segments(64), workers=8) == [Part(0, 0, None)]
+    assert plan([[0, 1, 2]], [3], Segments(1), workers=2) == [Part(0, 0, 1), Part(0, 1, 2), Part(0, 2, None)]
 
 
 def test_decode_range_adds_context_within_the_video():
@@ -105,7 +106,8 @@ def test_parts_in_any_order_join_to_the_whole_run(make_clip, tiny_model, tmp_pat
     config = DeblurConfig(chunk=3, segment=3, border=border, reader=reader)
     deblur_video(tiny_model, source, tmp_path / "whole.mp4", config)
     output = Job(tiny_model, config).open_output(source, tmp_path / "parts.mp4", prepare=True)
-    parts = plan([output.work.missing(output.info.num_frames)], [output.info.num_frames], 3, workers=3)
+    frames = output.info.num_frames
+    parts = plan([output.work.missing(frames)], [frames], Segments(3), workers=3)
     assert [part.start for part in parts] == [0, 3, 6, 9]  # the last part, frame 9, holds one frame
     for part in reversed(parts):
         deblur_part(tiny_model, output, part, config, device=torch.device("cpu"), reader=reader)
@@ -223,7 +225,7 @@ def test_parts_on_cuda_join_to_the_whole_run(make_clip, tmp_path):
     config = DeblurConfig(chunk=3, segment=3)
     deblur_video(model, source, tmp_path / "whole.mp4", config, device="cuda")
     output = Job(model, config, device="cuda").open_output(source, tmp_path / "parts.mp4", prepare=True)
-    for part in reversed(plan([output.work.missing(10)], [10], 3, workers=3)):
+    for part in reversed(plan([output.work.missing(10)], [10], Segments(3), workers=3)):
         deblur_part(model, output, part, config, device=torch.device("cuda"), reader="auto")
     output.join()
     assert packets(tmp_path / "parts.mp4") == packets(tmp_path / "whole.mp4")

@@ -59,8 +59,8 @@ class LiveView:
                                      workers="")
                 continue
             reports = output.work.reports()
-            workers = sorted({report["worker"] for report in reports})
-            self.progress.update(task, completed=total - planned + sum(r["frames"] for r in reports),
+            workers = sorted({report.worker for report in reports})
+            self.progress.update(task, completed=total - planned + sum(r.frames for r in reports),
                                  workers=" ".join(f"r{worker}" for worker in workers))
 
 

@@ -32,7 +32,7 @@ from pipeline.runtime import prepare_model
 from pipeline.stream.parts import Part, plan
 from pipeline.stream.workers import JobInput, PartResult, Worker, one_line
 from pipeline.video.probe import probe
-from pipeline.video.segments import chroma_of
+from pipeline.video.segments import Segments, chroma_of
 from pipeline.video.workfolder import make_folder
 from pipeline.video.writer import Output
 
@@ -195,7 +195,7 @@ class Job:
         missing = [output.work.missing(output.info.num_frames) if output else [] for output in outputs]
         frames = [(output.work.end() or output.info.num_frames) if output else 0 for output in outputs]
         pixels = [output.info.width * output.info.height if output else 1 for output in outputs]
-        return plan(missing, frames, self.config.segment, self.process.world_size, pixels)
+        return plan(missing, frames, Segments(self.config.segment), self.process.world_size, pixels)
 
     def run(self, *, on_frames: Callable[[int], None] | None = None,
             on_part: Callable[[PartResult], None] | None = None) -> list[PartResult]:

@@ -149,7 +149,7 @@ class Worker:
         try:
             # Segments made before a failover to PyAV (or by no part at all) are redone here.
             frames = output.work.end() or output.info.num_frames
-            for part in plan([work.missing(frames)], [frames], output.segment_frames, 1):
+            for part in plan([work.missing(frames)], [frames], output.segments, 1):
                 self._record(self._run_part(Part(index, part.start, part.stop)))
                 if work.failure() is not None:
                     return

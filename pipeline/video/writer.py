@@ -32,8 +32,17 @@ from pipeline.video.hdr import hdr_options
 from pipeline.video.join import join_segments
 from pipeline.video.lock import OutputLock
 from pipeline.video.probe import VideoInfo, probe
-from pipeline.video.segments import CHROMAS, PngFrames, Sink, VideoSegments, chroma_of, encodes_bits, pix_fmt
-from pipeline.video.workfolder import WorkFolder
+from pipeline.video.segments import (
+    CHROMAS,
+    PngFrames,
+    Segments,
+    Sink,
+    VideoSegments,
+    chroma_of,
+    encodes_bits,
+    pix_fmt,
+)
+from pipeline.video.workfolder import ResumeKey, WorkFolder
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +85,8 @@ class Output:
     ) -> None:
         if format not in OUTPUT_FORMATS:
             raise ValueError(f"format must be one of {OUTPUT_FORMATS}, got {format!r}")
-        if segment_frames < 1:
-            raise ValueError(f"segment_frames must be >= 1, got {segment_frames}")
         self.path, self.info, self.format, self.compare = Path(path), info, format, compare
-        self.segment_frames, self.codec = segment_frames, codec
+        self.segments, self.codec = Segments(segment_frames), codec
         self.encoder_options = hdr_options(codec, info.hdr, {"crf": str(crf), **(options or {})})
         if info.hdr and format == "video" and codec not in HDR_CARRIERS:
             log.warning("%s: HDR mastering metadata not written (%s cannot carry it; %s can)",
@@ -100,12 +107,12 @@ class Output:
                 self.chroma_loss = (f"{self.chroma} input written as {written}: {codec} has no "
                                     f"{self.chroma} format")
                 log.warning("%s: %s", info.path, self.chroma_loss)
-        self.work = WorkFolder(self.path, dict(
+        self.work = WorkFolder(self.path, self.segments, ResumeKey(
             source=str(info.path.resolve()), source_bytes=info.path.stat().st_size,
             num_frames=info.num_frames,
             format=format, codec=codec, crf=crf, options=dict(options or {}), compare=compare,
             bits=self.bits, pix_fmt=self.pix_fmt, segment_frames=segment_frames,
-            settings=dict(settings or {})), segment_frames)
+            settings=dict(settings or {})))
         self._container = container_format(self.path, codec) if format == "video" else None
         self.lock = OutputLock(self.path)
 
@@ -139,7 +146,7 @@ class Output:
         """A new sink for one part's frames."""
         if self.format == "png":
             return PngFrames(self.work.path)
-        return VideoSegments(self.work.path, self.info, self.codec, self.encoder_options, self.segment_frames,
+        return VideoSegments(self.work.path, self.info, self.codec, self.encoder_options, self.segments,
                              self.pix_fmt)
 
     def writer(self, start: int, *, last: bool = False, reader: str = "",
@@ -185,21 +192,21 @@ class Output:
     def _checked_frames(self) -> int:
         """The frame count of a complete set of matching segments; VideoError naming what is wrong."""
         self.work.check()
-        end, size = self.work.end(), self.segment_frames
+        end, segments = self.work.end(), self.segments
         if end is None:
             raise VideoError(self.work.path, "is incomplete: no part reached the end of the video "
                                              "(rerun with --resume)")
         done = self.work.finished()
-        gaps = [k for k in range(-(-end // size)) if k not in done]
+        gaps = [k for k in range(segments.count(end)) if k not in done]
         if gaps:
-            raise VideoError(self.work.path, f"is incomplete: frames {gaps[0] * size}-"
-                                             f"{min((gaps[0] + 1) * size, end) - 1} ({len(gaps)} segment(s)) "
-                                             "are not finished (rerun with --resume)")
-        readers = {record["reader"] for record in done.values()}
+            first, stop = segments.bounds(gaps[0], end)
+            raise VideoError(self.work.path, f"is incomplete: frames {first}-{stop - 1} ({len(gaps)} "
+                                             "segment(s)) are not finished (rerun with --resume)")
+        readers = {record.reader for record in done.values()}
         if len(readers) > 1:
             raise VideoError(self.work.path, f"parts were decoded by different readers "
                                              f"({', '.join(sorted(readers))}); rerun with --resume")
-        counted = sum(done[k]["frames"] for k in range(-(-end // size)))
+        counted = sum(done[k].frames for k in range(segments.count(end)))
         if counted != end:
             raise VideoError(self.work.path, f"segments hold {counted} frames, the video {end}")
         if self.format == "video":
@@ -219,8 +226,8 @@ class PartWriter:
 
     def __init__(self, output: Output, start: int, *, last: bool = False, reader: str = "",
                  queue_depth: int = 4) -> None:
-        if start % output.segment_frames:
-            raise ValueError(f"a part starts on a segment boundary (a multiple of {output.segment_frames}), "
+        if start % output.segments.size:
+            raise ValueError(f"a part starts on a segment boundary (a multiple of {output.segments.size}), "
                              f"got frame {start}")
         if queue_depth < 1:
             raise ValueError(f"queue_depth must be >= 1, got {queue_depth}")
@@ -232,7 +239,7 @@ class PartWriter:
         self._state = "open"
         work = output.work
         self._thread = EncoderThread(
-            self._sink, output=output.path, start=start, segment_frames=output.segment_frames,
+            self._sink, output=output.path, start=start, segments=output.segments,
             queue_depth=queue_depth, checkpoint=lambda segment, frames: work.seal(segment, frames, reader))
 
     def __enter__(self) -> "PartWriter":
