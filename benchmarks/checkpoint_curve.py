@@ -19,7 +19,7 @@ from rich.table import Table
 from model import load_checkpoint
 from pipeline.cli.train_default import CANDIDATES, CONFIG, mean_gain, score
 from pipeline.config import load_config
-from pipeline.evaluation import frame_folder_videos
+from pipeline.data.scored import frame_folder_videos
 from pipeline.measure.runinfo import command_line, stamp
 
 

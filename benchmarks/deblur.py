@@ -33,8 +33,8 @@ from pipeline.config import load_config
 from pipeline.measure.clips import looped_clip
 from pipeline.measure.runinfo import command_line, stamp
 from pipeline.measure.timing import paired_ratio, time_interleaved
+from pipeline.stream import deblur_video
 from pipeline.stream.engine import StreamingEngine, naive_windows
-from pipeline.stream.jobs import deblur_video
 from pipeline.video.frames import to_model
 from pipeline.video.sequences import read_frames
 

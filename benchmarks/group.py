@@ -24,7 +24,7 @@ from model import CDVDTSP
 from pipeline.config import load_config
 from pipeline.measure.profiling import profile_groups
 from pipeline.measure.runinfo import command_line, stamp
-from pipeline.memory_format import FORMATS
+from pipeline.memory_format import MEMORY_FORMATS
 from pipeline.runtime import compute_device
 
 
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     parser.add_argument("--groups", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--precision", default="fp32")
-    parser.add_argument("--formats", nargs="+", default=["contiguous"], choices=list(FORMATS),
+    parser.add_argument("--formats", nargs="+", default=["contiguous"], choices=list(MEMORY_FORMATS),
                         help="weight layouts (deblur.memory_format)")
     parser.add_argument("--device", help="cpu or cuda[:N] (default: cuda when available)")
     parser.add_argument("--config")

@@ -37,8 +37,9 @@ from pipeline.cli import deblur
 from pipeline.cli.build_training_set import SOURCES
 from pipeline.data.prepare import fit_width
 from pipeline.data.protocol import CONDITIONS, condition_pairs
+from pipeline.data.scored import Video
 from pipeline.data.trainset import Sources, footage_items
-from pipeline.evaluation import Video, outputs_restore_fn, score
+from pipeline.evaluation import outputs_restore_fn, score
 from pipeline.measure.runinfo import command_line, stamp
 from pipeline.runtime import compute_device
 from pipeline.video.colour import Colour

@@ -5,7 +5,7 @@
 The writer encodes segments of 64 frames separately (each opens with a keyframe) without B-frames, so that
 a resumed run and a run cut into time shards make the same bytes as an uninterrupted one. Here the same
 decoded frames of ``--source`` (default: the 1280x720 cockatoo footage) are written three ways at the
-same CRF: by the writer (`VideoWriter`, as ``deblur`` writes), as one stream with the writer's settings
+same CRF: by the writer (`Output`, as ``deblur`` writes), as one stream with the writer's settings
 (no B-frames, one keyframe), and as one stream with libx264's defaults, which are FFmpeg's
 (``ffmpeg -i in -c:v libx264 -crf 18``: B-frames, a keyframe every 250 frames at most). For each: bytes
 and the PSNR of its decoded frames against the frames it was given.
@@ -28,7 +28,7 @@ from pipeline.video.encoder import Encoder
 from pipeline.video.probe import probe
 from pipeline.video.readers import open_reader
 from pipeline.video.sequences import read_frames
-from pipeline.video.writer import VideoWriter
+from pipeline.video.writer import Output
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -64,9 +64,15 @@ def main(argv=None) -> int:
             "one stream, writer's settings": work / "no_b.mp4",
             "one stream, FFmpeg defaults": work / "defaults.mp4",
         }
-        with VideoWriter(outputs["writer"], info, crf=args.crf) as writer:
-            writer.write(frames, pts)
-        segment = writer.output.segment_frames
+        output = Output(outputs["writer"], info, crf=args.crf)
+        output.prepare()
+        try:
+            with output.writer(0, last=True) as writer:
+                writer.write(frames, pts)
+            output.join()
+        finally:
+            output.release()
+        segment = output.segments.size
         one_stream(outputs["one stream, writer's settings"], frames, pts, info,
                    {"crf": crf, "bf": "0", "g": str(len(frames))})
         one_stream(outputs["one stream, FFmpeg defaults"], frames, pts, info, {"crf": crf})

@@ -4,7 +4,7 @@
         --json benchmarks/results/precision_cpu.json
 
 Frames ``--start`` .. ``--start + --frames - 1`` of a real clip (1280x720 cockatoo by default) go through
-the streaming engine (`pipeline.stream.deblur.restore_frames`) once in fp32 and once per ``--precision`` under
+the streaming engine (`pipeline.stream.restore_frames`) once in fp32 and once per ``--precision`` under
 autocast, with ``--checkpoint``, else the default checkpoint, else seeded untrained weights (said in the
 results). Reported per precision: PSNR of its uint8 output against the fp32 output, the largest per-pixel
 difference in levels, the share of differing pixels, and seconds per frame. Real 720p frames matter: the
@@ -27,7 +27,7 @@ from pipeline.config import DeblurConfig, load_config
 from pipeline.measure.runinfo import command_line, stamp
 from pipeline.metrics import mean_psnr
 from pipeline.runtime import build_model, compute_device
-from pipeline.stream.deblur import restore_frames
+from pipeline.stream import restore_frames
 from pipeline.video.sequences import read_frames
 
 CLIP = FOOTAGE / "cockatoo.mp4"

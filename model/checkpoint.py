@@ -212,12 +212,12 @@ def save_pwc_weights(model: CDVDTSP, path: str | os.PathLike) -> None:
     """
     state = OrderedDict((official_key(f"flow.{k}")[len(_PWC_PREFIX):], v)
                         for k, v in model.flow.state_dict().items())
-    _atomic_save(state, path)
+    atomic_save(state, path)
 
 
 def save_checkpoint(model: CDVDTSP, path: str | os.PathLike, **extra) -> None:
     """Write a project checkpoint (config + weights + ``extra`` entries) atomically."""
-    _atomic_save({"format": FORMAT, "version": VERSION, "config": asdict(model.config),
+    atomic_save({"format": FORMAT, "version": VERSION, "config": asdict(model.config),
                   "model": model.state_dict(), **extra}, path)
 
 
@@ -226,10 +226,11 @@ def save_official(model: CDVDTSP, path: str | os.PathLike) -> None:
     if model.config.residual:
         raise CheckpointError("a model with model.residual has no official format (the official net has no "
                               "global residual): save it with save_checkpoint")
-    _atomic_save(official_state_dict(model), path)
+    atomic_save(official_state_dict(model), path)
 
 
-def _atomic_save(obj: object, path: str | os.PathLike) -> None:
+def atomic_save(obj: object, path: str | os.PathLike) -> None:
+    """``torch.save(obj, path)`` through a partial file renamed into place: a crash leaves the old file."""
     path = Path(path)
     partial = path.with_name(f".{path.name}.partial")
     torch.save(obj, partial)

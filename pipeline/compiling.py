@@ -25,18 +25,27 @@ from torch.utils._pytree import tree_map_only
 from model import CDVDTSP
 from model.correlation import correlation
 
-MODES = ("off", "correlation", "default", "max-autotune", "reduce-overhead")
+COMPILE_MODES = ("off", "correlation", "default", "max-autotune", "reduce-overhead")
 GRAPHED = ("max-autotune", "reduce-overhead")  # the modes whose compiled code replays CUDA graphs
 
 
 def compile_model(model: CDVDTSP, mode: str, backend: str = "inductor") -> CDVDTSP:
-    """Compile ``model``'s per-call pieces in place with ``mode`` (one of `MODES`; "off": nothing) and
+    """Compile ``model``'s per-call pieces in place with ``mode`` (one of `COMPILE_MODES`; "off": nothing) and
     ``backend`` (tests trace with "eager", which skips code generation, or a stand-in for CUDA graphs);
-    returns it. Each piece's ``forward`` is replaced, so state-dict keys are unchanged."""
-    if mode not in MODES:
-        raise ValueError(f"compile mode must be one of {MODES}, got {mode!r}")
-    if mode == "off":
+    returns it. Each piece's ``forward`` is replaced, so state-dict keys are unchanged; the mode is kept as
+    ``model.compile_mode``, and compiling again in that mode does nothing.
+
+    Raises:
+        ValueError: an unknown mode, or a model already compiled in another mode.
+    """
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"compile mode must be one of {COMPILE_MODES}, got {mode!r}")
+    compiled = getattr(model, "compile_mode", "off")
+    if compiled != "off" and compiled != mode:
+        raise ValueError(f"the model is already compiled with mode {compiled!r}, not {mode!r}")
+    if mode == "off" or compiled == mode:
         return model
+    model.compile_mode = mode
     if mode == "correlation":
         fused = torch.compile(correlation, dynamic=True, backend=backend)
         for decoder in model.flow.decoders:

@@ -4,7 +4,10 @@ Unknown keys are errors that name the key (a typo must never silently become a d
 type-checked against the schema, and the resolved config can be written back next to outputs.
 """
 import dataclasses
+import inspect
 import logging
+import re
+import textwrap
 import types
 import typing
 from dataclasses import dataclass, field
@@ -14,9 +17,13 @@ from typing import Literal
 import yaml
 
 from model import ModelConfig
-from pipeline.compiling import MODES as COMPILE_MODES
-from pipeline.memory_format import FORMATS as MEMORY_FORMATS
+from pipeline.compiling import COMPILE_MODES
+from pipeline.memory_format import MEMORY_FORMATS
 from pipeline.precision import PRECISIONS, TRAIN_PRECISIONS
+from pipeline.stream.engine import GROUP
+from pipeline.stream.windows import BORDERS
+from pipeline.video.readers import READERS
+from pipeline.video.writer import OUTPUT_BITS, OUTPUT_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +63,15 @@ class DeblurConfig:
         memory_format: the weights' layout (`pipeline.memory_format`): contiguous, or channels_last.
     """
 
-    border: Literal["reflect", "replicate", "official"] = "reflect"
+    border: Literal[BORDERS] = "reflect"
     chunk: int = 16
-    group: int = 4
+    group: int = GROUP
     precision: Literal[PRECISIONS] = "fp32"
-    reader: Literal["auto", "dali", "pyav"] = "auto"
-    format: Literal["video", "png"] = "video"
+    reader: Literal[READERS] = "auto"
+    format: Literal[OUTPUT_FORMATS] = "video"
     codec: str = "libx264"
     crf: int = 18
-    bits: Literal["auto", 8, 10] = "auto"
+    bits: Literal[("auto", *OUTPUT_BITS)] = "auto"
     compare: bool = False
     segment: int = 64
     queue: int = 4
@@ -162,7 +169,7 @@ class TrainConfig:
 @dataclass
 class FlowConfig:
     """PWC-Net pretraining on rendered motion and real footage
-    (`pipeline.flow_training`, `scripts/pretrain_flow.py`).
+    (`pipeline.training.flow`, `scripts/pretrain_flow.py`).
 
     Attributes:
         photos: folder of the training photographs; val_photos: held-out ones, for the EPE figures.
@@ -415,3 +422,40 @@ def dump_config(config, path: str | Path | None = None) -> str:
     if path is not None:
         Path(path).write_text(text)
     return text
+
+
+def defaults_yaml() -> str:
+    """``configs/default.yaml``: every key of `Config` at its default, each section and key with its
+    description from the dataclasses' docstrings (``scripts/default_config.py`` writes it; a test holds the
+    file equal to this)."""
+    lines = ["# Every config key at its default: generated from pipeline/config.py (and model/config.py) by",
+             "# `python scripts/default_config.py`; edit the dataclasses, not this file.", ""]
+    hints = typing.get_type_hints(Config)
+    for section in (f.name for f in dataclasses.fields(Config) if f.init):
+        schema = hints[section]
+        doc = inspect.getdoc(schema)
+        summary = " ".join(doc.partition("\n\n")[0].split())  # the docstring's first paragraph
+        lines += [*(f"# {line}" for line in textwrap.wrap(summary, 108)), f"{section}:"]
+        notes = _attribute_notes(doc)
+        for name, value in dataclasses.asdict(schema()).items():
+            for note in textwrap.wrap(notes.get(name, ""), 106):
+                lines.append(f"  # {note}")
+            flow = None if isinstance(value, list) else False  # lists on one line: [0.9, 0.999]
+            lines.append("  " + yaml.safe_dump({name: value}, default_flow_style=flow).strip())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _attribute_notes(doc: str) -> dict[str, str]:
+    """A docstring's ``Attributes:`` entries, ``name[, name]: text``, as first name -> text (one line)."""
+    notes: dict[str, str] = {}
+    attributes = doc.partition("Attributes:\n")[2]
+    entry = None
+    for line in attributes.splitlines():
+        found = re.match(r"^    (\w+(?:, \w+)*): (.*)", line)
+        if found:
+            entry = found[1].split(", ")[0]
+            notes[entry] = found[2]
+        elif entry is not None and line.startswith("        "):
+            notes[entry] += " " + line.strip()
+    return notes

@@ -1,10 +1,10 @@
 """Scoring restorations under the official protocol: one loop for ``evaluate``, ``deblur --sharp``,
 training's validation and the default checkpoint's recipe.
 
-A `Video` gives its sharp frames and, where there are some, its blurred input, as factories of (H, W, 3)
-uint8 frames; a restore function gives its restored frames (existing outputs: `outputs_restore_fn`; a
-model run over the blurred input: `model_restore_fn`). `score` steps through them in lockstep (frame
-counts and sizes must agree), and `report` / `write_csv` store the figures.
+A `Video` (`pipeline.data.scored`) gives its sharp frames and, where there are some, its blurred input,
+as factories of (H, W, 3) uint8 frames; a restore function gives its restored frames (existing outputs:
+`outputs_restore_fn`; a model run over the blurred input: `model_restore_fn`). `score` steps through them
+in lockstep (frame counts and sizes must agree), and `report` / `write_csv` store the figures.
 
 Protocol: RGB uint8, ``crop`` px cut from every side, PSNR with peak 255, MATLAB-style SSIM
 (`pipeline.metrics`); an average is the mean over all frames, not over videos.
@@ -14,7 +14,6 @@ import csv
 import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,43 +22,14 @@ import torch
 from model import CDVDTSP
 from pipeline import metrics
 from pipeline.config import DeblurConfig
-from pipeline.data.datasets import VideoPaths, discover_frame_pairs, find_sequence
+from pipeline.data.datasets import find_sequence
+from pipeline.data.scored import Video
 from pipeline.metrics import FrameScore, Scores, Summary
-from pipeline.stream.deblur import restore_frames
-from pipeline.video.sequences import read_frames, read_image, zip_frames
-
-Frames = Callable[[], Iterable[np.ndarray]]  # a factory: each call yields the video's (H, W, 3) uint8 frames
-
-
-@dataclass(frozen=True)
-class Video:
-    """One scored video: its name, its sharp frames and optionally its blurred input, each with the source
-    that error messages name."""
-
-    name: str
-    sharp: Frames
-    sharp_source: str
-    blurred: Frames | None = None
-    blurred_source: str | None = None
-
-    @classmethod
-    def of(cls, paths: VideoPaths) -> "Video":
-        """The video of an evaluation root's sequences (video files or frame folders)."""
-        blurred = paths.blurred
-        return cls(paths.name, lambda: read_frames(paths.gt), str(paths.gt),
-                   None if blurred is None else lambda: read_frames(blurred),
-                   None if blurred is None else str(blurred))
-
+from pipeline.stream import restore_frames
+from pipeline.video.sequences import read_frames, zip_frames
 
 RestoreFn = Callable[[Video], tuple[str, Iterable[np.ndarray]]]
 """The restored frames of one video: ``video -> (source, frames)``, frames (H, W, 3) uint8 in order."""
-
-
-def frame_folder_videos(root: str | Path) -> list[Video]:
-    """The videos of a DVD/GOPRO-style frame-folder root, blurred input included."""
-    return [Video(pair.name, lambda p=pair: map(read_image, p.sharp), str(pair.sharp[0].parent),
-                  lambda p=pair: map(read_image, p.blurred), str(pair.blurred[0].parent))
-            for pair in discover_frame_pairs(root)]
 
 
 def outputs_restore_fn(restored: Path, *, single: bool) -> RestoreFn:
@@ -75,7 +45,7 @@ def outputs_restore_fn(restored: Path, *, single: bool) -> RestoreFn:
 
 def model_restore_fn(model: CDVDTSP, config: DeblurConfig, device: torch.device, name: str) -> RestoreFn:
     """Restore each video's blurred input with ``model`` (on ``device``, in eval mode), streaming every
-    frame through the engine (`pipeline.stream.deblur.restore_frames`); ``name`` names the model."""
+    frame through the engine (`pipeline.stream.restore_frames`); ``name`` names the model."""
     def restore(video: Video) -> tuple[str, Iterable[np.ndarray]]:
         if video.blurred is None:
             raise ValueError(f"{video.sharp_source}: restoring needs the blurred input")

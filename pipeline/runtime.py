@@ -4,15 +4,24 @@
   is one; else the CPU.
 * `build_model`: the checkpoint given; else the bundled default checkpoint, unless the user chose another
   architecture (then seeded untrained weights of that shape, which the caller must say loudly).
+* `prepare_model`: the model as every deblurring path runs it (the job, `restore_frames`, ``evaluate``): on
+  its device, in the weights' layout ``deblur.memory_format``, compiled as ``deblur.compile``.
 """
+from __future__ import annotations
+
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from model import CDVDTSP, ModelConfig, default_checkpoint, load_checkpoint
 from model.checkpoint import stored_config
-from pipeline.config import Config
+from pipeline.compiling import compile_model
+from pipeline.memory_format import with_memory_format
+
+if TYPE_CHECKING:  # pipeline.config imports the stream package's vocabularies, whose runs prepare models here
+    from pipeline.config import Config, DeblurConfig
 
 UNTRAINED = "untrained (seeded)"
 # what a checkpoint's weights fix ("stages" they do not)
@@ -56,3 +65,11 @@ def build_model(config: Config, checkpoint: str | Path | None = None) -> tuple[C
         torch.manual_seed(0)
         return CDVDTSP(config.model), UNTRAINED
     return load_checkpoint(path, config=chosen_model_config(config)), str(path)
+
+
+def prepare_model(model: CDVDTSP, config: DeblurConfig, device: torch.device | str) -> CDVDTSP:
+    """``model`` in place on ``device``, its weights in ``config.memory_format``, its per-call pieces compiled
+    with ``config.compile`` (`pipeline.compiling`; once: preparing it again changes nothing); returns it.
+    Precision is not a property of the model: the runs apply it (`precision.precision_context`)."""
+    model = with_memory_format(model.to(device), config.memory_format)
+    return compile_model(model, config.compile)

@@ -15,9 +15,10 @@ import yaml
 from PIL import Image
 from skimage import data
 
+from model import CDVDTSP
 from pipeline.data.trainset import Sources
 
-from .helpers import FOOTAGE
+from .helpers import FOOTAGE, TINY, seeded_model
 
 CLIP_FRAMES = 30  # not a multiple of the chunk sizes the tests use: the tail must survive
 CLIP_SIZE = (160, 120)  # (W, H)
@@ -289,3 +290,10 @@ def sources(tmp_path):
     path = tmp_path / "sources.yaml"
     path.write_text(yaml.safe_dump(spec))
     return Sources.load(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> CDVDTSP:
+    """The seeded tiny cascade (`helpers.TINY`) that a module's streaming tests share, in eval mode. Jobs
+    prepare it in place: a test that asks for another layout or compile mode makes its own."""
+    return seeded_model(TINY, seed=3)

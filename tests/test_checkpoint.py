@@ -15,7 +15,7 @@ from model import (
     save_official,
 )
 
-from .helpers import seeded_clip, seeded_model
+from .helpers import TINY, seeded_clip, seeded_model
 from .official_reference import CDVD_TSP, Network
 
 OFFICIAL_KEYS = Path(__file__).parent / "data" / "official_state_dict.txt"
@@ -100,7 +100,7 @@ def test_pwc_weights_file_loads_into_flow_only(model, tmp_path):
     torch.save(pwc.state_dict(), tmp_path / "network-default.pytorch")
     torch.save({k.replace("module", "net"): v for k, v in pwc.state_dict().items()}, tmp_path / "net.pytorch")
     for name in ("network-default.pytorch", "net.pytorch"):
-        fresh = CDVDTSP(ModelConfig(features=4, resblocks=1))
+        fresh = CDVDTSP(TINY)
         before = {k: v.clone() for k, v in fresh.restore.state_dict().items()}
         load_pwc_weights(fresh, tmp_path / name)
         assert all(torch.equal(a, b)

@@ -15,7 +15,8 @@ from pipeline.video import readers
 from pipeline.video.colour import BT709, BT2020_NCL, SMPTE170M, Colour, DaliCorrection
 from pipeline.video.probe import probe
 from pipeline.video.readers import open_reader
-from pipeline.video.writer import VideoWriter
+
+from .helpers import VideoWriter
 
 BARS = np.array(
     [

@@ -5,12 +5,11 @@ import copy
 import pytest
 import torch
 
-from model import ModelConfig
 from pipeline.compiling import GRAPHED, compile_model
 from pipeline.memory_format import with_memory_format
 from pipeline.stream.engine import StreamingEngine
 
-from .helpers import seeded_model
+from .helpers import TINY, seeded_model
 
 
 def engine_output(model, video: torch.Tensor) -> torch.Tensor:
@@ -21,7 +20,7 @@ def engine_output(model, video: torch.Tensor) -> torch.Tensor:
 def test_traced_pieces_give_the_eager_bits():
     """Every piece traces whole (dynamo, eager backend: no code generation on a CPU test): the engine's
     frames are the eager ones bit for bit, and the state dict keeps its keys."""
-    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=3).eval()
+    model = seeded_model(TINY, seed=3).eval()
     video = torch.rand(6, 3, 32, 48, generator=torch.Generator().manual_seed(0))
     eager, keys = engine_output(model, video), list(model.state_dict())
     assert compile_model(model, "default", backend="eager") is model
@@ -49,7 +48,7 @@ def test_graphed_modes_give_the_engine_outputs_it_owns():
     modes still give the eager frames bit for bit: the engine keeps pyramids and restored positions across
     calls, so the pieces' outputs are cloned out. A mode without graphs clones nothing, and the stand-in
     then corrupts the frames: the test has teeth."""
-    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=3).eval()
+    model = seeded_model(TINY, seed=3).eval()
     video = torch.rand(6, 3, 32, 48, generator=torch.Generator().manual_seed(0))
     eager = engine_output(model, video)
     for mode in GRAPHED:
@@ -60,7 +59,7 @@ def test_graphed_modes_give_the_engine_outputs_it_owns():
 
 
 def test_unknown_modes_fail():
-    model = seeded_model(ModelConfig(features=4, resblocks=1))
+    model = seeded_model(TINY)
     with pytest.raises(ValueError, match="compile mode"):
         compile_model(model, "fast")
 
@@ -68,7 +67,7 @@ def test_unknown_modes_fail():
 def test_channels_last_weights_give_the_contiguous_frames_to_rounding():
     """Every 4-d weight goes channels-last, so the convolutions run NHWC: the engine's frames stay within
     1e-5 of the contiguous model's, the state dict keeps its keys and values."""
-    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=3).eval()
+    model = seeded_model(TINY, seed=3).eval()
     video = torch.rand(6, 3, 32, 48, generator=torch.Generator().manual_seed(0))
     contiguous, state = engine_output(model, video), {k: v.clone() for k, v in model.state_dict().items()}
     assert with_memory_format(model, "channels_last") is model
@@ -85,9 +84,9 @@ def test_channels_last_weights_give_the_contiguous_frames_to_rounding():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_compiled_and_graphed_engine_stays_within_rounding_of_eager():
     """Inductor kernels captured as CUDA graphs (reduce-overhead) on the GPU: within 1e-5 of eager fp32.
-    (The GPU check measures their speed, `pipeline.measure.gpu_check.compiled`.)"""
+    (The GPU check measures their speed, `pipeline.measure.gpu_steps.compiled`.)"""
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=3).cuda().eval()
+    model = seeded_model(TINY, seed=3).cuda().eval()
     video = torch.rand(8, 3, 64, 96, device="cuda")
     eager = engine_output(model, video)
     compile_model(model, "reduce-overhead")

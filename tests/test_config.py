@@ -1,7 +1,8 @@
 """Config schema: YAML + overrides, unknown keys rejected by name, types checked."""
 import pytest
 
-from pipeline.config import Config, ConfigError, dump_config, load_config
+from pipeline.checkout import CONFIGS
+from pipeline.config import Config, ConfigError, defaults_yaml, dump_config, load_config
 
 
 def test_defaults_are_the_published_model():
@@ -14,6 +15,14 @@ def test_file_then_overrides(tmp_path):
     path.write_text("model:\n  stages: 3\n  features: 8\n")
     config = load_config(path, ["model.features=4", "model.resblocks=1"])
     assert (config.model.stages, config.model.features, config.model.resblocks) == (3, 4, 1)
+
+
+def test_default_yaml_is_the_dataclasses_defaults():
+    """configs/default.yaml is generated from the schema (scripts/default_config.py): every key, each at its
+    default, so it cannot drift from the code."""
+    path = CONFIGS / "default.yaml"
+    assert path.read_text() == defaults_yaml()
+    assert load_config(path) == Config()
 
 
 def test_shipped_configs_load():

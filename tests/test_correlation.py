@@ -2,9 +2,11 @@
 against the pure one."""
 import torch
 
-from model import CDVDTSP, ModelConfig
+from model import CDVDTSP
 from model.correlation import correlation
 from pipeline.compiling import compile_model
+
+from .helpers import TINY
 
 
 def _direct(first, second, d):
@@ -44,7 +46,7 @@ def test_channel_order_is_dy_major():
 def test_the_fused_kernel_equals_the_pure_version_at_every_level_size():
     """`pipeline.compiling`'s ``correlation`` mode: one inductor compile with dynamic shapes serves levels of
     different sizes and channel counts, each within 1e-6 of the pure version (the oracle)."""
-    model = CDVDTSP(ModelConfig(features=4, resblocks=1))
+    model = CDVDTSP(TINY)
     compile_model(model, "correlation")
     kernels = {decoder.cost_volume.kernel for decoder in model.flow.decoders}
     assert len(kernels) == 1 and kernels != {correlation}

@@ -9,9 +9,9 @@ from model import ModelConfig
 from model.init import zero_flow_
 from pipeline.config import TrainConfig
 from pipeline.stream.engine import StreamingEngine
-from pipeline.training import TrainForward, build_optimizer, train_step
+from pipeline.training.steps import TrainForward, build_optimizer, train_step
 
-from .helpers import seeded_clip, seeded_model
+from .helpers import TINY, seeded_clip, seeded_model
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -57,7 +57,7 @@ def syncs_are_errors():
 def test_the_engine_never_syncs_in_its_steady_state(zero_flow):
     """The streaming engine on device frames: after a first pass (which looks at the flow heads once),
     a whole video runs without one host sync, borders included."""
-    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=3).cuda().eval()
+    model = seeded_model(TINY, seed=3).cuda().eval()
     if zero_flow:
         zero_flow_(model.flow)
     video = torch.rand(11, 3, 32, 48, device="cuda")

@@ -15,7 +15,7 @@ from pipeline.data.prepare import fit_width
 from pipeline.data.protocol import CONDITIONS, condition_pairs
 from pipeline.metrics import psnr
 from pipeline.runtime import weights_to_load
-from pipeline.stream.deblur import restore_frames
+from pipeline.stream import restore_frames
 from pipeline.video.sequences import read_frames
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

@@ -12,7 +12,7 @@ from model import CDVDTSP, ModelConfig, save_checkpoint
 from model.init import identity_restoration_, zero_flow_
 from pipeline.cli.deblur import main as deblur
 from pipeline.config import DeblurConfig
-from pipeline.stream.jobs import deblur_video
+from pipeline.stream import deblur_video
 from pipeline.video.colour import Colour
 from pipeline.video.encoder import Encoder
 from pipeline.video.probe import probe

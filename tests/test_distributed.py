@@ -8,7 +8,7 @@ import time
 import torch
 
 from pipeline.checkout import ROOT
-from pipeline.training import restore_rng, rng_state
+from pipeline.training.steps import restore_rng, rng_state
 
 WAITS_ALONE = """
 import time

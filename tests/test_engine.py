@@ -8,7 +8,7 @@ from model import ModelConfig
 from pipeline.stream.engine import StreamingEngine, naive_windows, virtual_chunks
 from pipeline.stream.windows import first_restored, frames_needed, padded_indices, windows
 
-from .helpers import seeded_clip, seeded_model
+from .helpers import TINY, seeded_clip, seeded_model
 
 
 @pytest.mark.parametrize("stages", [1, 2])
@@ -28,7 +28,7 @@ def test_any_chunking_and_any_part_give_the_same_bits():
     """Every model call computes one group of absolute positions, with the same shape and inputs however the
     video is chunked, so chunk sizes, resuming and parts of the video change no bit (this is what makes
     time shards and resumed runs write the whole run's file)."""
-    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=4)
+    model = seeded_model(TINY, seed=4)
     video = seeded_clip(14, 48, 64)[0]
     engine = StreamingEngine(model, group=2)
     whole = torch.cat(list(engine.run(video.split(3))))
@@ -46,7 +46,7 @@ def test_parts_cut_inside_a_group_give_the_same_bits():
     """Groups of 3: runs that start and stop at any frame, and chunks that end inside a group, restore the
     whole groups they hold all the inputs of, bit for bit as the whole run; `windows.first_restored` and
     `windows.frames_needed` say which (the last frame restored has T whole groups read after its own)."""
-    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=5)
+    model = seeded_model(TINY, seed=5)
     video = seeded_clip(26, 20, 24)[0]
     engine = StreamingEngine(model, group=3)
     whole = torch.cat(list(engine.run(video.split(4))))
@@ -66,7 +66,7 @@ def test_calls_hold_whole_groups():
     """14 frames, T = 2, groups of 4: every pyramid and restoration call holds one group of 4 positions,
     but for the groups cut by the video's ends (level 0 holds positions -2..15, stage 1 -1..14, stage 2
     0..13)."""
-    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=4)
+    model = seeded_model(TINY, seed=4)
     batches = {"pyramid": [], "restore": []}
     hooks = [module.register_forward_pre_hook(lambda _, args, name=name: batches[name].append(len(args[0])))
              for name, module in (("pyramid", model.flow.pyramid), ("restore", model.restore))]
@@ -81,7 +81,7 @@ def test_calls_hold_whole_groups():
 @pytest.mark.parametrize("frames", [1, 2, 3, 4])
 def test_short_videos_give_one_output_per_frame(frames):
     """Videos shorter than the 5-frame window still give every frame, equal to the naive windows."""
-    model = seeded_model(ModelConfig(features=4, resblocks=1))
+    model = seeded_model(TINY)
     video = seeded_clip(frames, 20, 24)[0]
     restored = torch.cat(list(StreamingEngine(model).run(video.split(1))))
     assert restored.shape == video.shape
@@ -111,7 +111,7 @@ def test_virtual_stream_equals_padded_indices(border, frames):
 def test_resume_mid_video_equals_full_run(start):
     """Fed from `windows.frames_needed` with first_frame set, the engine (groups of 4) gives frames from
     `windows.first_restored` on, bit for bit as a full run (from the start when that is within reach)."""
-    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=4)
+    model = seeded_model(TINY, seed=4)
     video = seeded_clip(20, 24, 28)[0]
     full = torch.cat(list(StreamingEngine(model, group=4).run(video.split(4))))
     first, _ = frames_needed(start, len(video), 2, 4)
@@ -122,7 +122,7 @@ def test_resume_mid_video_equals_full_run(start):
 
 
 def test_bad_arguments():
-    model = seeded_model(ModelConfig(features=4, resblocks=1))
+    model = seeded_model(TINY)
     with pytest.raises(ValueError, match="unknown border policy 'mirror'"):
         StreamingEngine(model, border="mirror")
     with pytest.raises(ValueError, match="group must be >= 1, got 0"):

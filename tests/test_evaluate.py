@@ -13,7 +13,10 @@ from PIL import Image
 
 from pipeline.cli.evaluate import main
 from pipeline.data.datasets import VideoPaths, discover
-from pipeline.evaluation import Video, score
+from pipeline.data.scored import Video
+from pipeline.evaluation import score
+
+from .helpers import TINY
 
 HEIGHT, WIDTH = 24, 32  # 16x24 after the 4-px crop: still larger than the 11x11 SSIM window
 
@@ -186,15 +189,15 @@ def test_script_exit_code_without_traceback(tmp_path):
 
 def test_checkpoint_runs_the_model_on_the_blurred_input(tmp_path):
     """--checkpoint restores the blurred sequence through the engine and scores it beside the input."""
-    from model import ModelConfig, save_checkpoint
+    from model import save_checkpoint
     from pipeline.config import DeblurConfig
     from pipeline.metrics import psnr
-    from pipeline.stream.deblur import restore_frames
+    from pipeline.stream import restore_frames
     from pipeline.video.sequences import read_frames
 
     from .helpers import seeded_model
 
-    model = seeded_model(ModelConfig(features=4, resblocks=1))
+    model = seeded_model(TINY)
     save_checkpoint(model, tmp_path / "tiny.pt")
     rng = np.random.default_rng(0)
     sharp = rng.integers(0, 256, (6, 40, 48, 3), dtype=np.uint8)

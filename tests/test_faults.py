@@ -20,6 +20,7 @@ from model.init import identity_restoration_, zero_flow_
 from pipeline.checkout import ROOT
 from pipeline.cli.deblur import main as deblur
 from pipeline.video.probe import probe
+from pipeline.video.segments import Segments
 from pipeline.video.workfolder import WorkFolder
 
 SEGMENT = ["--set", "deblur.segment=4", "--chunk", "4"]
@@ -128,7 +129,7 @@ def test_a_full_disk_keeps_its_segments_and_resumes_to_the_same_file(noise, chec
     assert f"{output}: cannot write it (no space left on device); free some space and rerun with --resume" \
            in lines[0]
     assert not output.exists() and not list(small_disk.glob(".*.lock"))
-    kept = WorkFolder(output, {}, 4).finished()
+    kept = WorkFolder(output, Segments(4)).finished()
     assert 1 <= len(kept) < 3, kept
     ballast.unlink()
     code, lines, err = run(capsys, noise, "-o", output, "--checkpoint", checkpoint, *SEGMENT, "--resume")
@@ -190,7 +191,7 @@ def test_sigterm_stops_cleanly_and_resumes(noise, checkpoint, tmp_path, capsys, 
     assert code == 143 and "Traceback" not in err, err
     stopped = "stopped (SIGTERM): finished segments are kept, rerun with --resume"
     assert err.strip().splitlines()[-1] == stopped
-    assert not output.exists() and 1 <= len(WorkFolder(output, {}, 4).finished()) < 3
+    assert not output.exists() and 1 <= len(WorkFolder(output, Segments(4)).finished()) < 3
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the command gave the handler back
     monkeypatch.undo()
     code, lines, err = run(capsys, noise, "-o", output, "--checkpoint", checkpoint, *SEGMENT, "--resume")
@@ -216,7 +217,7 @@ def test_an_input_deleted_while_it_is_read(clip, checkpoint, tmp_path, capsys, m
     assert code == 1 and len(lines) == 1 and "Traceback" not in err, err
     assert lines[0] == (f"error: {source}: was deleted or moved while it was being read; put it back and "
                         "rerun with --resume")
-    assert not output.exists() and WorkFolder(output, {}, 4).finished()
+    assert not output.exists() and WorkFolder(output, Segments(4)).finished()
 
 
 def test_an_output_folder_that_is_a_file(clip, checkpoint, tmp_path, capsys):

@@ -11,7 +11,7 @@ from model.init import zero_flow_
 from model.pwc import PWCNet
 from model.warp import warp
 from pipeline.config import BlurConfig
-from pipeline.flow_training import (
+from pipeline.training.flow import (
     LEVEL_WEIGHTS,
     FlowPairs,
     PairConfig,

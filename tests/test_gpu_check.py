@@ -5,8 +5,8 @@ import time
 
 from pipeline.cli import gpu_check as command
 from pipeline.cli.gpu_check import main
-from pipeline.measure import gpu_check
-from pipeline.measure.gpu_check import STEPS
+from pipeline.measure import gpu_steps
+from pipeline.measure.gpu_steps import STEPS
 
 
 def test_every_step_runs_at_the_tiny_size_and_reports(tmp_path):
@@ -45,7 +45,7 @@ def test_the_json_is_written_before_the_first_step(tmp_path, monkeypatch):
         seen.update(json.loads((tmp_path / "gpu_check_cpu.json").read_text()))
         return {}
 
-    monkeypatch.setattr(command, "STEPS", (gpu_check.Step("look", look, 1),))
+    monkeypatch.setattr(command, "STEPS", (gpu_steps.Step("look", look, 1),))
     assert main(["--out", str(tmp_path), "--tiny", "--device", "cpu"]) == 0
     assert seen["device"]["cpu"] and seen["steps"]["look"]["status"] == "running"
 
@@ -57,10 +57,10 @@ def test_a_step_that_does_not_fit_the_budget_is_not_started(tmp_path):
     def broken(check):
         raise RuntimeError("out of memory")
 
-    steps = (gpu_check.Step("first", broken, 1), gpu_check.Step("second", lambda check: {"x": 1}, 1),
-             gpu_check.Step("too long", lambda check: {}, 10_000))
-    check = gpu_check.Check(None, None, None, tmp_path, tiny=False)
-    gpu_check.run_steps(check, 100, lambda name, record: records.__setitem__(name, record), steps)
+    steps = (gpu_steps.Step("first", broken, 1), gpu_steps.Step("second", lambda check: {"x": 1}, 1),
+             gpu_steps.Step("too long", lambda check: {}, 10_000))
+    check = gpu_steps.Check(None, None, None, tmp_path, tiny=False)
+    gpu_steps.run_steps(check, 100, lambda name, record: records.__setitem__(name, record), steps)
     assert records["first"]["status"] == "failed" and "out of memory" in records["first"]["error"]
     assert records["second"]["status"] == "ok" and records["second"]["x"] == 1
     assert records["too long"]["status"] == "budget"
@@ -69,11 +69,11 @@ def test_a_step_that_does_not_fit_the_budget_is_not_started(tmp_path):
 def test_a_step_that_runs_past_the_budget_is_stopped(tmp_path):
     """A step whose estimate fitted but that runs on is stopped where the budget ends, and recorded."""
     records = {}
-    steps = (gpu_check.Step("hangs", lambda check: time.sleep(30), 0.1),
-             gpu_check.Step("next", lambda check: {}, 0.1))
-    check = gpu_check.Check(None, None, None, tmp_path, tiny=False)
+    steps = (gpu_steps.Step("hangs", lambda check: time.sleep(30), 0.1),
+             gpu_steps.Step("next", lambda check: {}, 0.1))
+    check = gpu_steps.Check(None, None, None, tmp_path, tiny=False)
     began = time.perf_counter()
-    gpu_check.run_steps(check, 1.0, lambda name, record: records.__setitem__(name, record), steps)
+    gpu_steps.run_steps(check, 1.0, lambda name, record: records.__setitem__(name, record), steps)
     assert time.perf_counter() - began < 5
     assert records["hangs"]["status"] == "timeout" and records["next"]["status"] == "budget"
 
@@ -84,11 +84,11 @@ def test_the_test_step_fails_when_pytest_does_and_keeps_to_the_budget(tmp_path, 
     tests = tmp_path / "tests"
     tests.mkdir()
     (tests / "test_broken.py").write_text("import a_module_that_is_not_there\n")
-    monkeypatch.setattr(gpu_check, "TESTS", tests)
-    check = gpu_check.Check(None, None, None, tmp_path, tiny=False)
-    record = gpu_check.cuda_tests(check)
+    monkeypatch.setattr(gpu_steps, "TESTS", tests)
+    check = gpu_steps.Check(None, None, None, tmp_path, tiny=False)
+    record = gpu_steps.cuda_tests(check)
     assert record["status"] == "failed" and record["exit_code"] == 2 and record["errors"] == 1
     (tests / "test_broken.py").write_text("import time\ntime.sleep(60)\n")
     check.deadline = time.perf_counter() + 2
     began = time.perf_counter()
-    assert gpu_check.cuda_tests(check)["status"] == "timeout" and time.perf_counter() - began < 10
+    assert gpu_steps.cuda_tests(check)["status"] == "timeout" and time.perf_counter() - began < 10

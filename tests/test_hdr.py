@@ -8,7 +8,9 @@ import pytest
 from pipeline.video.hdr import HdrMetadata, hdr_of, hdr_options
 from pipeline.video.probe import probe
 from pipeline.video.readers import open_reader
-from pipeline.video.writer import Output, VideoWriter
+from pipeline.video.writer import Output
+
+from .helpers import VideoWriter
 
 # BT.2020 primaries, D65, a 1000-nit mastering display down to 0.005 nits; MaxCLL 1000, MaxFALL 400
 X264 = "mastering-display=G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)L(10000000,50):cll=1000,400"

@@ -7,7 +7,7 @@ import torch
 from model import CDVDTSP, ModelConfig
 from pipeline.config import TrainConfig
 from pipeline.stream.engine import StreamingEngine, naive_windows
-from pipeline.training import TrainForward, build_optimizer, train_step
+from pipeline.training.steps import TrainForward, build_optimizer, train_step
 
 from .host_syncs import HostSync, HostSyncGuard
 

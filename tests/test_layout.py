@@ -44,3 +44,14 @@ def test_no_module_imports_another_modules_private_names():
                  for number, line in enumerate(path.read_text().splitlines(), 1)
                  if private.search(line) and "torch._" not in line]
     assert not offenders
+
+
+def test_names_say_what_they_are():
+    """Under pipeline/ no two modules share a file name and no two classes a name (an import or a traceback
+    names one thing), and the top holds at most 10 modules: the rest sits in sub-packages."""
+    modules = [path for path in (ROOT / "pipeline").rglob("*.py") if path.name != "__init__.py"]
+    names = [path.name for path in modules]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
+    classes = [found for path in modules for found in re.findall(r"^class (\w+)", path.read_text(), re.M)]
+    assert sorted({c for c in classes if classes.count(c) > 1}) == []
+    assert len([path for path in modules if path.parent == ROOT / "pipeline"]) <= 10

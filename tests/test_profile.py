@@ -8,15 +8,15 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from model import CDVDTSP, ModelConfig
+from model import CDVDTSP
 from model.init import zero_flow_
 from model.ranges import listen, timed, timed_items
 from pipeline.cli.profiler import main
 from pipeline.measure import profiling
-from pipeline.measure.flops import count_macs
+from pipeline.measure.flop_count import count_macs
 from pipeline.measure.timing import Sections, busy_share, spread
 
-TINY = ["--set", "model.features=4", "--set", "model.resblocks=1"]
+from .helpers import TINY, TINY_ARGS
 
 
 def test_sections_report_exclusive_time():
@@ -56,7 +56,7 @@ def test_listen_hears_ranges_of_functions_generators_and_threads_then_stops():
 def test_the_profiled_code_marks_its_stages():
     """Every stage the breakdown reports is a range the code itself marks (nothing is patched in)."""
     sections = Sections()
-    model = CDVDTSP(ModelConfig(features=4, resblocks=1)).eval()
+    model = CDVDTSP(TINY).eval()
     with listen(sections.section):
         list(profiling.StreamingEngine(model).run(torch.rand(6, 3, 32, 32).split(3)))
     assert set(sections.calls) == {"flow", "warp + TSP", "restoration", "engine other"}
@@ -75,7 +75,7 @@ def test_cached_engine_counts_half_the_official_macs():
 
 
 def test_engine_flops_on_meta_match_the_schedules():
-    model, config = CDVDTSP(ModelConfig(features=4, resblocks=1)), profiling.DeblurConfig()
+    model, config = CDVDTSP(TINY), profiling.DeblurConfig()
     counts = profiling.engine_flops(model, 12, 32, 32, config)
     per_frame = count_macs(model, 32, 32)
     assert counts["naive"] == pytest.approx(2 * 12 * per_frame["official"])
@@ -99,7 +99,8 @@ def test_check_result_rejects_malformed_results():
 
 def test_every_mode_on_a_tiny_clip(tmp_path):
     out, chart = tmp_path / "profile.json", tmp_path / "profile.png"
-    code = main(["all", "--size", "32x24", "--frames", "6", "--repeats", "1", *TINY, "--set", "train.batch=1",
+    code = main(["all", "--size", "32x24", "--frames", "6", "--repeats", "1", *TINY_ARGS,
+                 "--set", "train.batch=1",
                  "--crop", "32", "--clips", "2", "--clip-frames", "6", "--batch-size", "2", "--batches", "1",
                  "--steps", "1", "--workers", "1", "--threads", "1", "--json", str(out),
                  "--chart", str(chart)])
@@ -131,7 +132,7 @@ def test_every_mode_on_a_tiny_clip(tmp_path):
 
 def test_trace_is_written(tmp_path):
     trace = tmp_path / "trace.json"
-    assert main(["model", "--size", "16x16", "--frames", "3", "--repeats", "1", *TINY,
+    assert main(["model", "--size", "16x16", "--frames", "3", "--repeats", "1", *TINY_ARGS,
                  "--trace", str(trace)]) == 0
     assert "traceEvents" in json.loads(trace.read_text())
 
@@ -166,7 +167,7 @@ def test_unknown_modes_are_refused(capsys):
 def test_a_skipped_zero_flow_net_is_not_counted():
     """A zero-flow model runs no PWC-Net: at T=2 its official count is less by 8 frames' pyramids
     (5 in stage 1, 3 in stage 2) and 8 flow decodes (2 per restored position)."""
-    model = CDVDTSP(ModelConfig(features=4, resblocks=1))
+    model = CDVDTSP(TINY)
     computed = count_macs(model, 64, 64)
     zero_flow_(model.flow)
     skipped = count_macs(model, 64, 64)

@@ -11,20 +11,20 @@ import numpy as np
 import pytest
 import torch
 
-from model import ModelConfig
 from pipeline.checkout import ROOT
 from pipeline.config import DeblurConfig
 from pipeline.errors import VideoError
-from pipeline.stream.deblur import deblur_part
-from pipeline.stream.jobs import deblur_video, open_video
+from pipeline.stream.deblur_part import deblur_part
+from pipeline.stream.job import Job, deblur_video
 from pipeline.stream.parts import Part, decode_range, plan
 from pipeline.stream.windows import BORDERS
 from pipeline.video.probe import probe
+from pipeline.video.segments import Segments
 from pipeline.video.sequences import read_image
 
-from .helpers import seeded_model
+from .helpers import TINY, TINY_ARGS, seeded_model
 
-TINY = ["--set", "model.features=4", "--set", "model.resblocks=1", "--chunk", "3"]
+TINY_CHUNKS = [*TINY_ARGS, "--chunk", "3"]
 SIZE = (64, 48)
 
 
@@ -32,11 +32,6 @@ SIZE = (64, 48)
 def clip(make_clip):
     """24 frames 64x48 H.264 with an AAC track."""
     return make_clip("shards_audio.mp4", frames=24, size=SIZE, audio=True)
-
-
-@pytest.fixture(scope="module")
-def model():
-    return seeded_model(ModelConfig(features=4, resblocks=1), seed=3)
 
 
 def packets(path) -> list[tuple[str, int | None, bytes]]:
@@ -48,7 +43,7 @@ def packets(path) -> list[tuple[str, int | None, bytes]]:
 def torchrun(workers: int, *args: str, port: int, **options) -> subprocess.Popen:
     """``scripts/deblur.py`` under torchrun with ``workers`` CPU processes of one thread each."""
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(workers),
-               "--master-port", str(port), str(ROOT / "scripts" / "deblur.py"), *args, *TINY]
+               "--master-port", str(port), str(ROOT / "scripts" / "deblur.py"), *args, *TINY_CHUNKS]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             env={**os.environ, "OMP_NUM_THREADS": "1"}, **options)
 
@@ -56,8 +51,9 @@ def torchrun(workers: int, *args: str, port: int, **options) -> subprocess.Popen
 def one_process(*args: str) -> int:
     """``scripts/deblur.py`` in one process of one thread, the workers' thread count (the bits are the same
     at the same thread count per worker); its exit status."""
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "deblur.py"), *args, *TINY], cwd=ROOT,
-                          capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
+    command = [sys.executable, str(ROOT / "scripts" / "deblur.py"), *args, *TINY_CHUNKS]
+    return subprocess.run(command, cwd=ROOT, capture_output=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
 
 
 def finished(run: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
@@ -68,25 +64,25 @@ def finished(run: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
 def test_plan_cuts_by_frames_longest_first():
     """A 1000-frame video and two 40-frame ones on 2 workers: parts of about 1080 / 8 frames, on segment
     boundaries, covering every frame once; the part with the last segment reads to the end."""
-    parts = plan([list(range(16)), [0], [0]], [1000, 40, 40], segment_frames=64, workers=2)
+    parts = plan([list(range(16)), [0], [0]], [1000, 40, 40], Segments(64), workers=2)
     long = sorted((p for p in parts if p.video == 0), key=lambda p: p.start)
     assert [(p.start, p.stop) for p in long] == [(0, 128), (128, 256), (256, 384), (384, 512), (512, 640),
                                                   (640, 768), (768, 896), (896, None)]
     assert [p.video for p in parts[-2:]] == [1, 2]  # the short videos last: they fill the gaps
-    assert plan([list(range(16))], [1000], 64, workers=1) == [Part(0, 0, None)]
+    assert plan([list(range(16))], [1000], Segments(64), workers=1) == [Part(0, 0, None)]
 
 
 def test_plan_weighs_frames_by_their_pixels():
     """Two 1024-frame videos, one with 4x the pixels: its parts hold a quarter of the frames."""
-    parts = plan([list(range(16)), list(range(16))], [1024, 1024], 64, workers=2, pixels=[4, 1])
+    parts = plan([list(range(16)), list(range(16))], [1024, 1024], Segments(64), workers=2, pixels=[4, 1])
     sizes = {video: {p.frames(1024) for p in parts if p.video == video} for video in (0, 1)}
     assert sizes == {0: {128}, 1: {512}}
 
 
 def test_plan_keeps_finished_segments_and_a_video_shorter_than_the_workers():
-    assert plan([[1, 2, 5, 6]], [400], 64, workers=1) == [Part(0, 64, 192), Part(0, 320, None)]
-    assert plan([[0]], [3], 64, workers=8) == [Part(0, 0, None)]
-    assert plan([[0, 1, 2]], [3], 1, workers=2) == [Part(0, 0, 1), Part(0, 1, 2), Part(0, 2, None)]
+    assert plan([[1, 2, 5, 6]], [400], Segments(64), workers=1) == [Part(0, 64, 192), Part(0, 320, None)]
+    assert plan([[0]], [3], Segments(64), workers=8) == [Part(0, 0, None)]
+    assert plan([[0, 1, 2]], [3], Segments(1), workers=2) == [Part(0, 0, 1), Part(0, 1, 2), Part(0, 2, None)]
 
 
 def test_decode_range_adds_context_within_the_video():
@@ -103,33 +99,34 @@ def test_decode_range_adds_context_within_the_video():
 
 @pytest.mark.parametrize("border", BORDERS)
 @pytest.mark.parametrize("codec, reader", [("libx264", "pyav"), ("libvpx-vp9", "dali")])
-def test_parts_in_any_order_join_to_the_whole_run(make_clip, model, tmp_path, border, codec, reader):
+def test_parts_in_any_order_join_to_the_whole_run(make_clip, tiny_model, tmp_path, border, codec, reader):
     """Every part of a 3-frame-segment plan, restored out of order by `deblur_part`, joins into a file
     whose every packet equals a whole run's: for each border policy and reader (DALI on VP9 here)."""
     source = make_clip(f"shards_{codec}.mkv", codec=codec, frames=10, size=SIZE)
     config = DeblurConfig(chunk=3, segment=3, border=border, reader=reader)
-    deblur_video(model, source, tmp_path / "whole.mp4", config)
-    output = open_video(model, source, tmp_path / "parts.mp4", config, None, prepare=True)
-    parts = plan([output.work.missing(output.info.num_frames)], [output.info.num_frames], 3, workers=3)
+    deblur_video(tiny_model, source, tmp_path / "whole.mp4", config)
+    output = Job(tiny_model, config).open_output(source, tmp_path / "parts.mp4", prepare=True)
+    frames = output.info.num_frames
+    parts = plan([output.work.missing(frames)], [frames], Segments(3), workers=3)
     assert [part.start for part in parts] == [0, 3, 6, 9]  # the last part, frame 9, holds one frame
     for part in reversed(parts):
-        deblur_part(model, output, part, config, device=torch.device("cpu"), reader=reader)
+        deblur_part(tiny_model, output, part, config, device=torch.device("cpu"), reader=reader)
     output.join()
     assert packets(tmp_path / "parts.mp4") == packets(tmp_path / "whole.mp4")
 
 
-def test_join_refuses_missing_and_mismatched_parts(clip, model, tmp_path):
+def test_join_refuses_missing_and_mismatched_parts(clip, tiny_model, tmp_path):
     config = DeblurConfig(chunk=3, segment=4)
-    output = open_video(model, clip, tmp_path / "out.mp4", config, None, prepare=True)
-    deblur_part(model, output, Part(0, 0, 8), config, device=torch.device("cpu"), reader="pyav")
-    deblur_part(model, output, Part(0, 16, None), config, device=torch.device("cpu"), reader="pyav")
+    output = Job(tiny_model, config).open_output(clip, tmp_path / "out.mp4", prepare=True)
+    deblur_part(tiny_model, output, Part(0, 0, 8), config, device=torch.device("cpu"), reader="pyav")
+    deblur_part(tiny_model, output, Part(0, 16, None), config, device=torch.device("cpu"), reader="pyav")
     with pytest.raises(VideoError, match=r"is incomplete: frames 8-11 \(2 segment\(s\)\) are not finished"):
         output.join()
     output.work.seal(2, 4, "dali-gpu")
     output.work.seal(3, 4, "dali-gpu")
     with pytest.raises(VideoError, match=r"parts were decoded by different readers \(dali-gpu, pyav\)"):
         output.join()
-    other = open_video(model, clip, tmp_path / "out.mp4", config, {"weights": "other.pt"}, prepare=False)
+    other = Job(tiny_model, config, weights="other.pt").open_output(clip, tmp_path / "out.mp4", prepare=False)
     with pytest.raises(VideoError, match="was prepared for other settings"):
         other.writer(8)
     assert not (tmp_path / "out.mp4").exists()
@@ -223,12 +220,12 @@ def test_a_bad_video_fails_alone(clip, make_clip, tmp_path):
 def test_parts_on_cuda_join_to_the_whole_run(make_clip, tmp_path):
     """On the GPU, where batch shapes could pick other kernels, parts (chunk 3, segment 3) still join into
     the whole run's packets: the per-frame arithmetic does not depend on where a part starts."""
-    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=3).cuda().eval()
+    model = seeded_model(TINY, seed=3).cuda().eval()
     source = make_clip("shards_cuda.mp4", frames=10, size=SIZE)
     config = DeblurConfig(chunk=3, segment=3)
     deblur_video(model, source, tmp_path / "whole.mp4", config, device="cuda")
-    output = open_video(model, source, tmp_path / "parts.mp4", config, None, prepare=True)
-    for part in reversed(plan([output.work.missing(10)], [10], 3, workers=3)):
+    output = Job(model, config, device="cuda").open_output(source, tmp_path / "parts.mp4", prepare=True)
+    for part in reversed(plan([output.work.missing(10)], [10], Segments(3), workers=3)):
         deblur_part(model, output, part, config, device=torch.device("cuda"), reader="auto")
     output.join()
     assert packets(tmp_path / "parts.mp4") == packets(tmp_path / "whole.mp4")
@@ -240,7 +237,7 @@ def test_deblur_video_on_cuda_gives_the_cpus_frames(make_clip, tmp_path):
     """`deblur_video` on the GPU (side stream, pinned host copies, events) writes the frames the CPU
     writes: both decode with PyAV, and fp32 with TF32 off differs from the CPU by rounding only, so no
     pixel moves by more than one level and few move at all."""
-    model = seeded_model(ModelConfig(features=4, resblocks=1), seed=3).eval()
+    model = seeded_model(TINY, seed=3).eval()
     source = make_clip("cuda_vs_cpu.mp4", frames=12, size=SIZE)
     config = DeblurConfig(chunk=5, format="png", reader="pyav")
     deblur_video(model, source, tmp_path / "cpu", config, device="cpu")

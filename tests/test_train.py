@@ -12,8 +12,10 @@ import torch
 from pipeline.cli.prepare_data import main as prepare
 from pipeline.cli.train import main as train
 
+from .helpers import TINY, TINY_ARGS
+
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--set", "model.features=4", "--set", "model.resblocks=1", "--set", "train.batch=1",
+TINY_TRAIN = [*TINY_ARGS, "--set", "train.batch=1",
         "--set", "train.crop=32", "--set", "train.precision=fp32", "--set", "train.lr=1e-3",
         "--set", "train.val_every=1000", "--device", "cpu"]
 
@@ -30,7 +32,7 @@ def manifest(footage, tmp_path_factory):
 
 
 def _run(out, manifest, *extra):
-    return train(["--out", str(out), "--set", f"train.data={manifest}", *TINY, *extra])
+    return train(["--out", str(out), "--set", f"train.data={manifest}", *TINY_TRAIN, *extra])
 
 
 def _losses(out):
@@ -71,7 +73,7 @@ def test_validation_scores_held_out_video(manifest, tmp_path):
 
 
 def test_missing_data_is_a_one_line_error(tmp_path, capsys):
-    assert train(["--out", str(tmp_path), *TINY]) == 2
+    assert train(["--out", str(tmp_path), *TINY_TRAIN]) == 2
     assert "no training data" in capsys.readouterr().err
 
 
@@ -81,7 +83,7 @@ def test_two_process_torchrun_gloo(manifest, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
                           "--master-port", "29533", str(ROOT / "scripts" / "train.py"),
-                          "--out", str(tmp_path), "--set", f"train.data={manifest}", *TINY,
+                          "--out", str(tmp_path), "--set", f"train.data={manifest}", *TINY_TRAIN,
                           "--set", "train.max_steps=2"],
                          capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -99,9 +101,9 @@ def test_two_process_torchrun_gloo(manifest, tmp_path):
 def test_warmup_ramps_the_rates_linearly_then_holds_and_resumes():
     """train.warmup=4: both groups' rates rise linearly from 1/4 of their value to all of it over 4 steps and
     stay; a schedule rebuilt from a saved state continues where it was."""
-    from model import CDVDTSP, ModelConfig
+    from model import CDVDTSP
     from pipeline.config import TrainConfig
-    from pipeline.training import build_optimizer
+    from pipeline.training.steps import build_optimizer
 
     def rates(optimizer, schedule, steps):
         seen = []
@@ -112,13 +114,13 @@ def test_warmup_ramps_the_rates_linearly_then_holds_and_resumes():
         return seen
 
     config = TrainConfig(lr=1e-3, flow_lr=1e-5, warmup=4)
-    optimizer, schedule = build_optimizer(CDVDTSP(ModelConfig(features=4, resblocks=1)), config)
+    optimizer, schedule = build_optimizer(CDVDTSP(TINY), config)
     first = rates(optimizer, schedule, 2)
     saved = copy.deepcopy((optimizer.state_dict(), schedule.state_dict()))
     later = rates(optimizer, schedule, 4)
     assert [r[0] for r in first + later] == pytest.approx([2.5e-4, 4.375e-4, 6.25e-4, 8.125e-4, 1e-3, 1e-3])
     assert [r[1] for r in first + later] == pytest.approx([2.5e-6, 4.375e-6, 6.25e-6, 8.125e-6, 1e-5, 1e-5])
-    resumed_optimizer, resumed = build_optimizer(CDVDTSP(ModelConfig(features=4, resblocks=1)), config)
+    resumed_optimizer, resumed = build_optimizer(CDVDTSP(TINY), config)
     resumed_optimizer.load_state_dict(saved[0])
     resumed.load_state_dict(saved[1])
     assert [r[0] for r in rates(resumed_optimizer, resumed, 4)] == pytest.approx([r[0] for r in later])
@@ -135,7 +137,7 @@ def test_identity_start_then_init_from_a_checkpoint(tmp_path):
     """train.start=identity gives the identity model; train.init then loads a checkpoint's weights over it."""
     from model import CDVDTSP, ModelConfig, save_checkpoint
     from pipeline.config import TrainConfig
-    from pipeline.training import initialise
+    from pipeline.training.steps import initialise
 
     config = ModelConfig(features=4, resblocks=1, residual=True, stages=1)
     model = CDVDTSP(config)
@@ -153,7 +155,7 @@ def test_init_from_a_narrower_checkpoint_grows_it(tmp_path):
     model starts from its outputs."""
     from model import CDVDTSP, ModelConfig, save_checkpoint
     from pipeline.config import TrainConfig
-    from pipeline.training import initialise
+    from pipeline.training.steps import initialise
 
     narrow = CDVDTSP(ModelConfig(features=4, resblocks=1, residual=True, stages=1))
     save_checkpoint(narrow, tmp_path / "narrow.pt")
@@ -169,7 +171,7 @@ def test_flow_lr_zero_freezes_pwc_net_and_clip_bounds_the_update():
     have at most that global norm (a clipped SGD step of rate 1 moves the weights by at most ``clip``)."""
     from model import CDVDTSP, ModelConfig
     from pipeline.config import TrainConfig
-    from pipeline.training import TrainForward, build_optimizer, train_step
+    from pipeline.training.steps import TrainForward, build_optimizer, train_step
 
     torch.manual_seed(0)
     model = CDVDTSP(ModelConfig(features=4, resblocks=1, stages=1))

@@ -16,7 +16,8 @@ from pipeline.video import segments
 from pipeline.video import writer as writer_module
 from pipeline.video.probe import probe
 from pipeline.video.readers import open_reader
-from pipeline.video.writer import VideoWriter
+
+from .helpers import VideoWriter
 
 
 def decoded(path) -> tuple[np.ndarray, list]:

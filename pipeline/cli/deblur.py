@@ -14,13 +14,10 @@ one process would write. Bad inputs are reported one line each and do not stop t
 import argparse
 import contextlib
 import dataclasses
-import glob
 import json
 import logging
-import os
 import signal
 import sys
-from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
@@ -28,64 +25,25 @@ from rich.logging import RichHandler
 
 from model import CDVDTSP, CheckpointError
 from pipeline.cli import command_parser, fail
-from pipeline.cli.job_view import LiveView, part_line, summarize, summary_tables
-from pipeline.compiling import MODES, compile_model
+from pipeline.cli.job_view import LiveView, part_line, summary_tables
+from pipeline.compiling import COMPILE_MODES
 from pipeline.config import ConfigError, dump_config, load_config
 from pipeline.data.datasets import VideoPaths
-from pipeline.distributed import broadcast, close_process, gather, init_process, restarted
+from pipeline.data.scored import Video
+from pipeline.distributed import close_process, init_process, restarted
 from pipeline.errors import VideoError
-from pipeline.evaluation import Video, outputs_restore_fn, score
+from pipeline.evaluation import outputs_restore_fn, score
 from pipeline.measure.runinfo import command_line, stamp
-from pipeline.memory_format import with_memory_format
 from pipeline.metrics import Summary
 from pipeline.precision import PRECISIONS
 from pipeline.runtime import UNTRAINED, build_model
-from pipeline.stream.jobs import Worker, open_videos, plan_videos
+from pipeline.stream.job import Job, expand_inputs, output_paths
+from pipeline.stream.windows import BORDERS
 from pipeline.video import dali
-from pipeline.video.workfolder import make_folder
-from pipeline.video.writer import Output
+from pipeline.video.readers import READERS
+from pipeline.video.writer import OUTPUT_BITS, OUTPUT_FORMATS
 
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".flv",
-                  ".wmv"}
 console = Console(stderr=True)
-
-
-def expand_inputs(patterns: list[str]) -> list[Path]:
-    """Files, folders (their videos, sorted) and globs -> video paths, in order, without duplicates."""
-    found: list[Path] = []
-    for pattern in patterns:
-        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-        if not matches:
-            found.append(Path(pattern))  # reported as missing later, with the others
-        for match in map(Path, matches):
-            if match.is_dir():
-                found += sorted(p for p in match.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-            else:
-                found.append(match)
-    return list(dict.fromkeys(found))
-
-
-def output_names(sources: list[Path]) -> list[str]:
-    """A distinct output name (no suffix) per input: its stem; its file name where stems repeat
-    (``clip.mov``, ``clip.mp4``); its folders from the inputs' common one and its stem where file names
-    repeat too (``a__clip``, ``b__clip``)."""
-    stems = Counter(source.stem for source in sources)
-    names = [source.stem if stems[source.stem] == 1 else source.name for source in sources]
-    repeated = Counter(names)
-    if any(count > 1 for count in repeated.values()):
-        base = Path(os.path.commonpath([source.resolve().parent for source in sources]))
-        names = [name if repeated[name] == 1 else "__".join((*source.resolve().parent.relative_to(base).parts,
-                                                              source.stem))
-                 for name, source in zip(names, sources)]
-    return names
-
-
-def output_for(name: str, output: Path, single: bool, png: bool) -> Path:
-    """Where the input named ``name`` (`output_names`) goes: ``output`` itself for one input named like a
-    file, else inside it."""
-    if single and (output.suffix.lower() in VIDEO_SUFFIXES) != png and not output.is_dir():
-        return output
-    return output / (name if png else f"{name}.mp4")
 
 
 def build(args, config, warn: bool = True) -> tuple[CDVDTSP, str]:
@@ -115,17 +73,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
     parser.add_argument("--precision", choices=PRECISIONS, help="= --set deblur.precision=...")
-    parser.add_argument("--border", choices=["reflect", "replicate", "official"],
-                        help="= --set deblur.border=...")
+    parser.add_argument("--border", choices=BORDERS, help="= --set deblur.border=...")
     parser.add_argument("--chunk", type=int, help="= --set deblur.chunk=N (frames decoded per chunk)")
-    parser.add_argument("--reader", choices=["auto", "dali", "pyav"], help="= --set deblur.reader=...")
+    parser.add_argument("--reader", choices=READERS, help="= --set deblur.reader=...")
     parser.add_argument("--codec", help="= --set deblur.codec=... (e.g. libx264, libx265, libvpx-vp9)")
     parser.add_argument("--crf", type=int, help="= --set deblur.crf=N")
-    parser.add_argument("--bits", type=int, choices=[8, 10],
+    parser.add_argument("--bits", type=int, choices=OUTPUT_BITS,
                         help="output depth (default: 10 for inputs deeper than 8 bits, else 8)")
-    parser.add_argument("--format", choices=["video", "png"], help="= --set deblur.format=...")
+    parser.add_argument("--format", choices=OUTPUT_FORMATS, help="= --set deblur.format=...")
     parser.add_argument("--compare", action="store_true", help="write input | output side by side")
-    parser.add_argument("--compile", choices=MODES,
+    parser.add_argument("--compile", choices=COMPILE_MODES,
                         help="= --set deblur.compile=... (torch.compile; reduce-overhead: CUDA graphs; "
                              "correlation: PWC-Net's correlation only)")
     parser.add_argument("--channels-last", action="store_true",
@@ -158,20 +115,17 @@ def main(argv=None) -> int:
         model, weights = build(args, config, warn=process.main)
     except (ConfigError, CheckpointError, RuntimeError) as error:
         return fail(console, error)
-    model = with_memory_format(model.to(device).eval(), config.deblur.memory_format)
-    model = compile_model(model, config.deblur.compile)
-    held: list[Output] = []  # the outputs whose locks this launch holds: released however it ends
+    job = Job(model.eval(), config.deblur, weights=weights, device=device, process=process)
     terminate = signal.signal(signal.SIGTERM, _stop)  # a scheduler's stop: as clean as Ctrl-C
     try:
-        return _deblur(args, config, model, weights, process, device, command_line(argv), held)
+        with job:  # the outputs' locks are released however it ends
+            return _deblur(args, config, job, command_line(argv))
     except KeyboardInterrupt as stop:
         console.print(f"[yellow]{'stopped (SIGTERM)' if isinstance(stop, Terminated) else 'interrupted'}[/]: "
                       "finished segments are kept, rerun with --resume")
         return 143 if isinstance(stop, Terminated) else 130
     finally:
         signal.signal(signal.SIGTERM, terminate)
-        for output in held:
-            output.release()
         close_process()
 
 
@@ -183,61 +137,45 @@ def _stop(signum, frame) -> None:
     raise Terminated
 
 
-def _deblur(args, config, model, weights: str, process, device, command: str, held: list[Output]) -> int:
-    """Open every input (rank 0 prepares the outputs, adding them to ``held``, and plans the parts), work,
-    summarise on rank 0."""
+def _deblur(args, config, job: Job, command: str) -> int:
+    """Open every input (rank 0 prepares the outputs and plans the parts), work, summarise on rank 0."""
     sources = expand_inputs(args.inputs)
-    png, single = config.deblur.format == "png", len(sources) == 1
-    if not single:
-        try:
-            make_folder(args.output)
-        except VideoError as error:
-            fail(console, error)
-            return 1
-    outputs = [output_for(name, args.output, single, png) for name in output_names(sources)]
-    videos = open_videos(model, sources, outputs, config.deblur, {"weights": weights}, prepare=process.main,
-                         overwrite=args.overwrite, resume=args.resume or restarted())
-    held += [video.output for video in videos if video.output is not None]
-    if process.main:
-        for video in videos:
-            if video.error:
-                fail(console, video.error)
-    job = ([i for i, v in enumerate(videos) if v.output], plan_videos(videos, process.world_size)) \
-        if process.main else None  # the other ranks must not read work folders rank 0 is preparing
-    opened, parts = broadcast(job)
-    for index, video in enumerate(videos):
-        if index not in opened:  # rank 0 could not open it: not part of the job
-            video.output = None
-        elif video.output is None:  # rank 0 could: this worker cannot, and reports why
-            fail(console, f"rank {process.rank}: {video.error}")
-    live = process.main and console.is_terminal
+    try:
+        outputs = output_paths(sources, args.output, png=config.deblur.format == "png")
+    except VideoError as error:
+        fail(console, error)
+        return 1
+    for problem in job.open(sources, outputs, overwrite=args.overwrite, resume=args.resume or restarted()):
+        fail(console, problem)
+    main = job.process.main
+
     def log_part(result) -> None:  # an error line from the worker that hit it; off a terminal, every part
         if result.error:
             fail(console, result.error)
         elif not console.is_terminal:
-            console.print(part_line(videos, result))
+            console.print(part_line(job.inputs, result))
 
-    worker = Worker(model, videos, parts, config.deblur, device, rank=process.rank, on_part=log_part)
-    with LiveView(console, videos, parts) if live else contextlib.nullcontext():  # until every worker is done
-        everything = [result for results in gather(worker.run()) for result in results]
-    if not process.main:
-        return 1 if any(r.error for r in everything) or any(v.error for v in videos) else 0
-    summary = {**stamp(device, command), "weights": weights,
-               **summarize(videos, everything, process.world_size)}
-    for table in summary_tables(summary, weights):
+    live = main and console.is_terminal
+    with LiveView(console, job.inputs, job.parts) if live else contextlib.nullcontext():  # until all are done
+        results = job.run(on_part=log_part)
+    if not main:
+        return 1 if job.failed(results) else 0
+    summary = {**stamp(job.device, command), **job.summary(results)}
+    for table in summary_tables(summary):
         Console().print(table)
+    png = config.deblur.format == "png"
     for row in summary["videos"]:
         if row["output"] and not png:  # with the model that ran: the checkpoint's, not the config's defaults
-            dump_config(dataclasses.replace(config, model=model.config), Path(row["output"] + ".yaml"))
+            dump_config(dataclasses.replace(config, model=job.model.config), Path(row["output"] + ".yaml"))
     failed = any(row["error"] for row in summary["videos"])
-    if args.sharp and single and not failed and not png:
+    if args.sharp and len(sources) == 1 and not failed and not png:
         before, after = score_against(args.sharp, outputs[0], sources[0])
         scores = summary["against_sharp"] = {
             "sharp": str(args.sharp), "input": {"psnr": before.psnr, "ssim": before.ssim},
             "output": {"psnr": after.psnr, "ssim": after.ssim}, "gain_db": after.psnr - before.psnr}
         Console().print(f"against {args.sharp.name}: input PSNR {before.psnr:.2f} dB / "
                         f"SSIM {before.ssim:.4f}, output PSNR {after.psnr:.2f} dB / SSIM {after.ssim:.4f}: "
-                        f"gain {scores['gain_db']:+.2f} dB ({weights} weights)")
+                        f"gain {scores['gain_db']:+.2f} dB ({job.weights} weights)")
     if args.summary:
         args.summary.write_text(json.dumps(summary, indent=1) + "\n")
     return 1 if failed else 0

@@ -33,8 +33,8 @@ from rich.table import Table
 from pipeline.cli import fail
 from pipeline.config import load_config
 from pipeline.data.datasets import VideoPaths, discover
+from pipeline.data.scored import Video
 from pipeline.evaluation import (
-    Video,
     model_restore_fn,
     outputs_restore_fn,
     report,

@@ -1,4 +1,4 @@
-"""Count multiply-accumulates per output frame (``pipeline/flops.py``): official schedule vs cached engine.
+"""Count multiply-accumulates per output frame (`pipeline.measure.flop_count`): official vs cached engine.
 
     python scripts/flops.py                      # 1280x720 and 256x256
     python scripts/flops.py --size 960x540 --set model.stages=3
@@ -14,7 +14,7 @@ from rich.table import Table
 
 from model import CDVDTSP
 from pipeline.config import load_config
-from pipeline.measure.flops import count_macs
+from pipeline.measure.flop_count import count_macs
 from pipeline.measure.runinfo import command_line, stamp
 
 

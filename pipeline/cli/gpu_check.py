@@ -3,7 +3,7 @@
     python scripts/gpu_check.py --out gpu/ --budget 480      # on a lent GPU; the JSON and PNG name the device
     python scripts/gpu_check.py --out /tmp/check --tiny      # every step at a toy size on any device (CI)
 
-Steps (`pipeline.measure.gpu_check.STEPS`): the CUDA tests; the matmul peak per precision, measured beside
+Steps (`pipeline.measure.gpu_steps.STEPS`): the CUDA tests; the matmul peak per precision, measured beside
 the datasheet's; fidelity (fp32 on the device against the CPU; tf32, bf16, fp16 against fp32; real 720p
 frames, the default checkpoint); the engine at 1280x720 per precision (frames/s, counted TFLOP/s and their
 share of the peaks, peak memory, the official schedule); the flow net's path (a random PWC-Net, eager and
@@ -29,7 +29,7 @@ from rich.table import Table
 from pipeline.cli import command_parser, fail
 from pipeline.config import ConfigError, load_config
 from pipeline.measure.chart import draw
-from pipeline.measure.gpu_check import STEPS, Check, run_steps
+from pipeline.measure.gpu_steps import STEPS, Check, run_steps
 from pipeline.measure.runinfo import command_line, stamp
 from pipeline.runtime import build_model, compute_device
 

@@ -3,20 +3,18 @@
 * `LiveView`: rank 0's progress bars on a terminal, one per video, from what every worker reports in the
   work folders (`WorkFolder.report`), polled by a thread: the other workers print nothing on a terminal.
 * `part_line`: off a terminal (logs, batch schedulers), each worker prints one line per part instead.
-* `summarize` / `summary_tables`: rank 0's table of the videos and, with several workers, of the workers
-  (busy time, and the balance: the busiest worker's busy time over the idlest's).
+* `summary_tables`: rank 0's table of the videos and, with several workers, of the workers (busy time, and
+  the balance: the busiest worker's busy time over the idlest's), from the job's summary (`Job.summary`).
 """
 import threading
-from collections import defaultdict
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from pipeline.stream.jobs import PartResult, Video
 from pipeline.stream.parts import Part
-from pipeline.video.segments import chroma_of
+from pipeline.stream.workers import JobInput, PartResult
 
 POLL_S = 0.5  # how often the live view reads the workers' reports
 
@@ -24,7 +22,7 @@ POLL_S = 0.5  # how often the live view reads the workers' reports
 class LiveView:
     """Progress bars of ``videos`` (those the job holds: with an output) while ``parts`` are worked on."""
 
-    def __init__(self, console: Console, videos: list[Video], parts: list[Part]) -> None:
+    def __init__(self, console: Console, videos: list[JobInput], parts: list[Part]) -> None:
         self.videos = videos
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[workers]}"), TimeRemainingColumn(), console=console)
@@ -61,12 +59,12 @@ class LiveView:
                                      workers="")
                 continue
             reports = output.work.reports()
-            workers = sorted({report["worker"] for report in reports})
-            self.progress.update(task, completed=total - planned + sum(r["frames"] for r in reports),
+            workers = sorted({report.worker for report in reports})
+            self.progress.update(task, completed=total - planned + sum(r.frames for r in reports),
                                  workers=" ".join(f"r{worker}" for worker in workers))
 
 
-def part_line(videos: list[Video], result: PartResult) -> str:
+def part_line(videos: list[JobInput], result: PartResult) -> str:
     """One log line for a finished part or join."""
     name = videos[result.video].source.name
     if result.start is None:
@@ -78,48 +76,10 @@ def part_line(videos: list[Video], result: PartResult) -> str:
             f"{result.seconds:.1f} s ({fps:.2f} fps, {result.reader}){status}")
 
 
-def summarize(videos: list[Video], results: list[PartResult], workers: int) -> dict:
-    """The job's figures: its wall seconds (first part started to last join finished), per video (frames,
-    parts, workers, wall seconds, fps, output or error), per worker (parts, frames, busy seconds), and the
-    balance (busiest / idlest busy time)."""
-    by_video, by_worker = defaultdict(list), defaultdict(list)
-    for result in results:
-        by_video[result.video].append(result)
-        by_worker[result.worker].append(result)
-    rows = []
-    for index, video in enumerate(videos):
-        done = by_video[index]
-        parts = [r for r in done if r.start is not None]
-        errors = [r.error for r in done if r.error] + ([video.error] if video.error else [])
-        joined = any(r.start is None and r.error is None for r in done)
-        seconds = max((r.ended for r in done), default=0.0) - min((r.ended - r.seconds for r in done),
-                                                                  default=0.0)
-        frames = sum(r.frames for r in parts)
-        output = video.output
-        rows.append({
-            "input": str(video.source), "frames": frames, "parts": len(parts),
-            "workers": sorted({r.worker for r in parts}), "seconds": seconds,
-            "fps": frames / seconds if seconds and frames else None,
-            "reader": ", ".join(sorted({r.reader for r in parts if r.error is None})) or "-",
-            "output": str(output.path) if joined else None,
-            "bits": None if output is None else {"input": output.info.bit_depth, "output": output.bits},
-            "chroma": None if output is None or output.pix_fmt is None else {
-                "input": output.chroma, "output": chroma_of(output.pix_fmt), "loss": output.chroma_loss},
-            "error": errors[0] if errors else (None if joined else "not finished"),
-        })
-    ranks = [{"rank": rank, "parts": sum(r.start is not None for r in by_worker[rank]),
-              "frames": sum(r.frames for r in by_worker[rank]),
-              "busy_seconds": sum(r.seconds for r in by_worker[rank])} for rank in range(workers)]
-    busy = [rank["busy_seconds"] for rank in ranks]
-    wall = (max(r.ended for r in results) - min(r.ended - r.seconds for r in results)) if results else 0.0
-    return {"workers": workers, "seconds": wall, "videos": rows, "ranks": ranks,
-            "balance": max(busy) / min(busy) if min(busy) > 0 else None}
-
-
-def summary_tables(summary: dict, weights: str) -> list[Table]:
-    """The videos' table and, with several workers, the workers'."""
+def summary_tables(summary: dict) -> list[Table]:
+    """The videos' table and, with several workers, the workers', of a `Job.summary`."""
     workers = summary["workers"]
-    title = f"deblurred with {weights}" + (f" by {workers} workers" if workers > 1 else "")
+    title = f"deblurred with {summary['weights']}" + (f" by {workers} workers" if workers > 1 else "")
     videos = Table(title=title)
     for column in ("input", "frames", "parts", "seconds", "fps", "reader", "output"):
         numeric = column in ("frames", "parts", "seconds", "fps")

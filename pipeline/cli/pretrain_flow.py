@@ -8,14 +8,13 @@ The run folder holds ``config.yaml``, ``last.pt`` (net, optimiser, step, trained
 ``flow.pt`` (the net in sniklaus's PWC-Net format: ``--set train.pwc_weights=OUT/flow.pt`` starts a
 cascade training from it) and ``scores.json``: endpoint error on held-out rendered pairs against zero
 flow, and on held-out real footage the photometric error of the neighbour warped by the net's flow
-against the unwarped neighbour. See ``pipeline/flow_training.py`` for the data and the loss.
+against the unwarped neighbour. See ``pipeline/training/flow.py`` for the data and the loss.
 """
 
 import argparse
 import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -24,11 +23,12 @@ from rich.console import Console
 from model import CDVDTSP, save_pwc_weights
 from model.init import zero_flow_
 from pipeline.cli import command_parser, fail
-from pipeline.config import ConfigError, dump_config, load_config
+from pipeline.config import ConfigError
 from pipeline.data.exposures import load_sequences
 from pipeline.distributed import init_process
-from pipeline.flow_training import FlowPairs, PairConfig, load_photos, multiscale_epe, score_flow
 from pipeline.measure.runinfo import command_line, stamp
+from pipeline.training.flow import FlowPairs, PairConfig, load_photos, multiscale_epe, score_flow
+from pipeline.training.run_folder import Clock, RunFolder
 
 console = Console(stderr=True)
 
@@ -53,10 +53,8 @@ def main(argv=None) -> int:
 
 
 def pretrain(args, device: torch.device, command: str) -> int:
-    last = args.out / "last.pt"
-    if args.resume and not last.is_file():
-        raise ValueError(f"{last}: nothing to resume")
-    config = load_config(args.out / "config.yaml" if args.resume else args.config, args.set)
+    folder = RunFolder(args.out, resume=args.resume)
+    config = folder.config(args.config, args.set)
     flow = config.flow
     if not flow.photos:
         raise ValueError("no photographs: --set flow.photos=FOLDER (scripts/build_training_set.py makes one)")
@@ -64,13 +62,12 @@ def pretrain(args, device: torch.device, command: str) -> int:
     net = zero_flow_(model.flow).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=flow.lr)
     state = {"step": 0, "seconds": 0.0}
-    if args.resume:
-        saved = torch.load(last, map_location=device, weights_only=True)
+    if folder.resume:
+        saved = folder.load_last(device)
         net.load_state_dict(saved["flow"])
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["progress"]
-    args.out.mkdir(parents=True, exist_ok=True)
-    dump_config(config, args.out / "config.yaml")
+    folder.keep_config(config)
     pairs = FlowPairs(
         load_photos(flow.photos),
         PairConfig(size=flow.size, blurred=flow.blurred, gap=tuple(flow.gap)),
@@ -86,19 +83,13 @@ def pretrain(args, device: torch.device, command: str) -> int:
     )
 
     def save() -> None:
-        torch.save(
-            {"flow": net.state_dict(), "optimizer": optimizer.state_dict(), "progress": dict(state)},
-            args.out / ".last.pt.partial",
-        )
-        (args.out / ".last.pt.partial").replace(last)
+        folder.save_last({"flow": net.state_dict(), "optimizer": optimizer.state_dict(),
+                          "progress": dict(state)})
 
-    clock = time.perf_counter() - state["seconds"]
-    with (args.out / "log.jsonl").open("a") as log, console.status("pretraining flow") as status:
+    clock = Clock(flow.max_minutes, state)
+    with console.status("pretraining flow") as status:
         for first, second, truth, valid in loader:
-            state["seconds"] = time.perf_counter() - clock
-            if (flow.max_steps and state["step"] >= flow.max_steps) or (
-                flow.max_minutes and state["seconds"] >= flow.max_minutes * 60
-            ):
+            if clock.finished(flow.max_steps):
                 break
             first, second, truth, valid = (t.to(device) for t in (first, second, truth, valid))
             for group in optimizer.param_groups:  # linear warm-up, a function of the step alone
@@ -129,8 +120,7 @@ def pretrain(args, device: torch.device, command: str) -> int:
                     "zero_epe": ((truth.norm(dim=1, keepdim=True) * valid).sum() / valid.sum()).item(),
                     "seconds": state["seconds"],
                 }
-                log.write(json.dumps(record) + "\n")
-                log.flush()
+                folder.log(record)
                 status.update(
                     f"pretraining flow: step {record['step']}, EPE {record['epe']:.2f} px "
                     f"(zero flow {record['zero_epe']:.2f})"
@@ -141,8 +131,7 @@ def pretrain(args, device: torch.device, command: str) -> int:
                 footage = score_flow(net.eval(), dataclasses.replace(flow, val_photos=""), device,
                                      flow.val_frames or None)["footage"]
                 net.train()
-                log.write(json.dumps({"step": state["step"], "validation": footage}) + "\n")
-                log.flush()
+                folder.log({"step": state["step"], "validation": footage})
         save()
     net.eval()
     result = {

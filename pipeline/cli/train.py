@@ -9,7 +9,6 @@ scheduler, step, epoch, batch within the epoch, RNG), ``step_N.pt`` project chec
 `evaluate` load, and ``log.jsonl`` (one JSON object per logged step and per validation).
 """
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -22,11 +21,13 @@ from torch.nn.parallel import DistributedDataParallel
 
 from model import CDVDTSP, CheckpointError, save_checkpoint
 from pipeline.cli import command_parser, fail
-from pipeline.config import Config, ConfigError, dump_config, load_config
+from pipeline.config import Config, ConfigError
 from pipeline.data.loaders import training_loader, validation_videos
+from pipeline.data.scored import Video
 from pipeline.distributed import Process, barrier, close_process, gather, init_process
-from pipeline.evaluation import Video, score_restoration
-from pipeline.training import (
+from pipeline.evaluation import score_restoration
+from pipeline.training.run_folder import Clock, RunFolder
+from pipeline.training.steps import (
     Schedule,
     TrainForward,
     build_optimizer,
@@ -54,10 +55,11 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     process, device = init_process(args.device)
     try:
-        config = run_config(args)
-        run = start_run(config, args, process, device)
-        train(run, config, args.out, process, device)
-        finish(run, config, args.out)
+        folder = RunFolder(args.out, resume=args.resume)
+        config = run_config(folder, args)
+        run = start_run(config, folder, process, device)
+        train(run, config, folder, process, device)
+        finish(run, config, folder)
     except (ConfigError, CheckpointError, ValueError, OSError) as error:
         return fail(console, error)
     finally:
@@ -65,14 +67,9 @@ def main(argv=None) -> int:
     return 0
 
 
-def run_config(args) -> Config:
+def run_config(folder: RunFolder, args) -> Config:
     """The config: on --resume the run's own (so a resume cannot drift), --set still applied on top."""
-    if args.resume:
-        if not (args.out / "last.pt").is_file():
-            raise ValueError(f"{args.out / 'last.pt'}: nothing to resume")
-        config = load_config(args.out / "config.yaml", args.set)
-    else:
-        config = load_config(args.config, args.set)
+    config = folder.config(args.config, args.set)
     if not config.train.data:
         raise ValueError("no training data: --set train.data=MANIFEST.json (or a frame root with "
                          "train.loader=png)")
@@ -92,33 +89,32 @@ class Run:
     main: bool  # rank 0: logs, validates and saves
 
 
-def start_run(config: Config, args, process: Process, device: torch.device) -> Run:
+def start_run(config: Config, folder: RunFolder, process: Process, device: torch.device) -> Run:
     """A new run from `initialise`'s weights, or the saved one with --resume, on ``device``."""
     torch.manual_seed(config.train.seed + process.rank)
     model = CDVDTSP(config.model)
-    if not args.resume:
+    if not folder.resume:
         initialise(model, config.train)
     model = model.to(device)
     optimizer, schedule = build_optimizer(model, config.train)
     generator = torch.Generator(device=device).manual_seed(config.train.seed * 1000 + process.rank)
     progress = {"step": 0, "epoch": 0, "batch": 0, "seconds": 0.0}
-    if args.resume:
-        saved = torch.load(args.out / "last.pt", map_location=device, weights_only=True)
+    if folder.resume:
+        saved = folder.load_last(device)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         schedule.load_state_dict(saved["scheduler"])
         progress = {"seconds": 0.0, **saved["progress"]}
         restore_rng(saved["rng"], generator, process.rank, process.world_size, device)
     if process.main:
-        args.out.mkdir(parents=True, exist_ok=True)
-        dump_config(config, args.out / "config.yaml")
+        folder.keep_config(config)
     net = TrainForward(model)
     if process.world_size > 1:
         net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     return Run(model, net, optimizer, schedule, generator, progress, process.main)
 
 
-def train(run: Run, config: Config, out: Path, process: Process, device: torch.device) -> None:
+def train(run: Run, config: Config, folder: RunFolder, process: Process, device: torch.device) -> None:
     """Epochs of steps until ``train.epochs``, ``train.max_steps`` or ``train.max_minutes``; a resumed run
     skips the batches of its epoch that were done (same order and augmentation)."""
     settings, progress = config.train, run.progress
@@ -126,7 +122,6 @@ def train(run: Run, config: Config, out: Path, process: Process, device: torch.d
                              world_size=process.world_size, device=device)
     videos = validation_videos(settings) if run.main else []
     clock = Clock(settings.max_minutes, progress, process.world_size, device, agree_every=settings.log_every)
-    log = (out / "log.jsonl").open("a") if run.main else None
     total = settings.max_steps or settings.epochs * len(loader)
     run.model.train()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -149,14 +144,15 @@ def train(run: Run, config: Config, out: Path, process: Process, device: torch.d
                 if step % settings.log_every == 0 or step == settings.max_steps:
                     record = rate.record(step, progress["epoch"], loss, parts, run.optimizer,
                                          settings.batch * process.world_size)
-                    write_log(log, record)
+                    if run.main:
+                        folder.log(record)
                     bar.update(task, status=f"loss {record['loss']:.4f} · {record['it_s']:.2f} it/s · "
                                             f"{record['samples_s']:.1f} samples/s")
                 bar.update(task, completed=step)
                 if step % settings.checkpoint_every == 0:
-                    save(run, config, out, step_file=True)
+                    save(run, config, folder, step_file=True)
                 if run.main and videos and step % settings.val_every == 0:
-                    validate(run, videos, config, device, log, step)
+                    validate(run, videos, config, device, folder, step)
                 if step % settings.checkpoint_every == 0 or step % settings.val_every == 0:
                     barrier()  # the others wait here, under the process group's timeout, while rank 0 works
                 if clock.finished(settings.max_steps):
@@ -165,35 +161,6 @@ def train(run: Run, config: Config, out: Path, process: Process, device: torch.d
                 progress["epoch"] += 1
                 progress["batch"] = 0
                 run.schedule.end_epoch()
-    if log:
-        log.close()
-
-
-class Clock:
-    """The run's trained seconds, resumes included (``progress["seconds"]``), against ``max_minutes``.
-
-    With several processes every rank must stop at the same step (or DDP would hang), so they agree by an
-    all-reduce; that waits for the device, so it runs only every ``agree_every`` steps, not every step.
-    """
-
-    def __init__(self, max_minutes: float, progress: dict, world_size: int, device: torch.device,
-                 agree_every: int) -> None:
-        self.budget, self.progress = max_minutes * 60, progress
-        self.world_size, self.device, self.agree_every = world_size, device, agree_every
-        self.start = time.perf_counter() - progress["seconds"]
-
-    def finished(self, max_steps: int) -> bool:
-        """Out of steps or of time."""
-        self.progress["seconds"] = time.perf_counter() - self.start
-        out_of_time = bool(self.budget) and self.progress["seconds"] >= self.budget
-        if self.budget and self.world_size > 1:
-            if self.progress["step"] % self.agree_every:
-                out_of_time = False
-            else:
-                flag = torch.tensor(float(out_of_time), device=self.device)
-                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-                out_of_time = bool(flag.item())
-        return bool(max_steps and self.progress["step"] >= max_steps) or out_of_time
 
 
 class Rate:
@@ -217,13 +184,8 @@ class Rate:
         return record
 
 
-def write_log(log, record: dict) -> None:
-    if log:
-        log.write(json.dumps(record) + "\n")
-        log.flush()
-
-
-def validate(run: Run, videos: list[Video], config: Config, device: torch.device, log, step: int) -> None:
+def validate(run: Run, videos: list[Video], config: Config, device: torch.device, folder: RunFolder,
+             step: int) -> None:
     """Mean PSNR/SSIM (official protocol) of the input and of the restored frames over the held-out
     videos (their first ``train.val_frames``), logged and printed."""
     inputs, outputs = score_restoration(run.model, videos, config.deblur, device,
@@ -231,25 +193,25 @@ def validate(run: Run, videos: list[Video], config: Config, device: torch.device
     run.model.train()
     before, after = inputs.overall(), outputs.overall()
     scores = {"input_psnr": before.psnr, "input_ssim": before.ssim, "psnr": after.psnr, "ssim": after.ssim}
-    write_log(log, {"step": step, "validation": scores})
+    folder.log({"step": step, "validation": scores})
     console.print(f"step {step}: validation PSNR {scores['psnr']:.2f} dB (input {scores['input_psnr']:.2f}), "
                   f"SSIM {scores['ssim']:.4f}")
 
 
-def save(run: Run, config: Config, out: Path, *, step_file: bool) -> None:
+def save(run: Run, config: Config, folder: RunFolder, *, step_file: bool) -> None:
     """``last.pt`` (and ``step_N.pt``); every rank takes part (their random states are gathered)."""
     rngs = gather(rng_state(run.generator))
     if run.main:
-        save_state(out / "last.pt", run.model, run.optimizer, run.schedule, run.progress, rngs, config)
+        save_state(folder.last, run.model, run.optimizer, run.schedule, run.progress, rngs, config)
         if step_file:
-            save_checkpoint(run.model, out / f"step_{run.progress['step']}.pt")
+            save_checkpoint(run.model, folder.path / f"step_{run.progress['step']}.pt")
 
 
-def finish(run: Run, config: Config, out: Path) -> None:
-    save(run, config, out, step_file=True)
+def finish(run: Run, config: Config, folder: RunFolder) -> None:
+    save(run, config, folder, step_file=True)
     if run.main:
         step = run.progress["step"]
-        console.print(f"saved {out / f'step_{step}.pt'} after {step} steps")
+        console.print(f"saved {folder.path / f'step_{step}.pt'} after {step} steps")
 
 
 if __name__ == "__main__":

@@ -46,10 +46,11 @@ from model import CDVDTSP, DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
 from pipeline.checkout import CONFIGS
 from pipeline.cli import command_parser, fail
 from pipeline.config import ConfigError, load_config
-from pipeline.evaluation import frame_folder_videos, score_restoration
-from pipeline.flow_training import score_flow
+from pipeline.data.scored import frame_folder_videos
+from pipeline.evaluation import score_restoration
 from pipeline.measure.runinfo import command_line, stamp
 from pipeline.runtime import compute_device
+from pipeline.training.flow import score_flow
 
 CONFIG = CONFIGS / "default_checkpoint.yaml"
 FP16_TOLERANCE_DB = 0.05

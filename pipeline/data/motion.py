@@ -9,7 +9,7 @@ the surface seen at p is in the frame at t1, ``flow(p) = A(t1) A(t0)^-1 p - p`` 
 covering p at t0 (occluded or not at t1, as in FlyingChairs).
 
 The same scenes serve two purposes: flow pairs with ground truth for pretraining PWC-Net
-(`pipeline.flow_training`), and camera-shake sequences whose frames are averaged the DVD/GOPRO way
+(`pipeline.training.flow`), and camera-shake sequences whose frames are averaged the DVD/GOPRO way
 (`pipeline.data.synth`) into blurred/sharp training pairs (`scripts/build_training_set.py`).
 
 A camera path is ``A(t) = C M(t) C^-1 B``: ``B`` places the photograph (scaled to cover the frame with a

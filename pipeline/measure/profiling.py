@@ -32,13 +32,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from model import CDVDTSP
 from model.ranges import listen, timed
-from pipeline import training
 from pipeline.config import Config, DeblurConfig
 from pipeline.data.dali_loader import LoaderConfig, PairedVideoLoader
 from pipeline.data.datasets import Manifest, PngWindowDataset, discover_frame_pairs
 from pipeline.data.pairs import EncodeSettings, VideoEncoder, resize
 from pipeline.data.synth import SynthConfig
-from pipeline.measure.flops import datasheet_tflops, measured_matmul_tflops, meta_copy
+from pipeline.measure.flop_count import datasheet_tflops, measured_matmul_tflops, meta_copy
 from pipeline.measure.ingest import compare_loaders, dali_codecs, make_data
 from pipeline.measure.timing import (
     PeakMemory,
@@ -52,8 +51,9 @@ from pipeline.measure.timing import (
 from pipeline.memory_format import with_memory_format
 from pipeline.metrics import mean_psnr
 from pipeline.precision import precision_context
+from pipeline.stream import deblur_video
 from pipeline.stream.engine import StreamingEngine, naive_windows
-from pipeline.stream.jobs import deblur_video
+from pipeline.training.steps import TrainForward, build_optimizer, train_step
 from pipeline.video import dali
 from pipeline.video.frames import to_uint8
 from pipeline.video.probe import probe
@@ -363,8 +363,8 @@ def profile_train(config: Config, data: dict, device: torch.device, *, steps: in
     train = config.train
     torch.manual_seed(train.seed)
     model = CDVDTSP(config.model).to(device).train()
-    net = training.TrainForward(model)
-    optimizer, _ = training.build_optimizer(model, train)
+    net = TrainForward(model)
+    optimizer, _ = build_optimizer(model, train)
     generator = torch.Generator(device=device).manual_seed(train.seed)
     frames = config.model.window
     windows = PngWindowDataset(discover_frame_pairs(data["work"] / "png"), frames=frames, crop=train.crop,
@@ -375,7 +375,7 @@ def profile_train(config: Config, data: dict, device: torch.device, *, steps: in
     def steps_from(source: Callable[[], tuple[torch.Tensor, torch.Tensor]]) -> Callable[[], None]:
         def run() -> None:
             for _ in range(steps):
-                training.train_step(net, optimizer, *source(), train, generator, device)
+                train_step(net, optimizer, *source(), train, generator, device)
         return run
 
     fns = {"step, batch in memory": steps_from(lambda: held)}

@@ -27,9 +27,10 @@ import torch
 from model import CDVDTSP, crop_to, pad_to_multiple
 from model.cascade import SIZE_MULTIPLE
 from model.ranges import timed
-from pipeline.config import DeblurConfig
 from pipeline.stream.windows import padded_indices, windows
 from pipeline.video.frames import take
+
+GROUP = 4  # positions per model call: the default of ``deblur.group`` (`pipeline.config` says why 4)
 
 
 def virtual_chunks(
@@ -195,7 +196,7 @@ class StreamingEngine:
         group: positions per model call (`_Cascade`); a run's bits depend on it, not on the chunking.
     """
 
-    def __init__(self, model: CDVDTSP, *, border: str = "reflect", group: int = DeblurConfig.group) -> None:
+    def __init__(self, model: CDVDTSP, *, border: str = "reflect", group: int = GROUP) -> None:
         padded_indices(1, 1, border)  # validates the name
         if group < 1:
             raise ValueError(f"group must be >= 1, got {group}")

@@ -15,6 +15,7 @@ none waits on one long video.
 from dataclasses import dataclass
 
 from pipeline.stream.windows import frames_needed
+from pipeline.video.segments import Segments
 
 PARTS_PER_WORKER = 4  # parts per worker when a video is cut: few enough to keep context overhead small
 
@@ -73,27 +74,28 @@ def runs(segments: list[int]) -> list[tuple[int, int]]:
     return found
 
 
-def plan(missing: list[list[int]], num_frames: list[int], segment_frames: int, workers: int,
+def plan(missing: list[list[int]], num_frames: list[int], segments: Segments, workers: int,
          pixels: list[int] | None = None) -> list[Part]:
     """The work list: the unfinished segments of each video as parts, the costliest first.
 
     Args:
         missing: per video, its unfinished segment numbers in order (`WorkFolder.missing`).
         num_frames: per video, its probed frame count; the part holding its last segment reads to the end.
-        segment_frames: the writer's segment size; parts start and (but for the last) end on its multiples.
+        segments: the writer's segments; parts start and (but for the last) end on their bounds.
         workers: how many processes share the list; with one, each run of unfinished segments is one part.
         pixels: per video, pixels per frame: a frame's cost (None: every frame costs the same).
     """
     pixels = pixels or [1] * len(missing)
-    frames = [min(len(segments) * segment_frames, count) for segments, count in zip(missing, num_frames)]
+    size = segments.size
+    frames = [min(len(video) * size, count) for video, count in zip(missing, num_frames)]
     target = sum(f * p for f, p in zip(frames, pixels)) / (workers * PARTS_PER_WORKER)  # cost per part
     parts = []
-    for video, (segments, count) in enumerate(zip(missing, num_frames)):
-        last = -(-count // segment_frames)  # segments in the video
-        size = max(1, round(target / (pixels[video] * segment_frames))) if workers > 1 else len(segments)
-        for first, end in runs(segments):
-            pieces = -(-(end - first) // max(size, 1))
+    for video, (todo, count) in enumerate(zip(missing, num_frames)):
+        last = segments.count(count)
+        per_part = max(1, round(target / (pixels[video] * size))) if workers > 1 else len(todo)
+        for first, end in runs(todo):
+            pieces = -(-(end - first) // max(per_part, 1))
             bounds = [first + (end - first) * i // pieces for i in range(pieces + 1)]  # even pieces
             for a, b in zip(bounds, bounds[1:]):
-                parts.append(Part(video, a * segment_frames, None if b >= last else b * segment_frames))
+                parts.append(Part(video, a * size, None if b >= last else b * size))
     return sorted(parts, key=lambda p: (-p.frames(num_frames[p.video]) * pixels[p.video], p.video, p.start))

@@ -12,7 +12,7 @@ import numpy as np
 
 from pipeline.errors import VideoError, cannot_write
 from pipeline.video.prefetch import POLL_S
-from pipeline.video.segments import Sink
+from pipeline.video.segments import Segments, Sink
 
 
 class EncoderThread:
@@ -23,10 +23,10 @@ class EncoderThread:
     a side-by-side comparison (or None) and an event to ``synchronize()`` first (or None).
     """
 
-    def __init__(self, sink: Sink, *, output, start: int, segment_frames: int, queue_depth: int,
+    def __init__(self, sink: Sink, *, output, start: int, segments: Segments, queue_depth: int,
                  checkpoint: Callable[[int, int], None]) -> None:
         self.sink, self.output = sink, output
-        self.segment_frames, self.checkpoint = segment_frames, checkpoint
+        self.segments, self.checkpoint = segments, checkpoint
         self._written = start
         self._queue: queue.Queue = queue.Queue(maxsize=queue_depth)
         self._stop, self._error = threading.Event(), None
@@ -71,9 +71,8 @@ class EncoderThread:
                     continue
                 if item is None:
                     self.sink.seal()
-                    if self._written % self.segment_frames:  # a last, shorter segment
-                        self.checkpoint(self._written // self.segment_frames,
-                                        self._written % self.segment_frames)
+                    if self._written % self.segments.size:  # a last, shorter segment
+                        self.checkpoint(self.segments.of(self._written), self._written % self.segments.size)
                     return
                 self._encode(*item)
         except BaseException as error:  # handed to the caller's next put() or finish()
@@ -91,6 +90,6 @@ class EncoderThread:
                 return
             self.sink.add(self._written, image, stamp)
             self._written += 1
-            if self._written % self.segment_frames == 0:
+            if self._written % self.segments.size == 0:
                 self.sink.seal()
-                self.checkpoint(self._written // self.segment_frames - 1, self.segment_frames)
+                self.checkpoint(self.segments.of(self._written) - 1, self.segments.size)

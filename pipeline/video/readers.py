@@ -42,7 +42,7 @@ from pipeline.video.probe import VideoInfo
 
 log = logging.getLogger(__name__)
 
-KINDS = ("auto", "dali", "pyav")
+READERS = ("auto", "dali", "pyav")
 PREFETCH_CHUNKS = 2  # PyAV decodes this many chunks ahead of the consumer
 _REORDER_MARGIN = 32  # packets scanned past a seek target: more than any decoder's frame reordering
 DALI_READER = "video"
@@ -241,8 +241,8 @@ def open_reader(
     Raises:
         VideoError: ``kind="dali"`` for a video DALI cannot decode here, or where DALI is not usable.
     """
-    if kind not in KINDS:
-        raise ValueError(f"reader kind must be one of {KINDS}, got {kind!r}")
+    if kind not in READERS:
+        raise ValueError(f"reader kind must be one of {READERS}, got {kind!r}")
     device = torch.device(device)
     common = dict(device=device, chunk=chunk, start_frame=start_frame, stop_frame=stop_frame, deep=deep)
     if kind == "pyav":

@@ -1,7 +1,8 @@
 """Where the writer's encoder thread puts frames: PNG files, or video segments joined losslessly at the end.
 
 * `PngFrames`: ``%06d.png`` frames (frame 0 is ``000000.png``) in the work folder, which becomes the output.
-* `VideoSegments`: each segment of ``segment_frames`` frames a separately encoded file (``000000.nut``, ...;
+* `Segments`: a video's segments (size, count, bounds), the unit of a resume.
+* `VideoSegments`: each segment a separately encoded file (``000000.nut``, ...;
   NUT keeps any time base exactly). Segments start on fixed frame numbers and the encoder is deterministic,
   so an interrupted and resumed run makes the same segments as an uninterrupted one. B-frames are off so
   that the segments' packets join with increasing decoding timestamps (`pipeline.video.join`).
@@ -15,6 +16,7 @@ has, which the summary reports. 10-bit outputs take uint16 frames (levels 0..655
 """
 
 import logging
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -29,6 +31,30 @@ from pipeline.video.probe import VideoInfo
 log = logging.getLogger(__name__)
 
 SEGMENT_FORMAT = "nut"
+
+
+@dataclass(frozen=True)
+class Segments:
+    """A video cut into segments of ``size`` frames: segment k holds frames ``[k * size, (k + 1) * size)``,
+    the last one what is left. The unit of a resume and of a time shard's bounds."""
+
+    size: int
+
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ValueError(f"segment_frames must be >= 1, got {self.size}")
+
+    def count(self, frames: int) -> int:
+        """How many segments hold ``frames`` frames."""
+        return -(-frames // self.size)
+
+    def bounds(self, segment: int, frames: int) -> tuple[int, int]:
+        """Frames ``[first, stop)`` of ``segment`` in a video of ``frames`` frames."""
+        return segment * self.size, min((segment + 1) * self.size, frames)
+
+    def of(self, frame: int) -> int:
+        """The segment that holds ``frame``."""
+        return frame // self.size
 
 
 class Sink:
@@ -68,14 +94,14 @@ class PngFrames(Sink):
 
 
 class VideoSegments(Sink):
-    """Segments ``%06d.nut``, each a separately encoded file of ``segment_frames`` frames."""
+    """Segments ``%06d.nut``, each a separately encoded file of one of ``segments``."""
 
     def __init__(
-        self, work: Path, info: VideoInfo, codec: str, options: dict[str, str], segment_frames: int,
+        self, work: Path, info: VideoInfo, codec: str, options: dict[str, str], segments: Segments,
         pix_fmt: str,
     ) -> None:
         self.work, self.info, self.codec, self.options = work, info, codec, options
-        self.segment_frames, self.pix_fmt = segment_frames, pix_fmt
+        self.segments, self.pix_fmt = segments, pix_fmt
         self._encoder: Encoder | None = None  # of the segment being written
 
     def check_size(self, height: int, width: int) -> None:
@@ -84,7 +110,7 @@ class VideoSegments(Sink):
 
     def files(self, frames: int) -> list[Path]:
         """The segment files that hold ``frames`` frames, in order."""
-        return [self._file(i) for i in range(-(-frames // self.segment_frames))]
+        return [self._file(i) for i in range(self.segments.count(frames))]
 
     def _file(self, segment: int) -> Path:
         return self.work / f"{segment:06d}.{SEGMENT_FORMAT}"
@@ -93,7 +119,7 @@ class VideoSegments(Sink):
     def add(self, index: int, image: np.ndarray, pts: int) -> None:
         if self._encoder is None:
             self._encoder = Encoder(
-                self._file(index // self.segment_frames), codec=self.codec,
+                self._file(self.segments.of(index)), codec=self.codec,
                 rate=self.info.fps, pix_fmt=self.pix_fmt, colour=self.info.colour, options=self.options,
                 time_base=self.info.time_base, container=SEGMENT_FORMAT,
                 b_frames=False)  # segments must join with increasing dts

@@ -3,7 +3,7 @@ shareable by several workers.
 
 It holds the finished segments (or PNG frames) and, under ``.state/``:
 
-* ``settings.json``: the settings the segments are made with (the *fingerprint*); a resume keeps the
+* ``settings.json``: the settings the segments are made with (the `ResumeKey`); a resume keeps the
   segments only when it matches;
 * ``done/{segment:06d}.json``: one file per finished segment, written once the segment is durable: its
   frame count and the reader that decoded it;
@@ -23,9 +23,11 @@ import logging
 import os
 import shutil
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline.errors import VideoError, cannot_write, os_problem
+from pipeline.video.segments import Segments
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +35,63 @@ STATE = ".state"
 OUTPUT_NAME = "output"  # the joined video in the work folder, before its rename into place
 
 
-class WorkFolder:
-    """``.{output.name}.partial/`` next to ``output``, for segments of ``segment_frames`` frames made with
-    settings ``fingerprint`` (JSON-able)."""
+@dataclass(frozen=True)
+class ResumeKey:
+    """Everything an output's segments depend on (``settings.json``): a resume keeps them, and workers join
+    theirs, only when the keys are equal.
 
-    def __init__(self, output: Path, fingerprint: dict, segment_frames: int) -> None:
-        self.output, self.segment_frames = output, segment_frames
+    Attributes:
+        source, source_bytes, num_frames: the input.
+        format, codec, crf, options, compare, bits, pix_fmt, segment_frames: how the writer encodes
+            (`writer.Output`).
+        settings: the job's part: the model, the engine options that move bits, the weights
+            (`pipeline.stream.job.resume_settings`); JSON-serialisable (other values compare by ``str``).
+    """
+
+    source: str
+    source_bytes: int
+    num_frames: int
+    format: str
+    codec: str
+    crf: int
+    options: dict
+    compare: bool
+    bits: int
+    pix_fmt: str | None
+    segment_frames: int
+    settings: dict
+
+    def as_json(self) -> dict:
+        """The key as it reads back from ``settings.json``."""
+        return json.loads(json.dumps(asdict(self), default=str))
+
+
+@dataclass(frozen=True)
+class Done:
+    """A finished segment's record, ``done/{segment:06d}.json``: its frames, and the reader that decoded
+    them."""
+
+    frames: int
+    reader: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A worker's report on the part it claimed, ``claims/{name}.progress``: frames written so far."""
+
+    worker: int
+    frames: int
+
+
+class WorkFolder:
+    """``.{output.name}.partial/`` next to ``output``, for ``segments`` made with ``key`` (None: the folder
+    is only read, e.g. for its finished segments)."""
+
+    def __init__(self, output: Path, segments: Segments, key: ResumeKey | None = None) -> None:
+        self.output, self.segments = output, segments
         self.path = output.parent / f".{output.name}.partial"
         self.state = self.path / STATE
-        self.fingerprint = json.loads(json.dumps(fingerprint, default=str))  # as it reads back from JSON
+        self.key = None if key is None else key.as_json()
 
     def make_folder(self, inputs: Sequence[Path]) -> None:
         """Make the output's folder, checking first that the output is none of ``inputs`` (however the
@@ -78,7 +128,7 @@ class WorkFolder:
         """
         try:
             if resume and self._settings() is not None:
-                if self._settings() != self.fingerprint:
+                if self._settings() != self.key:
                     raise VideoError(
                         self.path, "was made with other settings or another source; delete it to start over"
                     )
@@ -89,28 +139,28 @@ class WorkFolder:
                     log.info("%s: discarding unfinished work in %s", self.output, self.path)
                 shutil.rmtree(self.path, ignore_errors=True)
                 (self.state / "done").mkdir(parents=True)
-                _write_json(self.state / "settings.json", self.fingerprint)
+                _write_json(self.state / "settings.json", self.key)
             (self.state / "claims").mkdir(exist_ok=True)
         except OSError as error:
             raise cannot_write(self.path, error) from error
 
     def check(self) -> None:
         """Raise VideoError unless the folder is prepared for these settings (a worker's check)."""
-        if self._settings() != self.fingerprint:
+        if self.key is None or self._settings() != self.key:
             raise VideoError(self.path, "was prepared for other settings, or not at all")
 
-    def finished(self) -> dict[int, dict]:
-        """Segment number -> its record (``frames``, ``reader``), for every finished segment."""
+    def finished(self) -> dict[int, Done]:
+        """Segment number -> its record, for every finished segment."""
         records = {}
         for record in sorted((self.state / "done").glob("*.json")):
             content = _read_json(record)
             if content is not None:
-                records[int(record.stem)] = content
+                records[int(record.stem)] = Done(**content)
         return records
 
     def seal(self, segment: int, frames: int, reader: str) -> None:
         """Record segment ``segment`` (``frames`` frames, decoded by ``reader``) as finished, atomically."""
-        _write_json(self.state / "done" / f"{segment:06d}.json", {"frames": frames, "reader": reader})
+        _write_json(self.state / "done" / f"{segment:06d}.json", asdict(Done(frames, reader)))
 
     def mark_end(self, frames: int) -> None:
         """Record that the video ends after ``frames`` frames (its last segment is finished)."""
@@ -137,16 +187,16 @@ class WorkFolder:
         """
         done, reader = self.finished(), self.required_reader()
         total = self.end() or num_frames
-        count = -(-total // self.segment_frames)
+        count = self.segments.count(total)
         missing = [k for k in range(count)
-                   if k not in done or (reader is not None and done[k]["reader"] != reader)]
+                   if k not in done or (reader is not None and done[k].reader != reader)]
         if self.end() is None and count - 1 not in missing:
             missing.append(count - 1)
         return missing
 
     def done_frames(self) -> int:
         """Frames in the finished segments."""
-        return sum(record["frames"] for record in self.finished().values())
+        return sum(record.frames for record in self.finished().values())
 
     def claim(self, name: str) -> bool:
         """Create this launch's claim ``name`` unless it exists; True for the one caller that created it.
@@ -168,13 +218,14 @@ class WorkFolder:
         """Record that ``worker`` has written ``frames`` frames of the work claimed as ``name``: progress for
         the live view, skipped when it cannot be written (a full disk stops the segments soon enough)."""
         try:
-            _write_json(self.state / "claims" / f"{name}.progress", {"worker": worker, "frames": frames})
+            _write_json(self.state / "claims" / f"{name}.progress", asdict(Progress(worker, frames)))
         except OSError as error:
             log.debug("%s: progress not recorded (%s)", self.path, error)
 
-    def reports(self) -> list[dict]:
-        """Every `report` of this launch: ``{"worker": ..., "frames": ...}`` (none once joined)."""
-        return [r for r in map(_read_json, sorted((self.state / "claims").glob("*.progress"))) if r]
+    def reports(self) -> list[Progress]:
+        """Every `report` of this launch (none once joined)."""
+        reports = map(_read_json, sorted((self.state / "claims").glob("*.progress")))
+        return [Progress(**report) for report in reports if report]
 
     @property
     def active(self) -> bool:

@@ -11,9 +11,6 @@ remuxes them (no re-encoding) together with the source's audio and subtitle stre
 work folder is deleted. A failed or aborted run leaves no output file, only the work folder for
 ``--resume``. The launch that prepares an output holds its lock (`pipeline.video.lock`) until the job ends;
 an output that is an input is refused, whatever the flags.
-
-`VideoWriter` is the one-process case: one part from the first unfinished segment to the end, joined when
-it closes.
 """
 
 import logging
@@ -35,12 +32,22 @@ from pipeline.video.hdr import hdr_options
 from pipeline.video.join import join_segments
 from pipeline.video.lock import OutputLock
 from pipeline.video.probe import VideoInfo, probe
-from pipeline.video.segments import CHROMAS, PngFrames, Sink, VideoSegments, chroma_of, encodes_bits, pix_fmt
-from pipeline.video.workfolder import WorkFolder
+from pipeline.video.segments import (
+    CHROMAS,
+    PngFrames,
+    Segments,
+    Sink,
+    VideoSegments,
+    chroma_of,
+    encodes_bits,
+    pix_fmt,
+)
+from pipeline.video.workfolder import ResumeKey, WorkFolder
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("video", "png")
+OUTPUT_FORMATS = ("video", "png")
+OUTPUT_BITS = (8, 10)  # output depths; "auto" picks one per input (`output_bits`)
 
 
 class Output:
@@ -76,12 +83,10 @@ class Output:
         settings: Mapping[str, object] | None = None,
         bits: int | str = "auto",
     ) -> None:
-        if format not in FORMATS:
-            raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
-        if segment_frames < 1:
-            raise ValueError(f"segment_frames must be >= 1, got {segment_frames}")
+        if format not in OUTPUT_FORMATS:
+            raise ValueError(f"format must be one of {OUTPUT_FORMATS}, got {format!r}")
         self.path, self.info, self.format, self.compare = Path(path), info, format, compare
-        self.segment_frames, self.codec = segment_frames, codec
+        self.segments, self.codec = Segments(segment_frames), codec
         self.encoder_options = hdr_options(codec, info.hdr, {"crf": str(crf), **(options or {})})
         if info.hdr and format == "video" and codec not in HDR_CARRIERS:
             log.warning("%s: HDR mastering metadata not written (%s cannot carry it; %s can)",
@@ -102,12 +107,12 @@ class Output:
                 self.chroma_loss = (f"{self.chroma} input written as {written}: {codec} has no "
                                     f"{self.chroma} format")
                 log.warning("%s: %s", info.path, self.chroma_loss)
-        self.work = WorkFolder(self.path, dict(
+        self.work = WorkFolder(self.path, self.segments, ResumeKey(
             source=str(info.path.resolve()), source_bytes=info.path.stat().st_size,
             num_frames=info.num_frames,
             format=format, codec=codec, crf=crf, options=dict(options or {}), compare=compare,
             bits=self.bits, pix_fmt=self.pix_fmt, segment_frames=segment_frames,
-            settings=dict(settings or {})), segment_frames)
+            settings=dict(settings or {})))
         self._container = container_format(self.path, codec) if format == "video" else None
         self.lock = OutputLock(self.path)
 
@@ -141,7 +146,7 @@ class Output:
         """A new sink for one part's frames."""
         if self.format == "png":
             return PngFrames(self.work.path)
-        return VideoSegments(self.work.path, self.info, self.codec, self.encoder_options, self.segment_frames,
+        return VideoSegments(self.work.path, self.info, self.codec, self.encoder_options, self.segments,
                              self.pix_fmt)
 
     def writer(self, start: int, *, last: bool = False, reader: str = "",
@@ -187,21 +192,21 @@ class Output:
     def _checked_frames(self) -> int:
         """The frame count of a complete set of matching segments; VideoError naming what is wrong."""
         self.work.check()
-        end, size = self.work.end(), self.segment_frames
+        end, segments = self.work.end(), self.segments
         if end is None:
             raise VideoError(self.work.path, "is incomplete: no part reached the end of the video "
                                              "(rerun with --resume)")
         done = self.work.finished()
-        gaps = [k for k in range(-(-end // size)) if k not in done]
+        gaps = [k for k in range(segments.count(end)) if k not in done]
         if gaps:
-            raise VideoError(self.work.path, f"is incomplete: frames {gaps[0] * size}-"
-                                             f"{min((gaps[0] + 1) * size, end) - 1} ({len(gaps)} segment(s)) "
-                                             "are not finished (rerun with --resume)")
-        readers = {record["reader"] for record in done.values()}
+            first, stop = segments.bounds(gaps[0], end)
+            raise VideoError(self.work.path, f"is incomplete: frames {first}-{stop - 1} ({len(gaps)} "
+                                             "segment(s)) are not finished (rerun with --resume)")
+        readers = {record.reader for record in done.values()}
         if len(readers) > 1:
             raise VideoError(self.work.path, f"parts were decoded by different readers "
                                              f"({', '.join(sorted(readers))}); rerun with --resume")
-        counted = sum(done[k]["frames"] for k in range(-(-end // size)))
+        counted = sum(done[k].frames for k in range(segments.count(end)))
         if counted != end:
             raise VideoError(self.work.path, f"segments hold {counted} frames, the video {end}")
         if self.format == "video":
@@ -211,20 +216,7 @@ class Output:
         return end
 
 
-class _Closing:
-    """A context manager that ``close()``s when its block ends normally and ``abort()``s when it raises."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, traceback) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-
-class PartWriter(_Closing):
+class PartWriter:
     """Writes frames ``start, start + 1, ...`` of an `Output` with their pts, as finished segments.
 
     Use as a context manager: leaving the block normally seals the last segment (`close`), leaving it with
@@ -234,8 +226,8 @@ class PartWriter(_Closing):
 
     def __init__(self, output: Output, start: int, *, last: bool = False, reader: str = "",
                  queue_depth: int = 4) -> None:
-        if start % output.segment_frames:
-            raise ValueError(f"a part starts on a segment boundary (a multiple of {output.segment_frames}), "
+        if start % output.segments.size:
+            raise ValueError(f"a part starts on a segment boundary (a multiple of {output.segments.size}), "
                              f"got frame {start}")
         if queue_depth < 1:
             raise ValueError(f"queue_depth must be >= 1, got {queue_depth}")
@@ -247,8 +239,17 @@ class PartWriter(_Closing):
         self._state = "open"
         work = output.work
         self._thread = EncoderThread(
-            self._sink, output=output.path, start=start, segment_frames=output.segment_frames,
+            self._sink, output=output.path, start=start, segments=output.segments,
             queue_depth=queue_depth, checkpoint=lambda segment, frames: work.seal(segment, frames, reader))
+
+    def __enter__(self) -> "PartWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
     @timed("writer queue wait")
     def write(
@@ -328,84 +329,13 @@ class PartWriter(_Closing):
             raise ValueError(f"the writer for {self.output.path} is {self._state}")
 
 
-class VideoWriter(_Closing):
-    """Writes a whole video's output frames, in order, to ``path`` (a video file, or a folder of PNG frames),
-    in one process.
-
-    Use as a context manager: leaving the block normally finishes the output (`close`), leaving it with
-    an exception `abort`s. Frames ``resume_frame, resume_frame + 1, ...`` are expected, with their pts.
-
-    Args:
-        path, info, format, codec, crf, options, compare, segment_frames, settings: as for `Output`.
-        overwrite: replace an existing output; otherwise an existing output is an error.
-        resume: continue the work folder left by an interrupted run with the same settings.
-        queue_depth: write() calls queued for the encoder thread before write() blocks.
-
-    The output's lock is held from here until `close` or `abort`.
-
-    Raises:
-        VideoError: the output is the input, another launch holds it, it exists (without ``overwrite``), or
-            its folder cannot be written.
-    """
-
-    def __init__(self, path: str | os.PathLike, info: VideoInfo, *, overwrite: bool = False,
-                 resume: bool = False, queue_depth: int = 4, **output) -> None:
-        self.output = Output(path, info, **output)
-        self.path, self.work = self.output.path, self.output.work
-        self.output.prepare(overwrite=overwrite, resume=resume)
-        try:
-            missing = self.work.missing(info.num_frames)
-            self._complete = self.output.complete()
-            self.resume_frame = self.work.end() if self._complete else missing[0] * self.output.segment_frames
-            self._part = None if self._complete else self.output.writer(self.resume_frame, last=True,
-                                                                          queue_depth=queue_depth)
-        except BaseException:
-            self.output.release()
-            raise
-        self._state = "open"
-
-    def write(self, frames: np.ndarray | torch.Tensor, pts: Sequence[int] | None = None, *,
-              source: np.ndarray | torch.Tensor | None = None, ready: object | None = None) -> None:
-        """`PartWriter.write`: the next frames, their pts, and (comparing) the ``source`` frames."""
-        if self._part is None:
-            raise ValueError(f"{self.work.path} already holds all {self.resume_frame} frames; "
-                             "nothing more can be written")
-        self._part.write(frames, pts, source=source, ready=ready)
-
-    def close(self) -> Path:
-        """Encode what is queued, join the segments (and audio) into the output, and rename it into place."""
-        if self._state != "open":
-            raise ValueError(f"the writer for {self.path} is {self._state}")
-        self._state = "failed"
-        try:
-            if self._part is not None:
-                self._part.close()
-            self.output.join()
-        finally:
-            self.output.release()
-        self._state = "closed"
-        return self.path
-
-    def abort(self) -> None:
-        """Stop without an output; finished segments stay in the work folder for ``resume=True``."""
-        if self._state == "closed":
-            return
-        if self._part is not None:
-            self._part.abort()
-        self._state = "aborted"
-        self.output.release()
-        self.work.remove_joined()
-        log.info("%s not written; %s keeps %d finished frames for resume", self.path, self.work.path,
-                 self.work.done_frames())
-
-
 def output_bits(bits: int | str, info: VideoInfo, format: str, codec: str) -> int:
     """`Output`'s ``bits`` resolved: 8 or 10 (raises ValueError for a codec without 10-bit formats)."""
     deep_ok = format == "png" or encodes_bits(codec, 10)
     if bits == "auto":
         return 10 if info.bit_depth > 8 and deep_ok else 8
-    if bits not in (8, 10):
-        raise ValueError(f"bits must be 8, 10 or 'auto', got {bits!r}")
+    if bits not in OUTPUT_BITS:
+        raise ValueError(f"bits must be one of {OUTPUT_BITS} or 'auto', got {bits!r}")
     if bits == 10 and not deep_ok:
         raise ValueError(f"{codec} cannot encode 10-bit video here; use libx264 or libx265, or 8 bits")
     return bits

@@ -33,7 +33,7 @@ from pipeline.config import Config
 from pipeline.data.pairs import resize
 from pipeline.measure import profiling
 from pipeline.measure.clips import looped_clip
-from pipeline.measure.flops import datasheet_tflops, measured_matmul_tflops
+from pipeline.measure.flop_count import datasheet_tflops, measured_matmul_tflops
 from pipeline.measure.timing import synchronize
 from pipeline.memory_format import with_memory_format
 from pipeline.precision import precision_context

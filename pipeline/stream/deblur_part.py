@@ -5,27 +5,31 @@
 
 On a CPU the same structure runs with threads: the reader and the writer work while the model computes.
 Every queue is bounded, so memory does not grow with the video's length. A part is the whole video or a
-time shard of it (`pipeline.stream.parts`); `pipeline.stream.jobs` runs the parts of many videos.
+time shard of it (`pipeline.stream.parts`); `pipeline.stream.workers` runs the parts of many videos;
+`pipeline.stream.restore` streams frames without files or parts.
 """
+from __future__ import annotations
+
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
 from model import CDVDTSP
 from model.ranges import timed
-from pipeline.config import DeblurConfig
 from pipeline.precision import precision_context
 from pipeline.stream.engine import StreamingEngine
 from pipeline.stream.parts import Part, decode_range
 from pipeline.stream.windows import first_restored
-from pipeline.video.frames import to_model, to_pixels, to_uint8
+from pipeline.video.frames import to_model, to_pixels
 from pipeline.video.readers import open_reader
 from pipeline.video.writer import Output
+
+if TYPE_CHECKING:  # pipeline.config imports this package's vocabularies (`windows.BORDERS`)
+    from pipeline.config import DeblurConfig
 
 log = logging.getLogger(__name__)
 
@@ -72,43 +76,6 @@ def _to_host(
     return hosts, done
 
 
-def restore_frames(
-    model: CDVDTSP, frames: Iterable[np.ndarray], config: DeblurConfig, device: torch.device | str = "cpu"
-) -> Iterator[np.ndarray]:
-    """Deblur frames from any source (a frame folder, a decoder), in order, without files or threads.
-
-    Args:
-        frames: (H, W, 3) uint8 RGB images.
-
-    Yields:
-        (H, W, 3) uint8 restored images, one per input image.
-    """
-    device = torch.device(device)
-
-    def chunks() -> Iterator[torch.Tensor]:
-        batch = []
-        for image in frames:
-            batch.append(torch.from_numpy(np.array(image)))  # a writable copy of a possibly read-only frame
-            if len(batch) == config.chunk:
-                yield to_model(torch.stack(batch).to(device))
-                batch = []
-        if batch:
-            yield to_model(torch.stack(batch).to(device))
-
-    engine = StreamingEngine(model, border=config.border, group=config.group)
-    with precision_context(device, config.precision):
-        for restored in engine.run(chunks()):
-            yield from to_uint8(restored.float()).cpu().numpy()
-
-
-def fingerprint(model: CDVDTSP, config: DeblurConfig, settings: dict | None = None) -> dict:
-    """What a video's segments depend on besides the source and the encoder: they are resumed, or joined
-    with other workers' segments, only when it matches."""
-    return {"model": asdict(model.config), "border": config.border, "group": config.group,
-            "precision": config.precision, "compile": config.compile, "memory_format": config.memory_format,
-            **(settings or {})}
-
-
 def deblur_part(
     model: CDVDTSP, output: Output, part: Part, config: DeblurConfig, *, device: torch.device,
     reader: str, on_frames: Callable[[int], None] | None = None,
@@ -120,7 +87,7 @@ def deblur_part(
 
     Args:
         model: the cascade, already on ``device`` and in eval mode.
-        reader: the reader kind (`readers.KINDS`).
+        reader: the reader kind (`readers.READERS`).
         on_frames: called with the number of frames just handed to the writer.
 
     Returns:

@@ -1,49 +1,41 @@
-"""Deblurring jobs: videos prepared once, their parts shared by workers, each output joined once.
+"""The workers of a deblurring job (`pipeline.stream.job`): parts shared out, each output joined once.
 
-    rank 0: probe + prepare every output's work folder, plan the parts (`parts.plan`)  -> the work list
+    rank 0 (`Job.open`): probe + prepare every output's work folder, plan the parts -> the work list
     every worker: take the next unclaimed part (an O_EXCL claim file in its video's work folder), restore
-        it (`deblur.deblur_part`), mark it done; whoever finishes a video's last part joins its output
+        it (`deblur_part`), mark it done; whoever finishes a video's last part joins its output
 
 Workers share nothing but the filesystem (a shared one across nodes) and the work list, so one worker or
 many (torchrun) run the same code, and a video's output does not depend on how its parts were shared out.
 A failed part marks its video failed (the others skip it); a killed worker leaves its finished segments for
 ``--resume``. The claims of a launch are cleared by the next launch's preparation.
 """
+from __future__ import annotations
+
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from model import CDVDTSP
-from pipeline.config import DeblurConfig
 from pipeline.errors import DaliDecodeError, VideoError, cannot_write
-from pipeline.stream.deblur import deblur_part, fingerprint
+from pipeline.stream.deblur_part import deblur_part
 from pipeline.stream.parts import Part, plan
-from pipeline.video.probe import probe
 from pipeline.video.writer import Output
+
+if TYPE_CHECKING:  # pipeline.config imports this package's vocabularies (`windows.BORDERS`)
+    from pipeline.config import DeblurConfig
 
 log = logging.getLogger(__name__)
 
 JOIN = "join"  # the claim of the worker that joins a video's output
 
 
-@dataclass(frozen=True)
-class DeblurResult:
-    """What `deblur_video` did."""
-
-    source: Path
-    output: Path
-    frames: int  # frames written by this run (fewer than the video's when it resumed)
-    seconds: float
-    reader: str
-    resumed_from: int
-
-
 @dataclass
-class Video:
+class JobInput:
     """One input of a job: its source and its output, or why it cannot be deblurred."""
 
     source: Path
@@ -65,49 +57,6 @@ class PartResult:
     ended: float = field(default_factory=time.time)  # wall clock, comparable between workers
 
 
-def open_video(model: CDVDTSP, source: Path, output: Path, config: DeblurConfig, settings: dict | None,
-               *, prepare: bool, overwrite: bool = False, resume: bool = False,
-               inputs: Sequence[Path] = ()) -> Output:
-    """The output of ``source`` at ``output``; ``prepare``: take its lock and make its work folder ready
-    (rank 0, once; `Output.release` when the job ends), refusing an output that is ``source`` or one of
-    the job's other ``inputs``.
-
-    Raises:
-        VideoError: unreadable input or unusable output.
-    """
-    info = probe(source)
-    result = Output(output, info, format=config.format, codec=config.codec, crf=config.crf,
-                    compare=config.compare, segment_frames=config.segment, bits=config.bits,
-                    settings=fingerprint(model, config, settings))
-    if prepare:
-        result.prepare(overwrite=overwrite, resume=resume, inputs=inputs)
-    return result
-
-
-def open_videos(model: CDVDTSP, sources: list[Path], outputs: list[Path], config: DeblurConfig,
-                settings: dict | None, *, prepare: bool, overwrite: bool = False,
-                resume: bool = False) -> list[Video]:
-    """`open_video` for each input; one that fails carries its error instead of an output."""
-    videos = []
-    for source, output in zip(sources, outputs):
-        try:
-            videos.append(Video(source, open_video(model, source, output, config, settings, prepare=prepare,
-                                                   overwrite=overwrite, resume=resume, inputs=sources)))
-        except (VideoError, ValueError, OSError) as error:
-            videos.append(Video(source, error=_message(source, error)))
-    return videos
-
-
-def plan_videos(videos: list[Video], workers: int) -> list[Part]:
-    """The work list for ``workers`` workers: every unfinished segment of every openable video, in parts."""
-    outputs = [video.output for video in videos]
-    missing = [output.work.missing(output.info.num_frames) if output else [] for output in outputs]
-    frames = [(output.work.end() or output.info.num_frames) if output else 0 for output in outputs]
-    pixels = [output.info.width * output.info.height if output else 1 for output in outputs]
-    segment = next((output.segment_frames for output in outputs if output), 1)
-    return plan(missing, frames, segment, workers, pixels)
-
-
 @dataclass
 class Worker:
     """One process's share of a job: claims parts from ``parts`` in order until none is left.
@@ -121,7 +70,7 @@ class Worker:
     """
 
     model: CDVDTSP
-    videos: list[Video]
+    videos: list[JobInput]
     parts: list[Part]
     config: DeblurConfig
     device: torch.device
@@ -200,7 +149,7 @@ class Worker:
         try:
             # Segments made before a failover to PyAV (or by no part at all) are redone here.
             frames = output.work.end() or output.info.num_frames
-            for part in plan([work.missing(frames)], [frames], output.segment_frames, 1):
+            for part in plan([work.missing(frames)], [frames], output.segments, 1):
                 self._record(self._run_part(Part(index, part.start, part.stop)))
                 if work.failure() is not None:
                     return
@@ -219,7 +168,7 @@ class Worker:
         gone since it was opened is said to have gone, whatever failed on its account (its reader, or the
         join that copies its audio)."""
         source = self.videos[index].source
-        message = _message(source, error) if source.is_file() else (
+        message = one_line(source, error) if source.is_file() else (
             f"{source}: was deleted or moved while it was being read; put it back and rerun with --resume")
         self.videos[index].output.work.fail(message)
         return PartResult(index, start, frames, time.perf_counter() - started, self.rank, error=message)
@@ -230,43 +179,6 @@ class Worker:
             self.on_part(result)
 
 
-def deblur_video(
-    model: CDVDTSP, source: str | Path, output: str | Path, config: DeblurConfig, *,
-    device: torch.device | str = "cpu", overwrite: bool = False, resume: bool = False,
-    on_frames: Callable[[int], None] | None = None, settings: dict | None = None,
-) -> DeblurResult:
-    """Deblur ``source`` into ``output`` (a video file, or a PNG folder with ``config.format == "png"``) in
-    this process.
-
-    Args:
-        model: the cascade, already on ``device`` and in eval mode.
-        config: border, chunking, precision, reader and output options.
-        overwrite: replace an existing output (otherwise it is an error).
-        resume: continue an interrupted run's finished segments; the result equals an uninterrupted run.
-        on_frames: called with the number of frames just handed to the writer.
-        settings: extra values that must match for a resume (e.g. the checkpoint).
-
-    A file that DALI fails to decode with ``config.reader == "auto"`` is done again with PyAV (a warning
-    says so), so one output never mixes two decoders' colour conversions.
-
-    Raises:
-        VideoError: unreadable or corrupt input, an unusable output path, or an encoder failure.
-    """
-    video = Video(Path(source), open_video(model, Path(source), Path(output), config, settings, prepare=True,
-                                           overwrite=overwrite, resume=resume))
-    parts, started = plan_videos([video], 1), time.perf_counter()
-    worker = Worker(model, [video], parts, config, torch.device(device), keep_going=False,
-                    on_frames=on_frames)
-    try:
-        done = [result for result in worker.run() if result.start is not None]
-    finally:
-        video.output.release()
-    info = video.output.info
-    return DeblurResult(info.path, video.output.path, sum(result.frames for result in done),
-                        time.perf_counter() - started, done[-1].reader if done else "none",
-                        parts[0].start if parts else info.num_frames)
-
-
-def _message(source: Path, error: BaseException) -> str:
+def one_line(source: Path, error: BaseException) -> str:
     """``error`` as one line that names ``source`` once."""
     return str(error) if str(error).startswith(str(source)) else f"{source}: {error}"
