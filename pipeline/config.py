@@ -47,8 +47,9 @@ class DeblurConfig:
         group: positions per model call (B): the engine computes each level of the cascade in groups of B
             absolute positions (`pipeline.stream.engine`), so the output depends on B (it is in the
             segments' fingerprint) and not on the chunking; a time shard decodes T * B frames of context
-            each side. 4: most of what larger groups gain on 2 CPU cores at 96x96 and 320x180, with half
-            their context and memory (`benchmarks/group.py`; on a GPU, measure it there).
+            each side. 2, measured on 2 CPU cores (`benchmarks/group.py`): 0.91x the time of B = 1 at
+            96x96 and 1.04x at 320x180, where larger groups cost more (1.17x at 4, 1.41x at 8); on a GPU,
+            where each call's overhead weighs more, measure it there.
         precision: fp32 (exact, TF32 off on CUDA), tf32, or bf16 / fp16 autocast (`pipeline.precision`).
         reader: auto (DALI when it can decode the file, else PyAV), dali or pyav.
         format: video (encoded with codec/crf, audio copied) or png (a folder of frames).

@@ -30,7 +30,7 @@ from model.ranges import timed
 from pipeline.stream.windows import padded_indices, windows
 from pipeline.video.frames import take
 
-GROUP = 4  # positions per model call: the default of ``deblur.group`` (`pipeline.config` says why 4)
+GROUP = 2  # positions per model call: the default of ``deblur.group`` (`pipeline.config` says why 2)
 
 
 def virtual_chunks(
