@@ -2,6 +2,7 @@
 lost: the output named as the input, a full disk, two launches on one output, SIGTERM, an input deleted
 while it is read, an output folder that is a file or read-only; and the ``.yaml`` beside an output records
 the model that ran."""
+import contextlib
 import logging
 import os
 import signal
@@ -96,20 +97,28 @@ def test_the_output_is_never_the_input(spelling, clip, checkpoint, tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no lock, no work
 
 
+@contextlib.contextmanager
+def mounted_tmpfs(folder, options: str):
+    """A tmpfs mounted on ``folder`` with mount ``options`` for the block; the test is skipped where mounting
+    is not permitted (not root)."""
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                             capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs ({options}) here: {mounted.stderr.decode().strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 1 MiB tmpfs, most of it taken by a ballast file that the test deletes to free space; skipped where
     mounting is not permitted (not root)."""
     folder = tmp_path / "disk"
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
-                             capture_output=True)
-    if mounted.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(folder, "size=1m"):
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_a_full_disk_keeps_its_segments_and_resumes_to_the_same_file(noise, checkpoint, small_disk, tmp_path,
@@ -246,14 +255,8 @@ def read_only(tmp_path):
         yield folder
         folder.chmod(0o755)
         return
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
-                             capture_output=True)
-    if mounted.returncode:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(folder, "ro,size=64k"):
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_a_read_only_output_folder(clip, checkpoint, read_only, tmp_path, capsys):
