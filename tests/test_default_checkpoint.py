@@ -20,9 +20,9 @@ from pipeline.video.sequences import read_frames
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 FRAMES = slice(12, 24)  # 12 frames of the bikes sample, its blurriest stretch
-MIN_GAIN_DB = 0.15  # measured: +0.28 dB on these frames (22.81 -> 23.09 dB) with the shipped checkpoint
-MIN_SHARP_PSNR = 38.0  # the protocol's bar for sharp input given back (measured: 40.14 dB)
-MIN_FAST_GAIN_DB = -0.1  # the protocol's bar for a blurred condition (measured: +0.71 dB)
+MIN_GAIN_DB = 0.3  # measured: +0.51 dB on these frames (22.81 -> 23.32 dB) with the shipped checkpoint
+MIN_SHARP_PSNR = 38.0  # the protocol's bar for sharp input given back (measured: 38.86 dB)
+MIN_FAST_GAIN_DB = -0.1  # the protocol's bar for a blurred condition (measured: +0.60 dB)
 
 
 def test_the_default_checkpoint_ships_as_package_data_in_fp16():
