@@ -8,8 +8,8 @@ flow net runs; a zero-flow checkpoint skips it and batches only the restoration 
     python benchmarks/group.py --json benchmarks/results/group_cpu.json
     python benchmarks/group.py --sizes 1280x720 --frames 8 --groups 1 2 4 --repeats 1 \
         --json benchmarks/results/group_cpu_720p.json
-    python benchmarks/group.py --groups 4 --formats contiguous channels_last \
-        --json benchmarks/results/channels_last_cpu.json
+    python benchmarks/group.py --frames 8 --groups 2 --formats contiguous channels_last --precision bf16 \
+        --json benchmarks/results/channels_last_bf16_cpu.json
     python benchmarks/group.py --device cuda --sizes 480x272 1280x720 --groups 1 2 4 8 16 --precision bf16
 """
 import argparse
