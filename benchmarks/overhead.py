@@ -30,9 +30,10 @@ from pipeline.stream.engine import StreamingEngine
 
 # the operators that are the convolution arithmetic (CPU: oneDNN or the slow path; CUDA: cuDNN); their
 # dispatch wrappers (aten::conv2d, aten::_convolution) count as overhead through their self time
-CONVOLUTION_KERNELS = ("aten::mkldnn_convolution", "aten::_slow_conv2d_forward", "aten::slow_conv_transpose2d",
-                       "aten::cudnn_convolution", "aten::cudnn_convolution_transpose",
-                       "aten::_nnpack_spatial_convolution", "aten::convolution_overrideable")
+CONVOLUTION_KERNELS = ("aten::mkldnn_convolution", "aten::_slow_conv2d_forward",
+                       "aten::slow_conv_transpose2d", "aten::cudnn_convolution",
+                       "aten::cudnn_convolution_transpose", "aten::_nnpack_spatial_convolution",
+                       "aten::convolution_overrideable")
 LISTED = 8  # the largest non-convolution operators named in the results
 
 
@@ -58,7 +59,8 @@ def op_breakdown(engine: StreamingEngine, video: torch.Tensor, chunk: int, devic
               if event.key.startswith("aten::") and getattr(event, attribute) > 0}
     total = sum(selves.values())
     convolution = sum(t for name, t in selves.items() if name in CONVOLUTION_KERNELS)
-    others = sorted(((t, name) for name, t in selves.items() if name not in CONVOLUTION_KERNELS), reverse=True)
+    others = sorted(((t, name) for name, t in selves.items() if name not in CONVOLUTION_KERNELS),
+                    reverse=True)
     return {"ms_per_frame_profiled": 1000 * wall / len(video), "convolution_share": convolution / total,
             "other_share": 1 - convolution / total,
             "largest_others": {name: t / total for t, name in others[:LISTED]}}
@@ -66,7 +68,8 @@ def op_breakdown(engine: StreamingEngine, video: torch.Tensor, chunk: int, devic
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["96x96", "320x180", "1280x720"], help="WxH frame sizes")
+    parser.add_argument("--sizes", nargs="+", default=["96x96", "320x180", "1280x720"],
+                        help="WxH frame sizes")
     parser.add_argument("--frames", type=int, default=8, help="frames per run")
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
     parser.add_argument("--device", help="cpu or cuda[:N] (default: cuda when available)")
@@ -82,7 +85,8 @@ def main(argv=None) -> int:
     results = {}
     for size in args.sizes:
         width, height = (int(v) for v in size.lower().split("x"))
-        video = torch.rand(args.frames, 3, height, width, generator=torch.Generator().manual_seed(0)).to(device)
+        seeded = torch.Generator().manual_seed(0)
+        video = torch.rand(args.frames, 3, height, width, generator=seeded).to(device)
         results[size] = {precision: op_breakdown(engine, video, config.deblur.chunk, device, precision)
                          for precision in args.precision}
     table = Table(title=f"engine operators, {args.frames} frames, group {config.deblur.group}, "
@@ -91,9 +95,10 @@ def main(argv=None) -> int:
         table.add_column(column, justify="left" if column in ("size", "largest other operators") else "right")
     for size, by_precision in results.items():
         for precision, row in by_precision.items():
-            others = ", ".join(f"{name[6:]} {share:.1%}" for name, share in list(row["largest_others"].items())[:4])
-            table.add_row(size, precision, f"{row['ms_per_frame_profiled']:.0f}", f"{row['convolution_share']:.1%}",
-                          others)
+            largest = list(row["largest_others"].items())[:4]
+            others = ", ".join(f"{name[6:]} {share:.1%}" for name, share in largest)  # name[6:]: no "aten::"
+            table.add_row(size, precision, f"{row['ms_per_frame_profiled']:.0f}",
+                          f"{row['convolution_share']:.1%}", others)
     Console(width=160).print(table)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
