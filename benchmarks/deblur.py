@@ -30,7 +30,7 @@ from rich.table import Table
 from model import CDVDTSP
 from pipeline.config import load_config
 from pipeline.measure.clips import looped_clip
-from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.runinfo import add_result_options, write_result
 from pipeline.measure.timing import PeakMemory, paired_ratio, time_interleaved
 from pipeline.stream import deblur_video
 from pipeline.stream.engine import StreamingEngine, naive_windows
@@ -68,9 +68,7 @@ def main(argv=None) -> int:
                         help="clip lengths for the memory check")
     parser.add_argument("--speed-frames", type=int, default=24, help="frames timed for the speed ratios")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--config")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--json", type=Path, help="write the results here")
+    add_result_options(parser)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -130,13 +128,9 @@ def main(argv=None) -> int:
     table.add_row(f"peak RSS {args.frames[1]} / {args.frames[0]} frames",
                   f"{results['rss_long_over_short']:.3f}")
     Console().print(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "benchmark": "deblur", **stamp(torch.device("cpu"), command_line(argv)),
-            "settings": {"size": args.size, "frames": args.frames, "speed_frames": args.speed_frames,
-                         "repeats": args.repeats, "model": asdict(config.model)},
-            "results": results}, indent=2) + "\n")
+    write_result(args.json, "deblur", torch.device("cpu"), argv,
+                 {"size": args.size, "frames": args.frames, "speed_frames": args.speed_frames,
+                  "repeats": args.repeats, "model": asdict(config.model)}, results)
     return 0
 
 

@@ -13,8 +13,6 @@ flow net runs; a zero-flow checkpoint skips it and batches only the restoration 
     python benchmarks/group.py --device cuda --sizes 480x272 1280x720 --groups 1 2 4 8 16 --precision bf16
 """
 import argparse
-import json
-from pathlib import Path
 
 import torch
 from rich.console import Console
@@ -23,7 +21,7 @@ from rich.table import Table
 from model import CDVDTSP
 from pipeline.config import load_config
 from pipeline.measure.profiling import profile_groups
-from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.runinfo import add_result_options, write_result
 from pipeline.memory_format import MEMORY_FORMATS
 from pipeline.runtime import compute_device
 
@@ -38,9 +36,7 @@ def main(argv=None) -> int:
     parser.add_argument("--formats", nargs="+", default=["contiguous"], choices=list(MEMORY_FORMATS),
                         help="weight layouts (deblur.memory_format)")
     parser.add_argument("--device", help="cpu or cuda[:N] (default: cuda when available)")
-    parser.add_argument("--config")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--json", type=Path, help="write the results here")
+    add_result_options(parser)
     args = parser.parse_args(argv)
     config = load_config(args.config, args.set)
     device = compute_device(args.device)
@@ -65,15 +61,10 @@ def main(argv=None) -> int:
                           f"{row['ms_per_item']['median']:.1f}", f"{ratio:.3f}", f"{memory['host_mb']:.0f}",
                           "-" if memory["gpu_mb"] is None else f"{memory['gpu_mb']:.0f}")
     Console().print(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "benchmark": "group", **stamp(device, command_line(argv)),
-            "settings": {"sizes": args.sizes, "frames": args.frames, "groups": args.groups,
-                         "repeats": args.repeats, "precision": args.precision, "formats": args.formats,
-                         "model": vars(config.model),
-                         "chunk": config.deblur.chunk},
-            "results": results}, indent=2) + "\n")
+    write_result(args.json, "group", device, argv,
+                 {"sizes": args.sizes, "frames": args.frames, "groups": args.groups, "repeats": args.repeats,
+                  "precision": args.precision, "formats": args.formats, "model": vars(config.model),
+                  "chunk": config.deblur.chunk}, results)
     return 0
 
 

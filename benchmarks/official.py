@@ -12,7 +12,6 @@ outputs are checked equal to 1e-4.
 """
 import argparse
 import importlib.util
-import json
 import statistics
 import tempfile
 from pathlib import Path
@@ -26,7 +25,7 @@ from model import CDVDTSP, official_state_dict
 from pipeline.checkout import ROOT
 from pipeline.config import load_config
 from pipeline.measure.clips import looped_clip
-from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.runinfo import add_result_options, write_result
 from pipeline.measure.timing import paired_ratio, time_interleaved
 from pipeline.precision import precision_context
 from pipeline.stream.engine import StreamingEngine
@@ -53,9 +52,7 @@ def main(argv=None) -> int:
     parser.add_argument("--size", default="128x192", help="WxH of the clip")
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--config")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--json", type=Path, help="write the results here")
+    add_result_options(parser)
     args = parser.parse_args(argv)
     config = load_config(args.config, args.set)
     if config.model.stages != 2:
@@ -104,14 +101,10 @@ def main(argv=None) -> int:
         table.add_row(name, f"[bold]{value:.2f}x[/]")
     Console().print(table)
     Console().print(f"fp32 outputs: largest difference {difference:.2g}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "benchmark": "official", **stamp(device, command_line(argv)),
-            "settings": {"size": args.size, "frames": n, "repeats": args.repeats, "group": group,
-                         "chunk": config.deblur.chunk, "model": vars(config.model)},
-            "results": {"s_per_frame": seconds, "ratios": ratios, "fp32_max_abs_difference": difference}},
-            indent=2) + "\n")
+    write_result(args.json, "official", device, argv,
+                 {"size": args.size, "frames": n, "repeats": args.repeats, "group": group,
+                  "chunk": config.deblur.chunk, "model": vars(config.model)},
+                 {"s_per_frame": seconds, "ratios": ratios, "fp32_max_abs_difference": difference})
     return 0
 
 

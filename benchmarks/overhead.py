@@ -11,9 +11,7 @@ could still take out; the convolutions are the arithmetic itself. The published 
     python benchmarks/overhead.py --sizes 1280x720 --frames 6 --precision bf16
 """
 import argparse
-import json
 import time
-from pathlib import Path
 
 import torch
 from rich.console import Console
@@ -22,7 +20,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from model import CDVDTSP
 from pipeline.config import load_config
-from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.runinfo import add_result_options, write_result
 from pipeline.measure.timing import synchronize
 from pipeline.precision import precision_context
 from pipeline.runtime import compute_device, prepare_model
@@ -73,9 +71,7 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=8, help="frames per run")
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
     parser.add_argument("--device", help="cpu or cuda[:N] (default: cuda when available)")
-    parser.add_argument("--config")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--json", type=Path, help="write the results here")
+    add_result_options(parser)
     args = parser.parse_args(argv)
     config = load_config(args.config, args.set)
     device = compute_device(args.device)
@@ -100,13 +96,9 @@ def main(argv=None) -> int:
             table.add_row(size, precision, f"{row['ms_per_frame_profiled']:.0f}",
                           f"{row['convolution_share']:.1%}", others)
     Console(width=160).print(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "benchmark": "overhead", **stamp(device, command_line(argv)),
-            "settings": {"sizes": args.sizes, "frames": args.frames, "precisions": args.precision,
-                         "model": vars(config.model), "deblur": vars(config.deblur)},
-            "results": results}, indent=2) + "\n")
+    write_result(args.json, "overhead", device, argv,
+                 {"sizes": args.sizes, "frames": args.frames, "precisions": args.precision,
+                  "model": vars(config.model), "deblur": vars(config.deblur)}, results)
     return 0
 
 

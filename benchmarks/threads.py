@@ -9,7 +9,6 @@ differently, so a level may move here and there: this counts the pixels that dif
     python benchmarks/threads.py --json benchmarks/results/threads_cpu.json
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from rich.table import Table
 from model import CDVDTSP
 from pipeline.config import load_config
 from pipeline.measure.clips import looped_clip
-from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.runinfo import add_result_options, write_result
 from pipeline.stream.engine import StreamingEngine
 from pipeline.video.frames import to_model, to_uint8
 from pipeline.video.sequences import read_frames
@@ -48,9 +47,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="128x192", help="WxH of the clip")
     parser.add_argument("--frames", type=int, default=12)
-    parser.add_argument("--config")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--json", type=Path, help="write the results here")
+    add_result_options(parser)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--clip", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -87,14 +84,10 @@ def main(argv=None) -> int:
         table.add_row(str(row["threads"]), str(row["chunk"]), str(row["identical"]),
                       f"{row['pixels_differing']} of {row['pixels']}", str(row["max_levels"]))
     Console().print(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "benchmark": "threads", **stamp(torch.device("cpu"), command_line(argv)),
-            "settings": {"size": args.size, "frames": args.frames, "group": config.deblur.group,
-                         "model": vars(config.model),
-                         "reference": {"threads": RUNS[0][0], "chunk": RUNS[0][1]}},
-            "results": results}, indent=2) + "\n")
+    write_result(args.json, "threads", torch.device("cpu"), argv,
+                 {"size": args.size, "frames": args.frames, "group": config.deblur.group,
+                  "model": vars(config.model), "reference": {"threads": RUNS[0][0], "chunk": RUNS[0][1]}},
+                 results)
     return 0
 
 

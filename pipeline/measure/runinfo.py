@@ -1,6 +1,8 @@
 """Where a measurement was made: date, commit, device and command, stamped on every result file."""
+import argparse
 import datetime
 import importlib
+import json
 import os
 import platform
 import subprocess
@@ -74,3 +76,23 @@ def stamp(device: torch.device, command: str) -> dict:
     """The header of a result file: date (UTC), commit, device and the command that made it."""
     return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "commit": commit(), "device": device_info(device), "command": command}
+
+
+def add_result_options(parser: argparse.ArgumentParser) -> None:
+    """A benchmark's common options: ``--config`` and ``--set`` (the config it runs with) and ``--json``
+    (its result file, `write_result`)."""
+    parser.add_argument("--config")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--json", type=Path, help="write the results here")
+
+
+def write_result(path: Path | None, benchmark: str, device: torch.device, argv: list[str] | None,
+                 settings: dict, results: dict) -> None:
+    """A benchmark's result file at ``path`` (nothing when None): its name, `stamp`, its settings and its
+    results, as indented JSON."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"benchmark": benchmark, **stamp(device, command_line(argv)), "settings": settings,
+                "results": results}
+    path.write_text(json.dumps(document, indent=2) + "\n")
