@@ -22,6 +22,7 @@ from rich.table import Table
 from model import CDVDTSP, ModelConfig, pad_to_multiple
 from model.correlation import correlation
 from model.pwc import PYRAMID_CHANNELS
+from pipeline.cli import frame_size
 from pipeline.compiling import compile_model
 from pipeline.measure.runinfo import command_line, stamp
 from pipeline.measure.timing import interleaved_medians
@@ -32,7 +33,7 @@ CPU = torch.device("cpu")  # these comparisons are CPU measurements
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--size", default="1280x720", help="WxH of the frames")
+    parser.add_argument("--size", type=frame_size, default="1280x720", help="WxH of the frames")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path, help="write the results here")
     return parser
@@ -65,7 +66,7 @@ def flow_row(model: CDVDTSP, frames: torch.Tensor, repeats: int) -> dict:
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
-    width, height = map(int, args.size.split("x"))
+    width, height = args.size
     generator = torch.Generator().manual_seed(0)
     model = CDVDTSP(ModelConfig()).eval()  # the published flow net (random weights: speed does not care)
     with torch.inference_mode():

@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from model import CDVDTSP
+from pipeline.cli import frame_size
 from pipeline.config import load_config
 from pipeline.measure.clips import looped_clip
 from pipeline.measure.runinfo import add_result_options, write_result
@@ -63,7 +64,7 @@ def child(args) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="96x96", help="WxH of the benchmark clip")
+    parser.add_argument("--size", type=frame_size, default="96x96", help="WxH of the benchmark clip")
     parser.add_argument("--frames", type=int, nargs=2, default=[50, 500],
                         help="clip lengths for the memory check")
     parser.add_argument("--speed-frames", type=int, default=24, help="frames timed for the speed ratios")
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
     if args.child:
         child(args)
         return 0
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    width, height = args.size
     config = load_config(args.config, args.set)
     torch.manual_seed(0)
     model = CDVDTSP(config.model).eval()
@@ -129,7 +130,7 @@ def main(argv=None) -> int:
                   f"{results['rss_long_over_short']:.3f}")
     Console().print(table)
     write_result(args.json, "deblur", torch.device("cpu"), argv,
-                 {"size": args.size, "frames": args.frames, "speed_frames": args.speed_frames,
+                 {"size": str(args.size), "frames": args.frames, "speed_frames": args.speed_frames,
                   "repeats": args.repeats, "model": asdict(config.model)}, results)
     return 0
 

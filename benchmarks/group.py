@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from model import CDVDTSP
+from pipeline.cli import FrameSize, add_device_option, frame_size
 from pipeline.config import load_config
 from pipeline.measure.profiling import profile_groups
 from pipeline.measure.runinfo import add_result_options, write_result
@@ -28,14 +29,15 @@ from pipeline.runtime import compute_device
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["96x96", "320x180"], help="WxH frame sizes")
+    parser.add_argument("--sizes", nargs="+", type=frame_size, help="WxH frame sizes",
+                        default=[FrameSize(96, 96), FrameSize(320, 180)])
     parser.add_argument("--frames", type=int, default=16, help="frames per run")
     parser.add_argument("--groups", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--formats", nargs="+", default=["contiguous"], choices=list(MEMORY_FORMATS),
                         help="weight layouts (deblur.memory_format)")
-    parser.add_argument("--device", help="cpu or cuda[:N] (default: cuda when available)")
+    add_device_option(parser)
     add_result_options(parser)
     args = parser.parse_args(argv)
     config = load_config(args.config, args.set)
@@ -44,10 +46,10 @@ def main(argv=None) -> int:
     model = CDVDTSP(config.model).to(device).eval()
     results = {}
     for size in args.sizes:
-        width, height = (int(v) for v in size.lower().split("x"))
-        results[size] = profile_groups(model, config.deblur, device, frames=args.frames, height=height,
-                                       width=width, repeats=args.repeats, groups=args.groups,
-                                       precision=args.precision, formats=tuple(args.formats))
+        results[str(size)] = profile_groups(model, config.deblur, device, frames=args.frames,
+                                            height=size.height, width=size.width, repeats=args.repeats,
+                                            groups=args.groups, precision=args.precision,
+                                            formats=tuple(args.formats))
     table = Table(title=f"engine per group size, {args.frames} frames, {args.precision}, "
                         f"median of {args.repeats} in turns")
     for column in ("size", "group", "layout", "ms/frame", "time / first", "host peak MB", "GPU peak MB"):
@@ -62,9 +64,9 @@ def main(argv=None) -> int:
                           "-" if memory["gpu_mb"] is None else f"{memory['gpu_mb']:.0f}")
     Console().print(table)
     write_result(args.json, "group", device, argv,
-                 {"sizes": args.sizes, "frames": args.frames, "groups": args.groups, "repeats": args.repeats,
-                  "precision": args.precision, "formats": args.formats, "model": vars(config.model),
-                  "chunk": config.deblur.chunk}, results)
+                 {"sizes": [str(size) for size in args.sizes], "frames": args.frames, "groups": args.groups,
+                  "repeats": args.repeats, "precision": args.precision, "formats": args.formats,
+                  "model": vars(config.model), "chunk": config.deblur.chunk}, results)
     return 0
 
 

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from model import CDVDTSP, official_state_dict
 from pipeline.checkout import ROOT
+from pipeline.cli import frame_size
 from pipeline.config import load_config
 from pipeline.measure.clips import looped_clip
 from pipeline.measure.runinfo import add_result_options, write_result
@@ -49,7 +50,7 @@ def official_model(model: CDVDTSP) -> torch.nn.Module:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="128x192", help="WxH of the clip")
+    parser.add_argument("--size", type=frame_size, default="128x192", help="WxH of the clip")
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3)
     add_result_options(parser)
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
     config = load_config(args.config, args.set)
     if config.model.stages != 2:
         raise ValueError("the official model has 2 stages")
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    width, height = args.size
     device = torch.device("cpu")
     torch.manual_seed(0)
     model = CDVDTSP(config.model).eval()
@@ -102,7 +103,7 @@ def main(argv=None) -> int:
     Console().print(table)
     Console().print(f"fp32 outputs: largest difference {difference:.2g}")
     write_result(args.json, "official", device, argv,
-                 {"size": args.size, "frames": n, "repeats": args.repeats, "group": group,
+                 {"size": str(args.size), "frames": n, "repeats": args.repeats, "group": group,
                   "chunk": config.deblur.chunk, "model": vars(config.model)},
                  {"s_per_frame": seconds, "ratios": ratios, "fp32_max_abs_difference": difference})
     return 0

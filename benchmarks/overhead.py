@@ -19,6 +19,7 @@ from rich.table import Table
 from torch.profiler import ProfilerActivity, profile
 
 from model import CDVDTSP
+from pipeline.cli import FrameSize, add_device_option, frame_size
 from pipeline.config import load_config
 from pipeline.measure.runinfo import add_result_options, write_result
 from pipeline.measure.timing import synchronize
@@ -66,11 +67,11 @@ def op_breakdown(engine: StreamingEngine, video: torch.Tensor, chunk: int, devic
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["96x96", "320x180", "1280x720"],
-                        help="WxH frame sizes")
+    parser.add_argument("--sizes", nargs="+", type=frame_size, help="WxH frame sizes",
+                        default=[FrameSize(96, 96), FrameSize(320, 180), FrameSize(1280, 720)])
     parser.add_argument("--frames", type=int, default=8, help="frames per run")
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
-    parser.add_argument("--device", help="cpu or cuda[:N] (default: cuda when available)")
+    add_device_option(parser)
     add_result_options(parser)
     args = parser.parse_args(argv)
     config = load_config(args.config, args.set)
@@ -80,11 +81,10 @@ def main(argv=None) -> int:
     engine = StreamingEngine(model, border=config.deblur.border, group=config.deblur.group)
     results = {}
     for size in args.sizes:
-        width, height = (int(v) for v in size.lower().split("x"))
         seeded = torch.Generator().manual_seed(0)
-        video = torch.rand(args.frames, 3, height, width, generator=seeded).to(device)
-        results[size] = {precision: op_breakdown(engine, video, config.deblur.chunk, device, precision)
-                         for precision in args.precision}
+        video = torch.rand(args.frames, 3, size.height, size.width, generator=seeded).to(device)
+        results[str(size)] = {precision: op_breakdown(engine, video, config.deblur.chunk, device, precision)
+                              for precision in args.precision}
     table = Table(title=f"engine operators, {args.frames} frames, group {config.deblur.group}, "
                         f"{config.deblur.memory_format}")
     for column in ("size", "precision", "ms/frame", "convolution", "largest other operators"):
@@ -97,8 +97,9 @@ def main(argv=None) -> int:
                           f"{row['convolution_share']:.1%}", others)
     Console(width=160).print(table)
     write_result(args.json, "overhead", device, argv,
-                 {"sizes": args.sizes, "frames": args.frames, "precisions": args.precision,
-                  "model": vars(config.model), "deblur": vars(config.deblur)}, results)
+                 {"sizes": [str(size) for size in args.sizes], "frames": args.frames,
+                  "precisions": args.precision, "model": vars(config.model), "deblur": vars(config.deblur)},
+                 results)
     return 0
 
 

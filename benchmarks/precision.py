@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.checkout import FOOTAGE
+from pipeline.cli import add_device_option
 from pipeline.config import DeblurConfig, load_config
 from pipeline.measure.runinfo import command_line, stamp
 from pipeline.metrics import mean_psnr
@@ -44,7 +45,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--start", type=int, default=60, help="first frame (default 60)")
     parser.add_argument("--frames", type=int, default=5, help="frames restored (default 5)")
     parser.add_argument("--precision", nargs="+", default=["bf16"], choices=["bf16", "fp16"])
-    parser.add_argument("--device", help="cpu or cuda:N (default: the GPU if there is one)")
+    add_device_option(parser)
     parser.add_argument("--json", type=Path, help="write the results here")
     return parser
 

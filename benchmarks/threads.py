@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from model import CDVDTSP
+from pipeline.cli import frame_size
 from pipeline.config import load_config
 from pipeline.measure.clips import looped_clip
 from pipeline.measure.runinfo import add_result_options, write_result
@@ -45,7 +46,7 @@ def child(args) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="128x192", help="WxH of the clip")
+    parser.add_argument("--size", type=frame_size, default="128x192", help="WxH of the clip")
     parser.add_argument("--frames", type=int, default=12)
     add_result_options(parser)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
         child(args)
         return 0
     config = load_config(args.config, args.set)
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    width, height = args.size
     settings = sum((["--set", s] for s in args.set), ["--config", args.config] if args.config else [])
     outputs = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -85,7 +86,7 @@ def main(argv=None) -> int:
                       f"{row['pixels_differing']} of {row['pixels']}", str(row["max_levels"]))
     Console().print(table)
     write_result(args.json, "threads", torch.device("cpu"), argv,
-                 {"size": args.size, "frames": args.frames, "group": config.deblur.group,
+                 {"size": str(args.size), "frames": args.frames, "group": config.deblur.group,
                   "model": vars(config.model), "reference": {"threads": RUNS[0][0], "chunk": RUNS[0][1]}},
                  results)
     return 0

@@ -22,6 +22,7 @@ from rich.table import Table
 from model import CDVDTSP, default_checkpoint, load_checkpoint
 from model.init import identity_restoration_, zero_flow_
 from pipeline.checkout import CONFIGS
+from pipeline.cli import frame_size
 from pipeline.config import load_config
 from pipeline.measure.runinfo import command_line, stamp
 from pipeline.measure.timing import interleaved_medians
@@ -35,7 +36,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--frames", type=int, default=8, help="frames deblurred per repeat")
-    parser.add_argument("--size", default="320x180", help="WxH of the deblurred frames")
+    parser.add_argument("--size", type=frame_size, default="320x180", help="WxH of the deblurred frames")
     parser.add_argument("--json", type=Path, help="write the results here")
     return parser
 
@@ -104,7 +105,7 @@ def deblurring(repeats: int, frames: int, width: int, height: int) -> dict:
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
-    width, height = map(int, args.size.split("x"))
+    width, height = args.size
     result = {**stamp(CPU, command_line(argv)), "threads": torch.get_num_threads(),
               "training": training_steps(args.repeats),
               "deblurring": deblurring(args.repeats, args.frames, width, height)}

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from model import CDVDTSP, CheckpointError
-from pipeline.cli import command_parser, fail
+from pipeline.cli import add_device_option, command_parser, fail
 from pipeline.cli.job_view import LiveView, part_line, summary_tables
 from pipeline.compiling import COMPILE_MODES
 from pipeline.config import ConfigError, dump_config, load_config
@@ -71,7 +71,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", type=Path, help="project or official CDVD-TSP .pt file")
     parser.add_argument("--config", type=Path, help="YAML config (default: configs/default.yaml values)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    add_device_option(parser)
     parser.add_argument("--precision", choices=PRECISIONS, help="= --set deblur.precision=...")
     parser.add_argument("--border", choices=BORDERS, help="= --set deblur.border=...")
     parser.add_argument("--chunk", type=int, help="= --set deblur.chunk=N (frames decoded per chunk)")

@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline.cli import fail
+from pipeline.cli import add_device_option, fail
 from pipeline.config import load_config
 from pipeline.data.datasets import VideoPaths, discover
 from pipeline.data.scored import Video
@@ -93,7 +93,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "(default, without --restored: the bundled default checkpoint)")
     parser.add_argument("--config", type=Path, help="YAML config for --checkpoint runs")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    add_device_option(parser)
     parser.add_argument("--blurred", nargs="?", const=True, metavar="PATH",
                         help="also score the blurred input (bare with an evaluation root; PATH otherwise)")
     parser.add_argument("--crop", type=int, default=4, help="pixels cut from every side (default 4)")

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from model import CDVDTSP
+from pipeline.cli import FrameSize, frame_size
 from pipeline.config import load_config
 from pipeline.measure.flop_count import count_macs
 from pipeline.measure.runinfo import command_line, stamp
@@ -20,7 +21,8 @@ from pipeline.measure.runinfo import command_line, stamp
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", action="append", help="WxH (repeatable); default 1280x720 and 256x256")
+    parser.add_argument("--size", action="append", type=frame_size,
+                        help="WxH (repeatable); default 1280x720 and 256x256")
     parser.add_argument("--config", help="YAML config file")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--json", type=Path, help="write the counts here")
@@ -36,11 +38,10 @@ def main(argv=None) -> int:
                    "official, thop-style"):
         table.add_column(column, justify="right")
     rows = []
-    for size in args.size or ["1280x720", "256x256"]:
-        width, height = (int(v) for v in size.lower().split("x"))
-        macs = count_macs(model, height, width)
-        rows.append({"size": size, **macs, "cached_over_official": macs["cached"] / macs["official"]})
-        table.add_row(size, f"{macs['official'] / 1e9:,.1f} G", f"{macs['cached'] / 1e9:,.1f} G",
+    for size in args.size or [FrameSize(1280, 720), FrameSize(256, 256)]:
+        macs = count_macs(model, size.height, size.width)
+        rows.append({"size": str(size), **macs, "cached_over_official": macs["cached"] / macs["official"]})
+        table.add_row(str(size), f"{macs['official'] / 1e9:,.1f} G", f"{macs['cached'] / 1e9:,.1f} G",
                       f"{macs['cached'] / macs['official']:.3f}", f"{macs['thop'] / 1e9:,.1f} G")
     Console().print(table)
     if args.json:

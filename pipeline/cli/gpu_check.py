@@ -26,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.cli import command_parser, fail
+from pipeline.cli import add_device_option, command_parser, fail
 from pipeline.config import ConfigError, load_config
 from pipeline.measure.chart import draw
 from pipeline.measure.gpu_steps import STEPS, Check, run_steps
@@ -41,7 +41,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="folder for the JSON and the PNG")
     parser.add_argument("--budget", type=float, default=480, help="seconds for all steps (default 480)")
     parser.add_argument("--tiny", action="store_true", help="every step at a toy size (what CI runs)")
-    parser.add_argument("--device", help="cpu or cuda[:N] (default: the GPU if there is one)")
+    add_device_option(parser)
     parser.add_argument("--steps", nargs="+", choices=[step.name for step in STEPS],
                         help="only these steps (default: all, in order)")
     return parser

@@ -22,7 +22,7 @@ from rich.console import Console
 
 from model import CDVDTSP, save_pwc_weights
 from model.init import zero_flow_
-from pipeline.cli import command_parser, fail
+from pipeline.cli import add_device_option, command_parser, fail
 from pipeline.config import ConfigError
 from pipeline.data.exposures import load_sequences
 from pipeline.distributed import init_process
@@ -39,7 +39,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="YAML config (its flow section)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    parser.add_argument("--device", help="cpu or cuda:N (default: the GPU if there is one)")
+    add_device_option(parser)
     return parser
 
 

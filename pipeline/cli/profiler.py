@@ -26,7 +26,7 @@ from rich.table import Table
 
 from model import CheckpointError
 from pipeline.checkout import SAMPLES
-from pipeline.cli import command_parser, fail
+from pipeline.cli import FrameSize, add_device_option, command_parser, fail, frame_size
 from pipeline.config import ConfigError, load_config
 from pipeline.errors import VideoError
 from pipeline.measure import profiling
@@ -49,14 +49,15 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help=f"any of {', '.join(profiling.MODES)}, or all (default)")
     parser.add_argument("--clip", type=Path, default=SAMPLE,
                         help="video for decode and end-to-end (default: the sample)")
-    parser.add_argument("--size", help="WxH: resize the clip (and the model's synthetic frames) to this")
+    parser.add_argument("--size", type=frame_size,
+                        help="WxH: resize the clip (and the model's synthetic frames) to this")
     parser.add_argument("--frames", type=int, default=24,
                         help="frames of the clip used / synthesised (default 24)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed repetitions after one warm-up (default 3)")
     parser.add_argument("--precision", nargs="+", choices=PRECISIONS,
                         help="model and end-to-end precisions (default fp32, plus bf16 on a GPU)")
-    parser.add_argument("--device", help="cpu or cuda[:N] (default: cuda when available)")
+    add_device_option(parser)
     parser.add_argument("--checkpoint", type=Path, help="weights (project or official .pt)")
     parser.add_argument("--config", type=Path, help="YAML config")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
@@ -80,14 +81,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"--size must be WxH, got {text!r}") from None
-    if width < 8 or height < 8 or width % 2 or height % 2:
-        raise ValueError(f"--size must be even and at least 8x8, got {text}")
-    return width, height
+def _size(size: FrameSize) -> FrameSize:
+    if size.width < 8 or size.height < 8 or size.width % 2 or size.height % 2:
+        raise ValueError(f"--size must be even and at least 8x8, got {size}")
+    return size
 
 
 def _spread(values: dict, digits: str = ".2f") -> str:
@@ -178,7 +175,7 @@ def run(args, work: Path) -> dict:
                 with console.status("synthesising training data"):
                     data = profiling.training_data(args.source, work / "train", device, clips=args.clips,
                                                    clip_frames=args.clip_frames)
-            width, height = (int(v) for v in data["frame_size"].split("x"))
+            width, height = frame_size(data["frame_size"])
             crop = args.crop or min(config.train.crop, (min(width, height) // 4) * 4)
             if mode == "ingest":
                 result = profiling.profile_ingest(data, device, crop=crop, batch_size=args.batch_size,

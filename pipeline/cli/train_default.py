@@ -44,7 +44,7 @@ from rich.table import Table
 
 from model import CDVDTSP, DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
 from pipeline.checkout import CONFIGS
-from pipeline.cli import command_parser, fail
+from pipeline.cli import add_device_option, command_parser, fail
 from pipeline.config import ConfigError, load_config
 from pipeline.data.scored import frame_folder_videos
 from pipeline.evaluation import score_restoration
@@ -69,7 +69,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, default=CONFIG, help=f"recipe config (default {CONFIG.name})")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--budget", type=float, help="training minutes in all (= --set recipe.minutes=N)")
-    parser.add_argument("--device", help="cpu or cuda:N (default: the GPU if there is one)")
+    add_device_option(parser)
     parser.add_argument("--packed", type=Path,
                         help="build the data from a folder of packed sources (build_training_set.py --pack)")
     parser.add_argument(
