@@ -14,17 +14,14 @@ flow net runs; a zero-flow checkpoint skips it and batches only the restoration 
 """
 import argparse
 
-import torch
 from rich.console import Console
 from rich.table import Table
 
 from model import CDVDTSP
-from pipeline.cli import FrameSize, add_device_option, frame_size
-from pipeline.config import load_config
+from pipeline.cli import FrameSize, frame_size
 from pipeline.measure.profiling import profile_groups
-from pipeline.measure.runinfo import add_result_options, write_result
+from pipeline.measure.runinfo import parse_device_benchmark, write_result
 from pipeline.memory_format import MEMORY_FORMATS
-from pipeline.runtime import compute_device
 
 
 def main(argv=None) -> int:
@@ -37,12 +34,7 @@ def main(argv=None) -> int:
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--formats", nargs="+", default=["contiguous"], choices=list(MEMORY_FORMATS),
                         help="weight layouts (deblur.memory_format)")
-    add_device_option(parser)
-    add_result_options(parser)
-    args = parser.parse_args(argv)
-    config = load_config(args.config, args.set)
-    device = compute_device(args.device)
-    torch.manual_seed(0)
+    args, config, device = parse_device_benchmark(parser, argv)
     model = CDVDTSP(config.model).to(device).eval()
     results = {}
     for size in args.sizes:

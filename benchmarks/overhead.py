@@ -19,12 +19,11 @@ from rich.table import Table
 from torch.profiler import ProfilerActivity, profile
 
 from model import CDVDTSP
-from pipeline.cli import FrameSize, add_device_option, frame_size
-from pipeline.config import load_config
-from pipeline.measure.runinfo import add_result_options, write_result
+from pipeline.cli import FrameSize, frame_size
+from pipeline.measure.runinfo import parse_device_benchmark, write_result
 from pipeline.measure.timing import synchronize
 from pipeline.precision import precision_context
-from pipeline.runtime import compute_device, prepare_model
+from pipeline.runtime import prepare_model
 from pipeline.stream.engine import StreamingEngine
 
 # the operators that are the convolution arithmetic (CPU: oneDNN or the slow path; CUDA: cuDNN); their
@@ -71,12 +70,7 @@ def main(argv=None) -> int:
                         default=[FrameSize(96, 96), FrameSize(320, 180), FrameSize(1280, 720)])
     parser.add_argument("--frames", type=int, default=8, help="frames per run")
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
-    add_device_option(parser)
-    add_result_options(parser)
-    args = parser.parse_args(argv)
-    config = load_config(args.config, args.set)
-    device = compute_device(args.device)
-    torch.manual_seed(0)
+    args, config, device = parse_device_benchmark(parser, argv)
     model = prepare_model(CDVDTSP(config.model).eval(), config.deblur, device)
     engine = StreamingEngine(model, border=config.deblur.border, group=config.deblur.group)
     results = {}

@@ -12,6 +12,9 @@ from pathlib import Path
 import torch
 
 from pipeline.checkout import ROOT
+from pipeline.cli import add_device_option
+from pipeline.config import Config, load_config
+from pipeline.runtime import compute_device
 
 
 def commit() -> str:
@@ -84,6 +87,20 @@ def add_result_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", type=Path, help="write the results here")
+
+
+def parse_device_benchmark(parser: argparse.ArgumentParser, argv: list[str] | None
+                           ) -> tuple[argparse.Namespace, Config, torch.device]:
+    """The opening of a benchmark that runs on any device: ``--device`` and `add_result_options` added to
+    ``parser``, ``argv`` parsed, the config loaded, the device picked, and torch seeded with 0 so that its
+    untrained weights and synthetic frames are the same on every run."""
+    add_device_option(parser)
+    add_result_options(parser)
+    args = parser.parse_args(argv)
+    config = load_config(args.config, args.set)
+    device = compute_device(args.device)
+    torch.manual_seed(0)
+    return args, config, device
 
 
 def write_result(path: Path | None, benchmark: str, device: torch.device, argv: list[str] | None,
