@@ -1,0 +1,157 @@
+r"""Why PWC-Net trained here does not leave zero flow: its cost volumes and gradients over its first updates.
+
+    python benchmarks/flow_start.py --json benchmarks/results/flow_start_cpu.json
+
+The flow phase's first ``--updates`` Adam updates (the ``flow`` section of the recipe's config: lr, warm-up,
+batch, pair size, gaps, blurred share, bf16; rendered pairs only, from scikit-image's photographs), from two
+starts of the same random net:
+
+* ``recipe``: what ``scripts/pretrain_flow.py`` starts from, `model.init.zero_flow_` on PyTorch's default
+  initialisation;
+* ``rescaled``: the same, then rescaled on the first batch (`rescale`) so that every pyramid level's cost
+  volume varies by about 1 across its 81 displacements.
+
+Every ``--every`` updates, per pyramid level (6, the coarsest, to 2): the cost volume's spread (its standard
+deviation over the displacements, mean over pixels and over a fixed batch of pairs) and the mean absolute
+gradient of the level decoder's first conv against Adam's epsilon, 1e-8 (a weight whose gradients are far
+below it barely moves); and the batch endpoint error against zero flow's.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from rich.console import Console
+from rich.table import Table
+from skimage import data
+
+from model import CDVDTSP
+from model.init import zero_flow_
+from model.pwc import PWCNet
+from pipeline.checkout import CONFIGS
+from pipeline.config import load_config
+from pipeline.measure.runinfo import command_line, stamp
+from pipeline.training.flow import FlowPairs, PairConfig, multiscale_epe
+
+CPU = torch.device("cpu")
+ADAM_EPS = 1e-8
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
+
+
+def photographs() -> list[torch.Tensor]:
+    """scikit-image's colour photographs as (3, h, w) float32 in [0, 1], halved."""
+    return [torch.from_numpy(np.ascontiguousarray(getattr(data, name)()[::2, ::2, :3])).permute(2, 0, 1)
+            .float() / 255 for name in PHOTOS]
+
+
+def _unit_rms_(conv: nn.Conv2d, run) -> None:
+    """Scale ``conv``'s weights so that its output over what ``run()`` feeds it has an RMS of about 1."""
+    outputs = []
+    hook = conv.register_forward_hook(lambda module, inputs, output: outputs.append(output))
+    for _ in range(3):  # the bias does not scale with the weights: a few rounds settle it
+        outputs.clear()
+        run()
+        conv.weight /= torch.cat([output.flatten() for output in outputs]).square().mean().sqrt()
+    hook.remove()
+
+
+@torch.no_grad()
+def rescale(net: PWCNet, first: torch.Tensor, second: torch.Tensor) -> None:
+    """In forward order: every pyramid conv to an output RMS of 1 on ``first`` (layer-sequential unit
+    variance, Mishkin and Matas 2016); each level's features scaled so that its cost volume's spread is 1
+    (it is quadratic in them; the next level's first conv takes the inverse scale, so it sees the same
+    input); every other conv but the flow heads to an output RMS of 1. The heads stay zero: zero flow."""
+    levels = net.pyramid.levels
+    for level in levels:
+        for conv in (layer for layer in level if isinstance(layer, nn.Conv2d)):
+            _unit_rms_(conv, lambda: net.pyramid(first))
+    for index, level in enumerate(levels):
+        scale = spreads(net, first, second)[index] ** -0.5
+        level[-2].weight *= scale  # the level's last conv; LeakyReLU is positively homogeneous
+        level[-2].bias *= scale
+        if index + 1 < len(levels):
+            levels[index + 1][0].weight /= scale
+    heads = [decoder.predict for decoder in net.decoders] + [net.refiner[-1]]
+    for part in (net.decoders, net.refiner):
+        for conv in part.modules():
+            if isinstance(conv, nn.Conv2d) and all(conv is not head for head in heads):
+                _unit_rms_(conv, lambda: net(first, second))
+
+
+@torch.no_grad()
+def spreads(net: PWCNet, first: torch.Tensor, second: torch.Tensor) -> list[float]:
+    """Per pyramid level, finest first: the cost volume's std over the displacements, mean over pixels."""
+    cost = net.decoders[0].cost_volume
+    return [cost(a, b).std(dim=1).mean().item() for a, b in zip(net.pyramid(first), net.pyramid(second))]
+
+
+def run(start: str, config, updates: int, every: int) -> list[dict]:
+    """The first ``updates`` updates from ``start``; a record every ``every`` updates."""
+    flow = config.flow
+    torch.manual_seed(0)
+    net = zero_flow_(CDVDTSP(config.model).flow)
+    pair_config = PairConfig(size=flow.size, blurred=flow.blurred, gap=tuple(flow.gap))
+    pairs = iter(FlowPairs(photographs(), pair_config, batch=flow.batch, seed=flow.seed))
+    probe = next(pairs)[:2]
+    if start == "rescaled":
+        rescale(net, *probe)
+    optimizer = torch.optim.Adam(net.parameters(), lr=flow.lr, eps=ADAM_EPS)
+    records, errors = [], []
+    for update in range(1, updates + 1):
+        first, second, truth, valid = next(pairs)
+        for group in optimizer.param_groups:
+            group["lr"] = flow.lr * min(1.0, update / max(flow.warmup, 1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=flow.precision == "bf16"):
+            pyramids = net.features(torch.cat((first, second)))
+            levels = net.decode([p[:flow.batch] for p in pyramids], [p[flow.batch:] for p in pyramids])
+        loss = multiscale_epe(levels, truth, valid)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        estimate = 20 * nn.functional.interpolate(levels[-1].detach().float(), size=truth.shape[-2:],
+                                                  mode="bilinear", align_corners=False)
+        errors.append(((estimate - truth).norm(dim=1).mean().item(), truth.norm(dim=1).mean().item()))
+        if update % every == 0:
+            records.append({
+                "update": update,
+                "cost_spread": spreads(net, *probe)[:0:-1],  # levels 6 .. 2
+                "gradient": [decoder.dense[0][0].weight.grad.abs().mean().item() for decoder in net.decoders],
+                "epe": float(np.mean([e for e, _ in errors[-every:]])),
+                "zero_epe": float(np.mean([z for _, z in errors[-every:]])),
+            })
+        optimizer.step()
+    return records
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--config", type=Path, default=CONFIGS / "default_checkpoint.yaml")
+    parser.add_argument("--updates", type=int, default=60)
+    parser.add_argument("--every", type=int, default=20)
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    results = {start: run(start, config, args.updates, args.every) for start in ("recipe", "rescaled")}
+    table = Table(title=f"PWC-Net's first {args.updates} updates: cost volume spread and first-conv gradient "
+                        f"per level (6 .. 2); Adam's epsilon {ADAM_EPS:g}")
+    for column in ("start", "update", "cost volume spread", "gradient", "EPE / zero flow's"):
+        table.add_column(column, justify="left" if column == "start" else "right")
+    for start, records in results.items():
+        for row in records:
+            table.add_row(start, str(row["update"]), *(" ".join(f"{v:.0e}" for v in row[key])
+                                                       for key in ("cost_spread", "gradient")),
+                          f"{row['epe'] / row['zero_epe']:.3f}")
+    Console(width=140).print(table)
+    if args.json:
+        document = {**stamp(CPU, command_line(argv)), "photos": list(PHOTOS), "flow": vars(config.flow),
+                    "adam_eps": ADAM_EPS, "results": results}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(document, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
