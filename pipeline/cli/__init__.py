@@ -50,8 +50,8 @@ def _device_name(text: str) -> str:
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:
     """``--device``, checked as the parser reads it; unset, `pipeline.runtime.compute_device` picks."""
-    parser.add_argument("--device", type=_device_name,
-                        help="cpu, cuda or cuda:N (default: this process's GPU if there is one, else cpu)")
+    parser.add_argument("--device", type=_device_name, help="cpu, cuda or cuda:N "
+                        "(default: this process's GPU, cuda:LOCAL_RANK, if there is one, else cpu)")
 
 
 def fail(console: Console, error: BaseException | str) -> int:

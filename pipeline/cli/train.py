@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.nn.parallel import DistributedDataParallel
 
 from model import CDVDTSP, CheckpointError, save_checkpoint
-from pipeline.cli import command_parser, fail
+from pipeline.cli import add_device_option, command_parser, fail
 from pipeline.config import Config, ConfigError
 from pipeline.data.loaders import training_loader, validation_videos
 from pipeline.data.scored import Video
@@ -47,7 +47,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="YAML config (default: configs/default.yaml values)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    parser.add_argument("--device", help="cpu or cuda:N (default: this rank's GPU, else cpu)")
+    add_device_option(parser)
     return parser
 
 
