@@ -17,7 +17,6 @@ gradient of the level decoder's first conv against Adam's epsilon, 1e-8 (a weigh
 below it barely moves); and the batch endpoint error against zero flow's.
 """
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -30,10 +29,10 @@ from skimage import data
 
 from model import CDVDTSP
 from model.init import zero_flow_
-from model.pwc import PWCNet
+from model.pwc import FLOW_SCALE, PWCNet
 from pipeline.checkout import CONFIGS
 from pipeline.config import load_config
-from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.runinfo import write_result
 from pipeline.training.flow import FlowPairs, PairConfig, multiscale_epe
 
 CPU = torch.device("cpu")
@@ -110,7 +109,7 @@ def run(start: str, config, updates: int, every: int) -> list[dict]:
         loss = multiscale_epe(levels, truth, valid)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        estimate = 20 * nn.functional.interpolate(levels[-1].detach().float(), size=truth.shape[-2:],
+        estimate = FLOW_SCALE * nn.functional.interpolate(levels[-1].detach().float(), size=truth.shape[-2:],
                                                   mode="bilinear", align_corners=False)
         errors.append(((estimate - truth).norm(dim=1).mean().item(), truth.norm(dim=1).mean().item()))
         if update % every == 0:
@@ -145,11 +144,9 @@ def main(argv=None) -> int:
                                                        for key in ("cost_spread", "gradient")),
                           f"{row['epe'] / row['zero_epe']:.3f}")
     Console(width=140).print(table)
-    if args.json:
-        document = {**stamp(CPU, command_line(argv)), "photos": list(PHOTOS), "flow": vars(config.flow),
-                    "adam_eps": ADAM_EPS, "results": results}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(document, indent=1) + "\n")
+    write_result(args.json, "flow_start", CPU, argv,
+                 {"photos": list(PHOTOS), "flow": vars(config.flow), "adam_eps": ADAM_EPS,
+                  "updates": args.updates, "every": args.every}, results)
     return 0
 
 
