@@ -110,7 +110,7 @@ def run(start: str, config, updates: int, every: int) -> list[dict]:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         estimate = FLOW_SCALE * nn.functional.interpolate(levels[-1].detach().float(), size=truth.shape[-2:],
-                                                  mode="bilinear", align_corners=False)
+                                                          mode="bilinear", align_corners=False)
         errors.append(((estimate - truth).norm(dim=1).mean().item(), truth.norm(dim=1).mean().item()))
         if update % every == 0:
             records.append({
