@@ -29,11 +29,11 @@ from skimage import data
 
 from model import CDVDTSP
 from model.init import zero_flow_
-from model.pwc import FLOW_SCALE, PWCNet
+from model.pwc import PWCNet
 from pipeline.checkout import CONFIGS
 from pipeline.config import load_config
 from pipeline.measure.runinfo import write_result
-from pipeline.training.flow import FlowPairs, PairConfig, multiscale_epe
+from pipeline.training.flow import FlowPairs, PairConfig, batch_epe, multiscale_epe
 
 CPU = torch.device("cpu")
 ADAM_EPS = 1e-8
@@ -109,9 +109,7 @@ def run(start: str, config, updates: int, every: int) -> list[dict]:
         loss = multiscale_epe(levels, truth, valid)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        estimate = FLOW_SCALE * nn.functional.interpolate(levels[-1].detach().float(), size=truth.shape[-2:],
-                                                          mode="bilinear", align_corners=False)
-        errors.append(((estimate - truth).norm(dim=1).mean().item(), truth.norm(dim=1).mean().item()))
+        errors.append(batch_epe(levels, truth, valid))
         if update % every == 0:
             records.append({
                 "update": update,

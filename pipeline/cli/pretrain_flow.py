@@ -27,7 +27,14 @@ from pipeline.config import ConfigError
 from pipeline.data.exposures import load_sequences
 from pipeline.distributed import init_process
 from pipeline.measure.runinfo import command_line, stamp
-from pipeline.training.flow import FlowPairs, PairConfig, load_photos, multiscale_epe, score_flow
+from pipeline.training.flow import (
+    FlowPairs,
+    PairConfig,
+    batch_epe,
+    load_photos,
+    multiscale_epe,
+    score_flow,
+)
 from pipeline.training.run_folder import Clock, RunFolder
 
 console = Console(stderr=True)
@@ -103,23 +110,9 @@ def pretrain(args, device: torch.device, command: str) -> int:
             optimizer.step()
             state["step"] += 1
             if state["step"] % flow.log_every == 0:
-                epe = (
-                    20
-                    * torch.nn.functional.interpolate(
-                        levels[-1].detach().float(),
-                        size=truth.shape[-2:],
-                        mode="bilinear",
-                        align_corners=False,
-                    )
-                    - truth
-                )
-                record = {
-                    "step": state["step"],
-                    "loss": loss.item(),
-                    "epe": ((epe.norm(dim=1, keepdim=True) * valid).sum() / valid.sum()).item(),
-                    "zero_epe": ((truth.norm(dim=1, keepdim=True) * valid).sum() / valid.sum()).item(),
-                    "seconds": state["seconds"],
-                }
+                epe, zero_epe = batch_epe(levels, truth, valid)
+                record = {"step": state["step"], "loss": loss.item(), "epe": epe, "zero_epe": zero_epe,
+                          "seconds": state["seconds"]}
                 folder.log(record)
                 status.update(
                     f"pretraining flow: step {record['step']}, EPE {record['epe']:.2f} px "

@@ -221,6 +221,17 @@ def multiscale_epe(levels: Sequence[torch.Tensor], flow: torch.Tensor,
     return loss
 
 
+def batch_epe(levels: Sequence[torch.Tensor], flow: torch.Tensor, valid: torch.Tensor) -> tuple[float, float]:
+    """The endpoint error (px) of a training batch's refined flow (``levels[-1]`` of `PWCNet.decode`,
+    upsampled to ``flow``'s (B, 2, H, W)) and of zero flow, over the pixels where ``valid`` (B, 1, H, W)."""
+    estimate = FLOW_SCALE * F.interpolate(levels[-1].detach().float(), size=flow.shape[-2:], mode="bilinear",
+                                          align_corners=False)
+    pixels = valid.sum()
+    net = ((estimate - flow).norm(dim=1, keepdim=True) * valid).sum() / pixels
+    zero = (flow.norm(dim=1, keepdim=True) * valid).sum() / pixels
+    return net.item(), zero.item()
+
+
 @dataclass(frozen=True)
 class FlowScores:
     """Endpoint error of the net and of zero flow (px) on rendered pairs with ground truth."""
