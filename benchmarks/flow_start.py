@@ -33,7 +33,7 @@ from model.pwc import PWCNet
 from pipeline.checkout import CONFIGS
 from pipeline.config import load_config
 from pipeline.measure.runinfo import write_result
-from pipeline.training.flow import FlowPairs, PairConfig, batch_epe, multiscale_epe
+from pipeline.training.flow import FlowPairs, PairConfig, batch_epe, flow_loss, warm_up_
 
 CPU = torch.device("cpu")
 ADAM_EPS = 1e-8
@@ -101,12 +101,8 @@ def run(start: str, config, updates: int, every: int) -> list[dict]:
     records, errors = [], []
     for update in range(1, updates + 1):
         first, second, truth, valid = next(pairs)
-        for group in optimizer.param_groups:
-            group["lr"] = flow.lr * min(1.0, update / max(flow.warmup, 1))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=flow.precision == "bf16"):
-            pyramids = net.features(torch.cat((first, second)))
-            levels = net.decode([p[:flow.batch] for p in pyramids], [p[flow.batch:] for p in pyramids])
-        loss = multiscale_epe(levels, truth, valid)
+        warm_up_(optimizer, flow, update - 1)
+        loss, levels = flow_loss(net, first, second, truth, valid, flow.precision, CPU)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         errors.append(batch_epe(levels, truth, valid))

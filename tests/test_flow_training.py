@@ -18,6 +18,7 @@ from pipeline.training.flow import (
     consistent,
     dis_flow,
     evaluate_pairs,
+    flow_loss,
     footage_pair,
     make_pair,
     multiscale_epe,
@@ -153,8 +154,7 @@ def test_training_from_zero_flow_fits_a_batch():
     first, second, flow, _ = (torch.stack(items) for items in zip(*pairs))
     optimizer = torch.optim.Adam(net.parameters(), lr=3e-4)
     for _ in range(40):
-        pyramids = net.features(torch.cat((first, second)))
-        loss = multiscale_epe(net.decode([p[:2] for p in pyramids], [p[2:] for p in pyramids]), flow)
+        loss, _ = flow_loss(net, first, second, flow, None, "fp32", torch.device("cpu"))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

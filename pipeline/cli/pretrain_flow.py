@@ -31,9 +31,10 @@ from pipeline.training.flow import (
     FlowPairs,
     PairConfig,
     batch_epe,
+    flow_loss,
     load_photos,
-    multiscale_epe,
     score_flow,
+    warm_up_,
 )
 from pipeline.training.run_folder import Clock, RunFolder
 
@@ -99,12 +100,8 @@ def pretrain(args, device: torch.device, command: str) -> int:
             if clock.finished(flow.max_steps):
                 break
             first, second, truth, valid = (t.to(device) for t in (first, second, truth, valid))
-            for group in optimizer.param_groups:  # linear warm-up, a function of the step alone
-                group["lr"] = flow.lr * min(1.0, (state["step"] + 1) / max(flow.warmup, 1))
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=flow.precision == "bf16"):
-                pyramids = net.features(torch.cat((first, second)))
-                levels = net.decode([p[: flow.batch] for p in pyramids], [p[flow.batch :] for p in pyramids])
-            loss = multiscale_epe(levels, truth, valid)
+            warm_up_(optimizer, flow, state["step"])
+            loss, levels = flow_loss(net, first, second, truth, valid, flow.precision, device)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -36,6 +36,7 @@ from pipeline.config import BlurConfig, FlowConfig
 from pipeline.data.datasets import random_crop_box
 from pipeline.data.motion import MotionConfig, random_scene
 from pipeline.data.synth import DVD_EXPOSURE, SynthConfig, blur_window, synthesize
+from pipeline.precision import precision_context
 from pipeline.video.frames import to_model, to_uint8
 from pipeline.video.sequences import frame_files, read_image
 
@@ -219,6 +220,32 @@ def multiscale_epe(levels: Sequence[torch.Tensor], flow: torch.Tensor,
         error = (estimate.float() - truth).norm(dim=1, keepdim=True) * share
         loss = loss + weight * error.sum(dim=(1, 2, 3)).mean()
     return loss
+
+
+def decode_pairs(net: PWCNet, first: torch.Tensor, second: torch.Tensor) -> list[torch.Tensor]:
+    """`PWCNet.decode`'s five flows (levels 6 .. 2) for a batch of (B, 3, H, W) pairs, both frames'
+    pyramids computed in one pass."""
+    batch = first.shape[0]
+    pyramids = net.features(torch.cat((first, second)))
+    return net.decode([p[:batch] for p in pyramids], [p[batch:] for p in pyramids])
+
+
+def warm_up_(optimizer: torch.optim.Optimizer, flow: FlowConfig, step: int) -> None:
+    """The flow phase's rate for its update ``step`` (from 0): ``flow.lr`` after a linear warm-up over
+    ``flow.warmup`` updates, a function of the step alone (so a resumed run goes on with the same rates)."""
+    for group in optimizer.param_groups:
+        group["lr"] = flow.lr * min(1.0, (step + 1) / max(flow.warmup, 1))
+
+
+def flow_loss(net: PWCNet, first: torch.Tensor, second: torch.Tensor, truth: torch.Tensor,
+              valid: torch.Tensor | None, precision: str,
+              device: torch.device) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The flow phase's forward: `decode_pairs` in ``precision`` (bf16 autocast or fp32) and
+    `multiscale_epe` against ``truth`` (B, 2, H, W), valid where ``valid``. Returns the 0-d loss and the
+    five flows."""
+    with precision_context(device, precision):
+        levels = decode_pairs(net, first, second)
+    return multiscale_epe(levels, truth, valid), levels
 
 
 def batch_epe(levels: Sequence[torch.Tensor], flow: torch.Tensor, valid: torch.Tensor) -> tuple[float, float]:
