@@ -3,6 +3,7 @@ every phase of its training (selection included).
 
     python benchmarks/held_out.py --json benchmarks/results/held_out_cpu.json
     python benchmarks/held_out.py --checkpoint runs/default/default.pt --json candidate.json
+    python benchmarks/held_out.py --flow runs/flow/flow.pt --json with_flow.json   # another flow net in it
 
 For each ``footage.test`` clip of ``configs/sources/training_set.yaml`` (the bundled samples' clips among
 them) and each condition of `pipeline.data.protocol` (blur of 3, 7 and 11 frames in linear light, 7 in
@@ -11,8 +12,8 @@ decoded values, fast motion 2 and 3 frames apart, the sharp frames, a still shot
 1. the clip's frames at the training set's width (``footage.width``, aspect kept, even sizes; area
    downscaling), the condition's (input, target) pairs, the first ``--frames`` of them;
 2. the input written losslessly (FFV1, RGB), as a user's file; the targets kept as frames;
-3. ``deblur.py INPUT --output OUT --format png``: the default checkpoint (or ``--checkpoint``), default
-   settings otherwise; lossless out;
+3. ``deblur.py INPUT --output OUT --format png``: the default checkpoint (or ``--checkpoint``; with
+   ``--flow``, its PWC-Net replaced by those weights), default settings otherwise; lossless out;
 4. PSNR and SSIM of input and output against the targets, every frame (official protocol: crop 4).
 
 A blurred condition is judged by its gain (output PSNR - input PSNR); ``sharp`` and ``still``, whose
@@ -32,6 +33,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from model import DEFAULT_CHECKPOINT, load_checkpoint, load_pwc_weights, save_checkpoint
 from pipeline.checkout import ROOT
 from pipeline.cli import deblur
 from pipeline.cli.build_training_set import SOURCES
@@ -124,9 +126,21 @@ def finite(value):
     return None if isinstance(value, float) and math.isinf(value) else value
 
 
+def with_flow(checkpoint: str | None, flow: Path, folder: Path) -> Path:
+    """``checkpoint`` (None: the default one) with its PWC-Net replaced by the weights in ``flow``, saved in
+    ``folder``."""
+    model = load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
+    load_pwc_weights(model, flow)
+    path = folder / "with_flow.pt"
+    save_checkpoint(model, path)
+    return path
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="a checkpoint to judge instead of the default one")
+    parser.add_argument("--flow", type=Path, help="PWC-Net weights in sniklaus's format (pretrain_flow.py's "
+                                                  "flow.pt) to run in place of the checkpoint's")
     parser.add_argument("--frames", type=int, default=12, help="frames per clip and condition (default 12)")
     parser.add_argument("--clips", nargs="+", help="only these test clips (names)")
     parser.add_argument("--conditions", nargs="+", choices=list(CONDITIONS), help="only these conditions")
@@ -139,6 +153,8 @@ def main(argv=None) -> int:
     conditions = args.conditions or list(CONDITIONS)
     clips: dict[str, dict[str, dict]] = {}
     with tempfile.TemporaryDirectory(prefix="held_out_") as scratch:
+        if args.flow:
+            checkpoint = ["--checkpoint", str(with_flow(args.checkpoint, args.flow, Path(scratch)))]
         for item in tests:
             reach = max(c.exposure.window + (args.frames - 1) * c.exposure.stride
                         for c in CONDITIONS.values() if c.exposure is not None)
@@ -153,6 +169,8 @@ def main(argv=None) -> int:
                                                             checkpoint)
     summary = summarise(clips)
     weights = args.checkpoint or "the default checkpoint"
+    if args.flow:
+        weights += f" with the flow net {args.flow}"
     title = f"held-out clips under the protocol ({weights}), lossless in and out"
     Console().print(table(clips, summary, title))
     Console().print(f"mean gain over blurred conditions {summary['mean_gain_db']:+.2f} dB; worst "
