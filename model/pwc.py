@@ -160,6 +160,14 @@ class PWCNet(nn.Module):
         resized = F.interpolate(frames, size=size, mode="bilinear", align_corners=False)
         return self.pyramid(resized)
 
+    def pair_features(
+        self, first: torch.Tensor, second: torch.Tensor
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(B, 3, H, W) x2 -> both frames' pyramids (:meth:`features`), computed in one pass."""
+        both = self.features(torch.cat((first, second), dim=0))
+        batch = first.shape[0]
+        return [f[:batch] for f in both], [f[batch:] for f in both]
+
     def decode(self, first: list[torch.Tensor], second: list[torch.Tensor]) -> list[torch.Tensor]:
         """The flow estimate of every level, coarsest first, in the network's units (for training).
 
@@ -202,6 +210,4 @@ class PWCNet(nn.Module):
 
     def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) x2 -> (B, 2, H, W) flow from ``first`` to ``second`` in pixels."""
-        both = self.features(torch.cat((first, second), dim=0))
-        batch = first.shape[0]
-        return self.flow_from_features([f[:batch] for f in both], [f[batch:] for f in both], first.shape[-2:])
+        return self.flow_from_features(*self.pair_features(first, second), first.shape[-2:])

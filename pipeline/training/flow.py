@@ -223,11 +223,8 @@ def multiscale_epe(levels: Sequence[torch.Tensor], flow: torch.Tensor,
 
 
 def decode_pairs(net: PWCNet, first: torch.Tensor, second: torch.Tensor) -> list[torch.Tensor]:
-    """`PWCNet.decode`'s five flows (levels 6 .. 2) for a batch of (B, 3, H, W) pairs, both frames'
-    pyramids computed in one pass."""
-    batch = first.shape[0]
-    pyramids = net.features(torch.cat((first, second)))
-    return net.decode([p[:batch] for p in pyramids], [p[batch:] for p in pyramids])
+    """`PWCNet.decode`'s five flows (levels 6 .. 2) for a batch of (B, 3, H, W) pairs."""
+    return net.decode(*net.pair_features(first, second))
 
 
 def warm_up_(optimizer: torch.optim.Optimizer, flow: FlowConfig, step: int) -> None:
