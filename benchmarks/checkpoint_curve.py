@@ -8,7 +8,6 @@ Shows where more steps of a phase still pay and whether the cascade catches up w
 """
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from model import load_checkpoint
 from pipeline.cli.train_default import CANDIDATES, CONFIG, mean_gain, score
 from pipeline.config import load_config
 from pipeline.data.scored import frame_folder_videos
-from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.runinfo import write_document
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -56,10 +55,7 @@ def main(argv=None) -> int:
         table.add_row(row["phase"], str(row["stages"]), str(row["step"]),
                       *[f"{row['gain_db'][name]:+.2f}" for name in names], f"{row['mean_gain_db']:+.3f}")
     Console().print(table)
-    if args.json:
-        document = {**stamp(device, command_line(argv)), "run": str(args.run), "rows": rows}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(document, indent=1))
+    write_document(args.json, "checkpoint_curve", device, argv, {"run": str(args.run), "rows": rows})
     return 0
 
 

@@ -9,7 +9,6 @@ hits both alike); medians, and the ratio of the medians. Every fused output is c
 one (largest difference).
 """
 import argparse
-import json
 import sys
 import time
 from functools import partial
@@ -24,7 +23,7 @@ from model.correlation import correlation
 from model.pwc import PYRAMID_CHANNELS
 from pipeline.cli import frame_size
 from pipeline.compiling import compile_model
-from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.runinfo import write_document
 from pipeline.measure.timing import interleaved_medians
 
 CPU = torch.device("cpu")  # these comparisons are CPU measurements
@@ -90,12 +89,9 @@ def main(argv=None) -> int:
                   f"{flow['speedup']:.2f}x", f"{flow['max_abs']:.1e}")
     Console().print(table)
     Console().print(f"compile and first call: {compile_seconds:.1f} s")
-    if args.json:
-        document = {**stamp(CPU, command_line(argv)), "size": [width, height],
-                    "threads": threads, "repeats": args.repeats, "compile_seconds": compile_seconds,
-                    "levels": rows, "flow_net": flow}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(document, indent=1) + "\n")
+    write_document(args.json, "correlation", CPU, argv,
+                   {"size": [width, height], "threads": threads, "repeats": args.repeats,
+                    "compile_seconds": compile_seconds, "levels": rows, "flow_net": flow})
     return 0
 
 

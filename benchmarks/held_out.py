@@ -22,7 +22,6 @@ conditions, the worst blurred (clip, condition), and the lowest sharp/still PSNR
 """
 import argparse
 import itertools
-import json
 import math
 import sys
 import tempfile
@@ -42,7 +41,7 @@ from pipeline.data.protocol import CONDITIONS, condition_pairs
 from pipeline.data.scored import Video
 from pipeline.data.trainset import Sources, footage_items
 from pipeline.evaluation import outputs_restore_fn, score
-from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.runinfo import write_document
 from pipeline.runtime import compute_device
 from pipeline.video.colour import Colour
 from pipeline.video.encoder import Encoder
@@ -175,10 +174,8 @@ def main(argv=None) -> int:
     Console().print(table(clips, summary, title))
     Console().print(f"mean gain over blurred conditions {summary['mean_gain_db']:+.2f} dB; worst "
                     f"{summary['worst_blurred']}; lowest sharp/still {summary['lowest_sharp']}")
-    if args.json:
-        document = {**stamp(compute_device(), command_line(argv)), "weights": weights, "frames": args.frames,
-                    "clips": clips, **summary}
-        args.json.write_text(json.dumps(finite(document), indent=1) + "\n")
+    write_document(args.json, "held_out", compute_device(), argv,
+                   finite({"weights": weights, "frames": args.frames, "clips": clips, **summary}))
     return 0
 
 

@@ -16,7 +16,6 @@ other processes affects all of them alike; the 1-minute load average after each 
 work is synchronised before the clock stops.
 """
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +27,7 @@ from rich.table import Table
 from pipeline.checkout import FOOTAGE
 from pipeline.data.synth import SynthConfig
 from pipeline.measure.ingest import CROP, FRAMES, compare_loaders, dali_codecs, make_data, summarise
-from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.runinfo import write_document
 from pipeline.runtime import compute_device
 
 CLIP = FOOTAGE / "cockatoo.mp4"
@@ -80,11 +79,9 @@ def main(argv=None) -> int:
     console.print(table)
     console.print(f"on disk (MB): {data['megabytes']}")
     if args.json:
-        document = {"benchmark": "ingest", **stamp(device, command_line(argv)),
-                    "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                    "data": data, "results": results}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(document, indent=1) + "\n")
+        write_document(args.json, "ingest", device, argv,
+                       {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                        "data": data, "results": results})
         console.print(f"wrote {args.json}")
     return 0
 

@@ -11,7 +11,6 @@ same CRF: by the writer (`Output`, as ``deblur`` writes), as one stream with the
 and the PSNR of its decoded frames against the frames it was given.
 """
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -21,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.checkout import FOOTAGE
-from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.runinfo import write_document
 from pipeline.metrics import mean_psnr
 from pipeline.runtime import compute_device
 from pipeline.video.encoder import Encoder
@@ -83,7 +82,6 @@ def main(argv=None) -> int:
         for row in rows.values():
             row["size_vs_ffmpeg_defaults"] = row["bytes"] / default
     result = {
-        **stamp(compute_device("cpu"), command_line(argv)),
         "source": str(args.source),
         "frames": len(frames), "size": f"{info.width}x{info.height}", "crf": args.crf,
         "segment_frames": segment, "outputs": rows,
@@ -96,9 +94,7 @@ def main(argv=None) -> int:
                       f"{row['psnr_db']:.2f} dB")
     console = Console(stderr=True)
     console.print(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    write_document(args.json, "output_size", compute_device("cpu"), argv, result)
     return 0
 
 

@@ -13,7 +13,6 @@ warps' sampling positions reach x = 1279 there, where a reduced-precision grid w
 
 import argparse
 import itertools
-import json
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from rich.table import Table
 from pipeline.checkout import FOOTAGE
 from pipeline.cli import add_device_option
 from pipeline.config import DeblurConfig, load_config
-from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.runinfo import write_document
 from pipeline.metrics import mean_psnr
 from pipeline.runtime import build_model, compute_device
 from pipeline.stream import restore_frames
@@ -76,7 +75,6 @@ def main(argv=None) -> int:
         }
     height, width = frames[0].shape[:2]
     document = {
-        **stamp(device, command_line(argv)),
         "clip": str(args.clip),
         "size": f"{width}x{height}",
         "frames": len(frames),
@@ -97,8 +95,7 @@ def main(argv=None) -> int:
             f"{row['seconds_per_frame']:.1f} ({row['fp32_seconds_per_frame']:.1f})",
         )
     Console().print(table)
-    if args.json:
-        args.json.write_text(json.dumps(document, indent=1) + "\n")
+    write_document(args.json, "precision", device, argv, document)
     return 0
 
 

@@ -30,7 +30,7 @@ from rich.table import Table
 
 from pipeline.checkout import ROOT, SAMPLES
 from pipeline.measure.clips import looped_clip
-from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.runinfo import write_result
 
 DEBLUR = str(ROOT / "scripts" / "deblur.py")
 SHORT = ("bikes_blurred.mp4", "cockatoo_blurred.mp4", "tree_blurred.mp4")
@@ -126,14 +126,11 @@ def main(argv=None) -> int:
         table.add_row(f"{label}: busiest / idlest", f"{mixed[way]['busiest_over_idlest']:.2f}")
         table.add_row(f"{label}: wall s", f"{mixed[way]['wall_seconds']:.1f}")
     Console().print(table)
-    if args.json:
-        record = {"benchmark": "shards", **stamp(torch.device("cpu"), command_line(argv)),
-                  "settings": {"workers": args.workers, "frames": args.frames,
-                               "speed_frames": args.speed_frames, "speed_segment": args.speed_segment,
-                               "segment": args.segment,
-                               "repeats": args.repeats, "set": args.set},
-                  "results": results}
-        args.json.write_text(json.dumps(record, indent=1) + "\n")
+    write_result(args.json, "shards", torch.device("cpu"), argv,
+                 {"workers": args.workers, "frames": args.frames, "speed_frames": args.speed_frames,
+                  "speed_segment": args.speed_segment, "segment": args.segment, "repeats": args.repeats,
+                  "set": args.set},
+                 results)
     return 0
 
 

@@ -10,7 +10,6 @@ half scored against the PNG it was made from (`pipeline.data.prepare.transcode_p
 no border crop); sizes are the files on disk.
 """
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -25,7 +24,7 @@ from pipeline.data.pairs import CODECS, stack_pair
 from pipeline.data.prepare import transcode_psnr
 from pipeline.data.synth import SynthConfig
 from pipeline.measure.ingest import make_data
-from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.runinfo import write_document
 from pipeline.runtime import compute_device
 from pipeline.video.sequences import read_image
 
@@ -70,10 +69,7 @@ def main(argv=None) -> int:
         table.add_row(f"{codec} {row['pix_fmt']}", str(row["quality"]), f"{row['blurred_psnr_db']:.1f} dB",
                       f"{row['sharp_psnr_db']:.1f} dB", f"{row['megabytes']:.1f} MB")
     Console().print(table)
-    if args.json:
-        document = {**stamp(compute_device("cpu"), command_line(argv)), "data": data, "codecs": rows}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(document, indent=1) + "\n")
+    write_document(args.json, "transcode", compute_device("cpu"), argv, {"data": data, "codecs": rows})
     return 0
 
 

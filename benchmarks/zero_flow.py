@@ -11,7 +11,6 @@ both alike); medians, and the ratio of the medians. The outputs of both are chec
 """
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from model.init import identity_restoration_, zero_flow_
 from pipeline.checkout import CONFIGS
 from pipeline.cli import frame_size
 from pipeline.config import load_config
-from pipeline.measure.runinfo import command_line, stamp
+from pipeline.measure.runinfo import write_document
 from pipeline.measure.timing import interleaved_medians
 from pipeline.stream.engine import StreamingEngine
 
@@ -106,7 +105,7 @@ def deblurring(repeats: int, frames: int, width: int, height: int) -> dict:
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     width, height = args.size
-    result = {**stamp(CPU, command_line(argv)), "threads": torch.get_num_threads(),
+    result = {"threads": torch.get_num_threads(),
               "training": training_steps(args.repeats),
               "deblurring": deblurring(args.repeats, args.frames, width, height)}
     table = Table(title="zero-flow PWC-Net: skipped vs computed (medians)")
@@ -122,9 +121,7 @@ def main(argv=None) -> int:
     Console(stderr=True).print(table)
     if not row["same_output"]:
         raise SystemExit("the skipped and computed outputs differ")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    write_document(args.json, "zero_flow", CPU, argv, result)
     return 0
 
 

@@ -103,13 +103,18 @@ def parse_device_benchmark(parser: argparse.ArgumentParser, argv: list[str] | No
     return args, config, device
 
 
-def write_result(path: Path | None, benchmark: str, device: torch.device, argv: list[str] | None,
-                 settings: dict, results: dict) -> None:
-    """A benchmark's result file at ``path`` (nothing when None): its name, `stamp`, its settings and its
-    results, as indented JSON."""
+def write_document(path: Path | None, benchmark: str, device: torch.device, argv: list[str] | None,
+                   fields: dict) -> None:
+    """A benchmark's result file at ``path`` (nothing when None): its name, `stamp` (run on ``device``, by
+    ``argv``) and ``fields``, as indented JSON."""
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    document = {"benchmark": benchmark, **stamp(device, command_line(argv)), "settings": settings,
-                "results": results}
-    path.write_text(json.dumps(document, indent=2) + "\n")
+    document = {"benchmark": benchmark, **stamp(device, command_line(argv)), **fields}
+    path.write_text(json.dumps(document, indent=1) + "\n")
+
+
+def write_result(path: Path | None, benchmark: str, device: torch.device, argv: list[str] | None,
+                 settings: dict, results: dict) -> None:
+    """`write_document` of a benchmark with the common layout: its settings and its results."""
+    write_document(path, benchmark, device, argv, {"settings": settings, "results": results})
