@@ -15,6 +15,12 @@ Every ``--every`` updates, per pyramid level (6, the coarsest, to 2): the cost v
 deviation over the displacements, mean over pixels and over a fixed batch of pairs) and the mean absolute
 gradient of the level decoder's first conv against Adam's epsilon, 1e-8 (a weight whose gradients are far
 below it barely moves); and the batch endpoint error against zero flow's.
+
+Then the simplest motion there is, from the ``recipe`` start in fp32: pairs of crops of the same
+photographs moved by a whole number of pixels (up to ``--shift`` either way, the same for every pixel),
+``--translation-updates`` updates on a fresh batch each time and as many on one batch repeated. A net that
+reads its cost volumes learns translations quickly; one that memorises its batch fits the repeated one
+without them.
 """
 import argparse
 import sys
@@ -118,29 +124,85 @@ def run(start: str, config, updates: int, every: int) -> list[dict]:
     return records
 
 
+def translations(shift: int, size: int, batch: int, rng: np.random.Generator):
+    """Endless batches of (first, second, truth, valid): ``size``-pixel crops of `photographs` and the same
+    crops moved by (dx, dy), each in [-shift, shift], so that the flow is (-dx, -dy) everywhere."""
+    photos = photographs()
+    while True:
+        firsts, seconds, truths = [], [], []
+        for _ in range(batch):
+            photo = photos[rng.integers(len(photos))]
+            y = int(rng.integers(shift, photo.shape[1] - size - shift))
+            x = int(rng.integers(shift, photo.shape[2] - size - shift))
+            dx, dy = (int(d) for d in rng.integers(-shift, shift + 1, size=2))
+            firsts.append(photo[:, y:y + size, x:x + size])
+            seconds.append(photo[:, y + dy:y + dy + size, x + dx:x + dx + size])
+            truths.append(torch.tensor([-dx, -dy], dtype=torch.float32)[:, None, None].expand(2, size, size))
+        yield torch.stack(firsts), torch.stack(seconds), torch.stack(truths), torch.ones(batch, 1, size, size)
+
+
+def learn_translations(config, shift: int, updates: int, every: int, repeat: bool) -> list[dict]:
+    """``updates`` fp32 updates from the recipe's start on `translations` (fresh, or the first batch again
+    when ``repeat``); the endpoint error against zero flow's every ``every`` updates."""
+    flow = config.flow
+    torch.manual_seed(0)
+    net = zero_flow_(CDVDTSP(config.model).flow)
+    pairs = translations(shift, flow.size, flow.batch, np.random.default_rng(flow.seed))
+    batch = next(pairs)
+    optimizer = torch.optim.Adam(net.parameters(), lr=flow.lr, eps=ADAM_EPS)
+    records, errors = [], []
+    for update in range(1, updates + 1):
+        first, second, truth, valid = batch if repeat else next(pairs)
+        warm_up_(optimizer, flow, update - 1)
+        loss, levels = flow_loss(net, first, second, truth, valid, "fp32", CPU)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        errors.append(batch_epe(levels, truth, valid))
+        if update % every == 0:
+            epe, zero = np.mean(errors[-every:], axis=0)
+            records.append({"update": update, "epe": float(epe), "zero_epe": float(zero)})
+    return records
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--config", type=Path, default=CONFIGS / "default_checkpoint.yaml")
     parser.add_argument("--updates", type=int, default=60)
     parser.add_argument("--every", type=int, default=20)
+    parser.add_argument("--shift", type=int, default=6, help="largest translation, pixels (default 6)")
+    parser.add_argument("--translation-updates", type=int, default=400)
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
     config = load_config(args.config)
     results = {start: run(start, config, args.updates, args.every) for start in ("recipe", "rescaled")}
+    results["translations"] = {
+        batches: learn_translations(config, args.shift, args.translation_updates, 50, batches == "repeated")
+        for batches in ("fresh", "repeated")
+    }
     table = Table(title=f"PWC-Net's first {args.updates} updates: cost volume spread and first-conv gradient "
                         f"per level (6 .. 2); Adam's epsilon {ADAM_EPS:g}")
     for column in ("start", "update", "cost volume spread", "gradient", "EPE / zero flow's"):
         table.add_column(column, justify="left" if column == "start" else "right")
-    for start, records in results.items():
-        for row in records:
+    for start in ("recipe", "rescaled"):
+        for row in results[start]:
             table.add_row(start, str(row["update"]), *(" ".join(f"{v:.0e}" for v in row[key])
                                                        for key in ("cost_spread", "gradient")),
                           f"{row['epe'] / row['zero_epe']:.3f}")
     Console(width=140).print(table)
+    moved = Table(title=f"the recipe's start on translations of up to {args.shift} px (fp32): "
+                        "EPE / zero flow's, per 50 updates")
+    moved.add_column("batches", justify="left")
+    for row in results["translations"]["fresh"]:
+        moved.add_column(str(row["update"]), justify="right")
+    for batches, records in results["translations"].items():
+        moved.add_row(batches, *(f"{row['epe'] / row['zero_epe']:.3f}" for row in records))
+    Console(width=140).print(moved)
     write_result(args.json, "flow_start", CPU, argv,
                  {"photos": list(PHOTOS), "flow": vars(config.flow), "adam_eps": ADAM_EPS,
-                  "updates": args.updates, "every": args.every}, results)
+                  "updates": args.updates, "every": args.every, "shift": args.shift,
+                  "translation_updates": args.translation_updates}, results)
     return 0
 
 
