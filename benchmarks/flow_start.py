@@ -23,6 +23,7 @@ reads its cost volumes learns translations quickly; one that memorises its batch
 without them.
 """
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from pipeline.training.flow import FlowPairs, PairConfig, batch_epe, flow_loss, 
 CPU = torch.device("cpu")
 ADAM_EPS = 1e-8
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
+TRANSLATION_EVERY = 50  # updates per record of the translation runs
 
 
 def photographs() -> list[torch.Tensor]:
@@ -93,6 +95,25 @@ def spreads(net: PWCNet, first: torch.Tensor, second: torch.Tensor) -> list[floa
     return [cost(a, b).std(dim=1).mean().item() for a, b in zip(net.pyramid(first), net.pyramid(second))]
 
 
+def train(net: PWCNet, flow, pairs, precision: str, updates: int, every: int):
+    """``updates`` Adam updates of ``net`` on the batches of ``pairs`` with the flow phase's rate and loss in
+    ``precision``. Every ``every`` updates, before that update's step (its gradients still in place), yields
+    (update, mean batch EPE, zero flow's) over the last ``every``."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=flow.lr, eps=ADAM_EPS)
+    errors = []
+    for update in range(1, updates + 1):
+        first, second, truth, valid = next(pairs)
+        warm_up_(optimizer, flow, update - 1)
+        loss, levels = flow_loss(net, first, second, truth, valid, precision, CPU)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        errors.append(batch_epe(levels, truth, valid))
+        if update % every == 0:
+            yield (update, float(np.mean([e for e, _ in errors[-every:]])),
+                   float(np.mean([z for _, z in errors[-every:]])))
+        optimizer.step()
+
+
 def run(start: str, config, updates: int, every: int) -> list[dict]:
     """The first ``updates`` updates from ``start``; a record every ``every`` updates."""
     flow = config.flow
@@ -103,25 +124,13 @@ def run(start: str, config, updates: int, every: int) -> list[dict]:
     probe = next(pairs)[:2]
     if start == "rescaled":
         rescale(net, *probe)
-    optimizer = torch.optim.Adam(net.parameters(), lr=flow.lr, eps=ADAM_EPS)
-    records, errors = [], []
-    for update in range(1, updates + 1):
-        first, second, truth, valid = next(pairs)
-        warm_up_(optimizer, flow, update - 1)
-        loss, levels = flow_loss(net, first, second, truth, valid, flow.precision, CPU)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        errors.append(batch_epe(levels, truth, valid))
-        if update % every == 0:
-            records.append({
-                "update": update,
-                "cost_spread": spreads(net, *probe)[:0:-1],  # levels 6 .. 2
-                "gradient": [decoder.dense[0][0].weight.grad.abs().mean().item() for decoder in net.decoders],
-                "epe": float(np.mean([e for e, _ in errors[-every:]])),
-                "zero_epe": float(np.mean([z for _, z in errors[-every:]])),
-            })
-        optimizer.step()
-    return records
+    return [{
+        "update": update,
+        "cost_spread": spreads(net, *probe)[:0:-1],  # levels 6 .. 2
+        "gradient": [decoder.dense[0][0].weight.grad.abs().mean().item() for decoder in net.decoders],
+        "epe": epe,
+        "zero_epe": zero,
+    } for update, epe, zero in train(net, flow, pairs, flow.precision, updates, every)]
 
 
 def translations(shift: int, size: int, batch: int, rng: np.random.Generator):
@@ -141,28 +150,19 @@ def translations(shift: int, size: int, batch: int, rng: np.random.Generator):
         yield torch.stack(firsts), torch.stack(seconds), torch.stack(truths), torch.ones(batch, 1, size, size)
 
 
-def learn_translations(config, shift: int, updates: int, every: int, repeat: bool) -> list[dict]:
+def learn_translations(config, shift: int, updates: int, repeat: bool) -> list[dict]:
     """``updates`` fp32 updates from the recipe's start on `translations` (fresh, or the first batch again
-    when ``repeat``); the endpoint error against zero flow's every ``every`` updates."""
+    when ``repeat``); the endpoint error against zero flow's every `TRANSLATION_EVERY` updates."""
     flow = config.flow
     torch.manual_seed(0)
     net = zero_flow_(CDVDTSP(config.model).flow)
     pairs = translations(shift, flow.size, flow.batch, np.random.default_rng(flow.seed))
-    batch = next(pairs)
-    optimizer = torch.optim.Adam(net.parameters(), lr=flow.lr, eps=ADAM_EPS)
-    records, errors = [], []
-    for update in range(1, updates + 1):
-        first, second, truth, valid = batch if repeat else next(pairs)
-        warm_up_(optimizer, flow, update - 1)
-        loss, levels = flow_loss(net, first, second, truth, valid, "fp32", CPU)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        errors.append(batch_epe(levels, truth, valid))
-        if update % every == 0:
-            epe, zero = np.mean(errors[-every:], axis=0)
-            records.append({"update": update, "epe": float(epe), "zero_epe": float(zero)})
-    return records
+    if repeat:
+        pairs = itertools.repeat(next(pairs))
+    else:
+        next(pairs)  # the repeated batch, drawn in both runs so that fresh ones start after it
+    return [{"update": update, "epe": epe, "zero_epe": zero}
+            for update, epe, zero in train(net, flow, pairs, "fp32", updates, TRANSLATION_EVERY)]
 
 
 def main(argv=None) -> int:
@@ -178,7 +178,7 @@ def main(argv=None) -> int:
     config = load_config(args.config)
     results = {start: run(start, config, args.updates, args.every) for start in ("recipe", "rescaled")}
     results["translations"] = {
-        batches: learn_translations(config, args.shift, args.translation_updates, 50, batches == "repeated")
+        batches: learn_translations(config, args.shift, args.translation_updates, batches == "repeated")
         for batches in ("fresh", "repeated")
     }
     table = Table(title=f"PWC-Net's first {args.updates} updates: cost volume spread and first-conv gradient "
@@ -192,7 +192,7 @@ def main(argv=None) -> int:
                           f"{row['epe'] / row['zero_epe']:.3f}")
     Console(width=140).print(table)
     moved = Table(title=f"the recipe's start on translations of up to {args.shift} px (fp32): "
-                        "EPE / zero flow's, per 50 updates")
+                        f"EPE / zero flow's, per {TRANSLATION_EVERY} updates")
     moved.add_column("batches", justify="left")
     for row in results["translations"]["fresh"]:
         moved.add_column(str(row["update"]), justify="right")
