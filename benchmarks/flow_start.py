@@ -1,15 +1,16 @@
-r"""Why PWC-Net trained here does not leave zero flow: its cost volumes and gradients over its first updates.
+r"""Why PWC-Net from zero flow does not leave it: its cost volumes and gradients over its first updates.
 
     python benchmarks/flow_start.py --json benchmarks/results/flow_start_cpu.json
 
-The flow phase's first ``--updates`` Adam updates (the ``flow`` section of the recipe's config: lr, warm-up,
-batch, pair size, gaps, blurred share, bf16; rendered pairs only, from scikit-image's photographs), from two
-starts of the same random net:
+The flow phase's first ``--updates`` Adam updates as it ran from zero flow (the ``flow`` section of the
+recipe's config: warm-up, batch, pair size, gaps, blurred share; with `ZERO_START`'s start, rate and
+precision, the recipe's until it took the matching start of `pipeline.training.matching`; rendered pairs
+only, from scikit-image's photographs), from two starts of the same random net:
 
-* ``recipe``: what ``scripts/pretrain_flow.py`` starts from, `model.init.zero_flow_` on PyTorch's default
-  initialisation;
-* ``rescaled``: the same, then rescaled on the first batch (`rescale`) so that every pyramid level's cost
-  volume varies by about 1 across its 81 displacements.
+* ``recipe``: `model.init.zero_flow_` on PyTorch's default initialisation (``flow.start: zero``);
+* ``rescaled``: the same, then rescaled on the first batch (`pipeline.training.matching.rescale_`, the
+  matching start's first step) so that every pyramid level's cost volume varies by about 1 across its 81
+  displacements.
 
 Every ``--every`` updates, per pyramid level (6, the coarsest, to 2): the cost volume's spread (its standard
 deviation over the displacements, mean over pixels and over a fixed batch of pairs) and the mean absolute
@@ -23,13 +24,13 @@ reads its cost volumes learns translations quickly; one that memorises its batch
 without them.
 """
 import argparse
+import dataclasses
 import itertools
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 from rich.console import Console
 from rich.table import Table
 from skimage import data
@@ -41,58 +42,19 @@ from pipeline.checkout import CONFIGS
 from pipeline.config import load_config
 from pipeline.measure.runinfo import write_result
 from pipeline.training.flow import FlowPairs, PairConfig, batch_epe, flow_loss, warm_up_
+from pipeline.training.matching import rescale_, spreads
 
 CPU = torch.device("cpu")
 ADAM_EPS = 1e-8
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 TRANSLATION_EVERY = 50  # updates per record of the translation runs
+ZERO_START = {"start": "zero", "lr": 1e-4, "precision": "bf16"}  # the flow phase this studies
 
 
 def photographs() -> list[torch.Tensor]:
     """scikit-image's colour photographs as (3, h, w) float32 in [0, 1], halved."""
     return [torch.from_numpy(np.ascontiguousarray(getattr(data, name)()[::2, ::2, :3])).permute(2, 0, 1)
             .float() / 255 for name in PHOTOS]
-
-
-def _unit_rms_(conv: nn.Conv2d, run) -> None:
-    """Scale ``conv``'s weights so that its output over what ``run()`` feeds it has an RMS of about 1."""
-    outputs = []
-    hook = conv.register_forward_hook(lambda module, inputs, output: outputs.append(output))
-    for _ in range(3):  # the bias does not scale with the weights: a few rounds settle it
-        outputs.clear()
-        run()
-        conv.weight /= torch.cat([output.flatten() for output in outputs]).square().mean().sqrt()
-    hook.remove()
-
-
-@torch.no_grad()
-def rescale(net: PWCNet, first: torch.Tensor, second: torch.Tensor) -> None:
-    """In forward order: every pyramid conv to an output RMS of 1 on ``first`` (layer-sequential unit
-    variance, Mishkin and Matas 2016); each level's features scaled so that its cost volume's spread is 1
-    (it is quadratic in them; the next level's first conv takes the inverse scale, so it sees the same
-    input); every other conv but the flow heads to an output RMS of 1. The heads stay zero: zero flow."""
-    levels = net.pyramid.levels
-    for level in levels:
-        for conv in (layer for layer in level if isinstance(layer, nn.Conv2d)):
-            _unit_rms_(conv, lambda: net.pyramid(first))
-    for index, level in enumerate(levels):
-        scale = spreads(net, first, second)[index] ** -0.5
-        level[-2].weight *= scale  # the level's last conv; LeakyReLU is positively homogeneous
-        level[-2].bias *= scale
-        if index + 1 < len(levels):
-            levels[index + 1][0].weight /= scale
-    heads = [decoder.predict for decoder in net.decoders] + [net.refiner[-1]]
-    for part in (net.decoders, net.refiner):
-        for conv in part.modules():
-            if isinstance(conv, nn.Conv2d) and all(conv is not head for head in heads):
-                _unit_rms_(conv, lambda: net(first, second))
-
-
-@torch.no_grad()
-def spreads(net: PWCNet, first: torch.Tensor, second: torch.Tensor) -> list[float]:
-    """Per pyramid level, finest first: the cost volume's std over the displacements, mean over pixels."""
-    cost = net.decoders[0].cost_volume
-    return [cost(a, b).std(dim=1).mean().item() for a, b in zip(net.pyramid(first), net.pyramid(second))]
 
 
 def train(net: PWCNet, flow, pairs, precision: str, updates: int, every: int):
@@ -123,7 +85,7 @@ def run(start: str, config, updates: int, every: int) -> list[dict]:
     pairs = iter(FlowPairs(photographs(), pair_config, batch=flow.batch, seed=flow.seed))
     probe = next(pairs)[:2]
     if start == "rescaled":
-        rescale(net, *probe)
+        rescale_(net, *probe)
     return [{
         "update": update,
         "cost_spread": spreads(net, *probe)[:0:-1],  # levels 6 .. 2
@@ -176,6 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
     config = load_config(args.config)
+    config = dataclasses.replace(config, flow=dataclasses.replace(config.flow, **ZERO_START))
     results = {start: run(start, config, args.updates, args.every) for start in ("recipe", "rescaled")}
     results["translations"] = {
         batches: learn_translations(config, args.shift, args.translation_updates, batches == "repeated")

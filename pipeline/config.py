@@ -186,6 +186,10 @@ class FlowConfig:
         max_steps, max_minutes: stop after either (0: no limit); the run resumes where it stopped.
         val_pairs: held-out pairs scored at the end; seed: pair i of a run depends on (seed, i) only.
         log_every, checkpoint_every: in steps; workers: processes rendering pairs ahead of the step.
+        start: ``zero`` (zero flow on PyTorch's initialisation) or ``matching``
+            (`pipeline.training.matching`: cost volumes rescaled, the pyramid trained ``matching_updates``
+            updates at ``matching_lr`` to match, the heads fitted on ``fit_batches`` batches);
+            matching: the matching loss's weight beside the endpoint error while training.
     """
 
     photos: str = ""
@@ -209,9 +213,17 @@ class FlowConfig:
     log_every: int = 20
     checkpoint_every: int = 100
     workers: int = 1
+    start: Literal["zero", "matching"] = "zero"
+    matching_updates: int = 600
+    matching_lr: float = 1e-4
+    fit_batches: int = 40
+    matching: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("size", "batch", "log_every", "checkpoint_every", "val_pairs"):
+        for name in ("matching_updates", "matching_lr", "matching"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"flow.{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("size", "batch", "log_every", "checkpoint_every", "val_pairs", "fit_batches"):
             if getattr(self, name) < 1:
                 raise ValueError(f"flow.{name} must be >= 1, got {getattr(self, name)!r}")
         if self.size % 64:

@@ -1,4 +1,6 @@
-"""Pretrain PWC-Net on rendered motion with exact flow, from zero flow, resumable (no downloaded weights).
+"""Pretrain PWC-Net on rendered motion with exact flow and on footage with DIS's, resumable (no downloaded
+weights), from zero flow or (``flow.start: matching``) from the matching start of
+``pipeline/training/matching.py``.
 
     python scripts/pretrain_flow.py --out runs/flow --set flow.photos=runs/default/data/photos/train \
         --set flow.val_photos=runs/default/data/photos/val --set flow.max_minutes=15
@@ -15,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -36,9 +39,11 @@ from pipeline.training.flow import (
     score_flow,
     warm_up_,
 )
+from pipeline.training.matching import matching_start_
 from pipeline.training.run_folder import Clock, RunFolder
 
 console = Console(stderr=True)
+MATCHING_SEED_OFFSET = 20_000  # the matching start's pairs: a stream the training pairs never use
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -76,23 +81,29 @@ def pretrain(args, device: torch.device, command: str) -> int:
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["progress"]
     folder.keep_config(config)
-    pairs = FlowPairs(
-        load_photos(flow.photos),
-        PairConfig(size=flow.size, blurred=flow.blurred, gap=tuple(flow.gap)),
-        batch=flow.batch,
-        seed=flow.seed,
-        start=state["step"],
-        footage=load_sequences(flow.footage) if flow.footage_share else (),
-        footage_share=flow.footage_share,
-        blur=config.blur,
-    )
-    loader = torch.utils.data.DataLoader(
-        pairs, batch_size=None, num_workers=flow.workers, prefetch_factor=2 if flow.workers else None
-    )
+    photos = load_photos(flow.photos)
+    footage = load_sequences(flow.footage) if flow.footage_share else ()
+
+    def flow_pairs(seed: int, start: int) -> FlowPairs:
+        return FlowPairs(
+            photos, PairConfig(size=flow.size, blurred=flow.blurred, gap=tuple(flow.gap)), batch=flow.batch,
+            seed=seed, start=start, footage=footage, footage_share=flow.footage_share, blur=config.blur)
 
     def save() -> None:
         folder.save_last({"flow": net.state_dict(), "optimizer": optimizer.state_dict(),
                           "progress": dict(state)})
+
+    if flow.start == "matching" and not folder.resume:
+        began = time.monotonic()
+        with console.status("the matching start: the pyramid learns to match, the flow heads are fitted"):
+            start_pairs = iter(flow_pairs(flow.seed + MATCHING_SEED_OFFSET, 0))
+            matching_start_(net, start_pairs, flow, device, folder.log)
+        state["seconds"] += time.monotonic() - began  # the budget includes the start
+        save()  # a resume goes on from the start, never makes it again
+    loader = torch.utils.data.DataLoader(
+        flow_pairs(flow.seed, state["step"]), batch_size=None, num_workers=flow.workers,
+        prefetch_factor=2 if flow.workers else None,
+    )
 
     clock = Clock(flow.max_minutes, state)
     with console.status("pretraining flow") as status:
@@ -101,7 +112,7 @@ def pretrain(args, device: torch.device, command: str) -> int:
                 break
             first, second, truth, valid = (t.to(device) for t in (first, second, truth, valid))
             warm_up_(optimizer, flow, state["step"])
-            loss, levels = flow_loss(net, first, second, truth, valid, flow.precision, device)
+            loss, levels = flow_loss(net, first, second, truth, valid, flow.precision, device, flow.matching)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -37,6 +37,7 @@ from pipeline.data.datasets import random_crop_box
 from pipeline.data.motion import MotionConfig, random_scene
 from pipeline.data.synth import DVD_EXPOSURE, SynthConfig, blur_window, synthesize
 from pipeline.precision import precision_context
+from pipeline.training.matching import matching_loss
 from pipeline.video.frames import to_model, to_uint8
 from pipeline.video.sequences import frame_files, read_image
 
@@ -222,11 +223,6 @@ def multiscale_epe(levels: Sequence[torch.Tensor], flow: torch.Tensor,
     return loss
 
 
-def decode_pairs(net: PWCNet, first: torch.Tensor, second: torch.Tensor) -> list[torch.Tensor]:
-    """`PWCNet.decode`'s five flows (levels 6 .. 2) for a batch of (B, 3, H, W) pairs."""
-    return net.decode(*net.pair_features(first, second))
-
-
 def warm_up_(optimizer: torch.optim.Optimizer, flow: FlowConfig, step: int) -> None:
     """The flow phase's rate for its update ``step`` (from 0): ``flow.lr`` after a linear warm-up over
     ``flow.warmup`` updates, a function of the step alone (so a resumed run goes on with the same rates)."""
@@ -235,14 +231,21 @@ def warm_up_(optimizer: torch.optim.Optimizer, flow: FlowConfig, step: int) -> N
 
 
 def flow_loss(net: PWCNet, first: torch.Tensor, second: torch.Tensor, truth: torch.Tensor,
-              valid: torch.Tensor | None, precision: str,
-              device: torch.device) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """The flow phase's forward: `decode_pairs` in ``precision`` (bf16 autocast or fp32) and
-    `multiscale_epe` against ``truth`` (B, 2, H, W), valid where ``valid``. Returns the 0-d loss and the
-    five flows."""
+              valid: torch.Tensor | None, precision: str, device: torch.device,
+              matching: float = 0.0) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The flow phase's forward: PWC-Net's five flows for the (B, 3, H, W) pairs in ``precision`` (bf16
+    autocast or fp32) and `multiscale_epe` against ``truth`` (B, 2, H, W), valid where ``valid``, plus
+    ``matching`` times `pipeline.training.matching.matching_loss` of the pairs' pyramids. Returns the 0-d
+    loss and the five flows."""
+    if valid is None:
+        valid = truth.new_ones((truth.shape[0], 1, *truth.shape[-2:]))
     with precision_context(device, precision):
-        levels = decode_pairs(net, first, second)
-    return multiscale_epe(levels, truth, valid), levels
+        first_pyramid, second_pyramid = net.pair_features(first, second)
+        levels = net.decode(first_pyramid, second_pyramid)
+    loss = multiscale_epe(levels, truth, valid)
+    if matching:
+        loss = loss + matching * matching_loss(first_pyramid, second_pyramid, truth, valid)[0]
+    return loss, levels
 
 
 def batch_epe(levels: Sequence[torch.Tensor], flow: torch.Tensor, valid: torch.Tensor) -> tuple[float, float]:
