@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from skimage import data
 
 from model.init import zero_flow_
@@ -69,13 +70,13 @@ def test_fitted_heads_read_the_cost_volume_better_than_zero_flow():
     assert report[-1]["epe"] < report[-1]["zero_epe"]
     errors = []
     with torch.no_grad():
-        for first, second, flow, valid in translations(4, 128, seed=2):
+        for first, second, flow, _ in translations(4, 128, seed=2):
             estimate = net(first, second)
             errors.append(((estimate - flow).norm(dim=1).mean() / flow.norm(dim=1).mean()).item())
     assert np.mean(errors) < 0.97
 
 
-def test_the_matching_start_logs_its_updates_and_fit(tmp_path):
+def test_the_matching_start_logs_its_updates_and_fit():
     torch.manual_seed(0)
     records = []
     net = matching_start_(zero_flow_(PWCNet()), translations(5, 64, seed=3, batch=1),
@@ -91,14 +92,13 @@ def test_pretrain_flow_makes_the_matching_start_once(tmp_path):
     """The start is made on a fresh run and saved; a resume goes on from the saved net."""
     photos = tmp_path / "photos"
     photos.mkdir()
-    from PIL import Image
     Image.fromarray(data.astronaut()).save(photos / "astronaut.png")
     out = tmp_path / "flow"
     common = ["--device", "cpu", "--set", "flow.size=64", "--set", "flow.batch=2", "--set", "flow.workers=0",
               "--set", "flow.val_pairs=1", "--set", f"flow.val_photos={photos}"]
     arguments = ["--out", str(out), "--set", f"flow.photos={photos}", "--set", "flow.start=matching",
-                 "--set", "flow.matching_updates=2", "--set", "flow.fit_batches=1", "--set", "flow.log_every=1",
-                 "--set", "flow.max_steps=2", *common]
+                 "--set", "flow.matching_updates=2", "--set", "flow.fit_batches=1",
+                 "--set", "flow.log_every=1", "--set", "flow.max_steps=2", *common]
     assert pretrain_flow.main(arguments) == 0
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert sum("fitted_heads" in record for record in log) == 1

@@ -18,7 +18,8 @@ middle instants. Pair i of a run depends on ``(seed, i)`` only, so a resumed run
 The loss is PWC-Net's multi-scale endpoint error (Sun et al. 2018, Eq. 1, without the weight decay):
 ``sum_l alpha_l sum_x |w_l(x) - w_l^GT(x)|_2`` over levels 6 .. 2, with the ground truth scaled by 1/20
 and area-downsampled to each level, alpha = (0.32, 0.08, 0.02, 0.01, 0.005), averaged over the batch; a
-footage pair's pixels count where its target is valid.
+footage pair's pixels count where its target is valid. From the matching start (`pipeline.training.matching`)
+its matching loss is added at the weight ``flow.matching``.
 """
 
 import dataclasses

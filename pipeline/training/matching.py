@@ -30,12 +30,10 @@ MAX_DISPLACEMENT = 4  # PWC-Net's cost volume: displacements -4..4 at each level
 MATCHED_LEVELS = (2, 3, 4)  # pyramid levels the matching loss teaches (1/4 .. 1/16)
 LOGIT_SCALE = 10.0  # standardised costs times this are the logits: a sharp distribution over 81 bins
 RIDGE = 1e-3  # closed-form heads: ridge weight relative to the inputs' mean square
+ROUNDS = 3  # passes of `_unit_rms_`: the biases do not scale with the weights, a few passes settle them
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 """first, second (B, 3, S, S), flow (B, 2, S, S) in pixels, valid (B, 1, S, S)."""
-
-
-ROUNDS = 3  # passes of `_unit_rms_`: the biases do not scale with the weights, a few passes settle them
 
 
 def _unit_rms_(convs: Sequence[nn.Conv2d], run: Callable[[], object]) -> None:
