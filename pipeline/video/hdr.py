@@ -38,17 +38,19 @@ class HdrMetadata:
 def hdr_of(frame: av.VideoFrame) -> HdrMetadata | None:
     """The static HDR metadata attached to a decoded frame, or None when it has none."""
     display = light = None
-    for side in frame.side_data:
-        data = bytes(side)
-        if side.type == av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA:
-            # AVMasteringDisplayMetadata: AVRational primaries[3][2], white_point[2], min, max; has_primaries,
-            # has_luminance
-            values = struct.unpack("=20i2i", data[:88])
-            rationals = [Fraction(values[i], values[i + 1] or 1) for i in range(0, 20, 2)]
-            if values[20] and values[21]:
-                display = (tuple(zip(rationals[0:8:2], rationals[1:8:2])), (rationals[8], rationals[9]))
-        elif side.type == av.sidedata.sidedata.Type.CONTENT_LIGHT_LEVEL:
-            light = struct.unpack("=2I", data[:8])  # AVContentLightMetadata: unsigned MaxCLL, MaxFALL
+    kinds = av.sidedata.sidedata.Type
+    # looked up by type: iterating the side data yields the entries in PyAV 18.1.0, their types in 18.1.1
+    mastering = frame.side_data.get(kinds.MASTERING_DISPLAY_METADATA)
+    if mastering is not None:
+        # AVMasteringDisplayMetadata: AVRational primaries[3][2], white_point[2], min, max; has_primaries,
+        # has_luminance
+        values = struct.unpack("=20i2i", bytes(mastering)[:88])
+        rationals = [Fraction(values[i], values[i + 1] or 1) for i in range(0, 20, 2)]
+        if values[20] and values[21]:
+            display = (tuple(zip(rationals[0:8:2], rationals[1:8:2])), (rationals[8], rationals[9]))
+    content = frame.side_data.get(kinds.CONTENT_LIGHT_LEVEL)
+    if content is not None:
+        light = struct.unpack("=2I", bytes(content)[:8])  # AVContentLightMetadata: unsigned MaxCLL, MaxFALL
     return HdrMetadata(display, light) if display or light else None
 
 
