@@ -38,7 +38,7 @@ from pipeline.data.datasets import random_crop_box
 from pipeline.data.motion import MotionConfig, random_scene
 from pipeline.data.synth import DVD_EXPOSURE, SynthConfig, blur_window, synthesize
 from pipeline.precision import precision_context
-from pipeline.training.matching import matching_loss
+from pipeline.training.matching import level_truth, matching_loss
 from pipeline.video.frames import to_model, to_uint8
 from pipeline.video.sequences import frame_files, read_image
 
@@ -214,11 +214,9 @@ def multiscale_epe(levels: Sequence[torch.Tensor], flow: torch.Tensor,
         0-d loss: sum over levels of alpha_l * (sum over pixels of the endpoint error), batch mean.
     """
     valid = flow.new_ones((flow.shape[0], 1, *flow.shape[-2:])) if valid is None else valid
-    target = flow * valid / FLOW_SCALE
     loss = flow.new_zeros(())
     for weight, estimate in zip(LEVEL_WEIGHTS, levels):
-        share = F.adaptive_avg_pool2d(valid, estimate.shape[-2:])  # (B, 1, h_l, w_l)
-        truth = F.adaptive_avg_pool2d(target, estimate.shape[-2:]) / share.clamp(min=1e-6)  # (B, 2, h_l, w_l)
+        truth, share = level_truth(flow / FLOW_SCALE, valid, estimate.shape[-2:])  # (B, 2 | 1, h_l, w_l)
         error = (estimate.float() - truth).norm(dim=1, keepdim=True) * share
         loss = loss + weight * error.sum(dim=(1, 2, 3)).mean()
     return loss

@@ -30,6 +30,7 @@ MAX_DISPLACEMENT = 4  # PWC-Net's cost volume: displacements -4..4 at each level
 MATCHED_LEVELS = (2, 3, 4)  # pyramid levels the matching loss teaches (1/4 .. 1/16)
 LOGIT_SCALE = 10.0  # standardised costs times this are the logits: a sharp distribution over 81 bins
 RIDGE = 1e-3  # closed-form heads: ridge weight relative to the inputs' mean square
+WHOLE_CELL = 0.99  # a cell's valid share above this: every pixel of it is valid
 ROUNDS = 3  # passes of `_unit_rms_`: the biases do not scale with the weights, a few passes settle them
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -86,11 +87,11 @@ def rescale_(net: PWCNet, first: torch.Tensor, second: torch.Tensor) -> PWCNet:
 
 
 def level_truth(flow: torch.Tensor, valid: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, ...]:
-    """The truth at a pyramid level of ``size`` (h, w): the (B, 2, h, w) mean flow (pixels of the frames)
-    of each cell's valid pixels, and (B, h, w) where every pixel of the cell is valid."""
+    """The truth at a pyramid level of ``size`` (h, w) from (B, 2, H, W) ``flow`` valid where ``valid``
+    (B, 1, H, W): each cell's (B, 2, h, w) mean flow over its valid pixels, and its (B, 1, h, w) valid
+    share (`pipeline.training.flow.multiscale_epe` weighs cells by it; here a cell counts when whole)."""
     share = F.adaptive_avg_pool2d(valid, size)
-    mean = F.adaptive_avg_pool2d(flow * valid, size) / share.clamp(min=1e-6)
-    return mean, share[:, 0] > 0.99
+    return F.adaptive_avg_pool2d(flow * valid, size) / share.clamp(min=1e-6), share
 
 
 def matching_loss(first: Sequence[torch.Tensor], second: Sequence[torch.Tensor], flow: torch.Tensor,
@@ -112,7 +113,8 @@ def matching_loss(first: Sequence[torch.Tensor], second: Sequence[torch.Tensor],
     for level in MATCHED_LEVELS:
         costs = correlation(first[level - 1], second[level - 1]).float()  # (B, 81, h, w)
         logits = LOGIT_SCALE * (costs - costs.mean(1, keepdim=True)) / (costs.std(1, keepdim=True) + 1e-9)
-        truth, inside = level_truth(flow, valid, costs.shape[-2:])
+        truth, share = level_truth(flow, valid, costs.shape[-2:])
+        inside = share[:, 0] > WHOLE_CELL
         bins = (truth / 2 ** level).clamp(-MAX_DISPLACEMENT, MAX_DISPLACEMENT - 1e-4) + MAX_DISPLACEMENT
         low = bins.floor()
         frac = bins - low
@@ -155,7 +157,8 @@ def fit_heads_(net: PWCNet, batches: Sequence[Batch]) -> list[dict]:
         inputs, targets = [], []
         for first, second, flow, valid in batches:
             features = _head_input(net, decoder, first, second).double()  # (B, C, h, w)
-            truth, inside = level_truth(flow, valid, features.shape[-2:])
+            truth, share = level_truth(flow, valid, features.shape[-2:])
+            inside = share[:, 0] > WHOLE_CELL
             inputs.append(features.permute(0, 2, 3, 1)[inside])  # (N, C)
             targets.append(truth.double().permute(0, 2, 3, 1)[inside] / FLOW_SCALE)  # (N, 2)
         x, y = torch.cat(inputs), torch.cat(targets)
