@@ -175,7 +175,8 @@ class FlowConfig:
     Attributes:
         photos: folder of the training photographs; val_photos: held-out ones, for the EPE figures.
         footage: a folder of sharp frame folders (the training set's ``sequences/train``) for pairs with
-            DIS flow as the target; footage_share: the share of such pairs (the rest are rendered).
+            DIS flow as the target; footage_share: the share of such pairs (the rest are rendered); still:
+            the share of those that are still shots (one frame twice, own noise each, zero flow).
         gap: frames between a pair's two instants, an inclusive range.
         val_footage: a folder of held-out sharp frame folders (the training set's ``sequences/val``), for
             the photometric figures on real footage (empty: skipped); val_every: steps between such looks
@@ -196,6 +197,7 @@ class FlowConfig:
     val_photos: str = ""
     footage: str = ""
     footage_share: float = 0.0
+    still: float = 0.0
     gap: list[int] = field(default_factory=lambda: [1, 2])
     val_footage: str = ""
     val_every: int = 0
@@ -228,8 +230,9 @@ class FlowConfig:
                 raise ValueError(f"flow.{name} must be >= 1, got {getattr(self, name)!r}")
         if self.size % 64:
             raise ValueError(f"flow.size must be a multiple of 64, got {self.size!r}")
-        if not 0 <= self.footage_share <= 1:
-            raise ValueError(f"flow.footage_share must be in [0, 1], got {self.footage_share!r}")
+        for name in ("footage_share", "still"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"flow.{name} must be in [0, 1], got {getattr(self, name)!r}")
         if len(self.gap) != 2 or not 1 <= self.gap[0] <= self.gap[1]:
             raise ValueError(f"flow.gap must be a range [low, high] from 1, got {self.gap!r}")
 

@@ -75,6 +75,25 @@ def test_footage_pairs_keep_the_flow_true_under_every_symmetry():
         assert (aligned[0] - first).abs()[mask].mean() < 0.3 * (second - first).abs()[mask].mean()
 
 
+def test_a_still_pair_is_one_frame_twice_with_its_own_noise_and_zero_flow():
+    """A still shot: the same crop of one frame in both, apart only by noise of a few levels, zero flow
+    valid everywhere; the same draw as a moving pair up to its gap, and the same pair each time."""
+    clip = panned(data.coffee(), 12, size=160)
+    config, blur = PairConfig(size=64, gap=(1, 3), blurred=0.0), BlurConfig(noise=[2.0, 3.0])
+    for index in range(4):
+        first, second, flow, valid = footage_pair([clip], config, blur, seed=0, index=index, still=True)
+        again = footage_pair([clip], config, blur, seed=0, index=index, still=True)
+        assert all(torch.equal(a, b) for a, b in zip((first, second, flow, valid), again))
+        assert not flow.any() and valid.all()
+        difference = (second - first).abs().mean().item() * 255
+        assert 1.0 < difference < 4.0  # independent noise of sigma 2-3 on each frame
+    shared = dict(batch=8, seed=1, footage=[clip], footage_share=1.0, blur=blur)
+    moving, still = FlowPairs(PHOTOS, config, **shared), FlowPairs(PHOTOS, config, **shared, still=0.5)
+    changed = [not torch.equal(moving.pair(i)[2], still.pair(i)[2]) for i in range(16)]
+    assert 3 < sum(changed) < 13
+    assert all(not still.pair(i)[2].any() for i in range(16) if changed[i])
+
+
 def test_flow_pairs_mix_footage_and_rendered_pairs_by_share():
     clip = panned(data.coffee(), 12, size=160)
     pairs = FlowPairs(PHOTOS, PairConfig(size=64, blurred=0.0), batch=8, seed=1, footage=[clip],

@@ -87,7 +87,8 @@ def pretrain(args, device: torch.device, command: str) -> int:
     def flow_pairs(seed: int, start: int) -> FlowPairs:
         return FlowPairs(
             photos, PairConfig(size=flow.size, blurred=flow.blurred, gap=tuple(flow.gap)), batch=flow.batch,
-            seed=seed, start=start, footage=footage, footage_share=flow.footage_share, blur=config.blur)
+            seed=seed, start=start, footage=footage, footage_share=flow.footage_share, blur=config.blur,
+            still=flow.still)
 
     def save() -> None:
         folder.save_last({"flow": net.state_dict(), "optimizer": optimizer.state_dict(),

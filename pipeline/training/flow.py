@@ -143,14 +143,15 @@ def symmetric(first: np.ndarray, second: np.ndarray, flow: np.ndarray, valid: np
 
 
 def footage_pair(sequences: Sequence[np.ndarray], config: PairConfig, blur: BlurConfig, seed: int,
-                 index: int) -> Pair:
+                 index: int, still: bool = False) -> Pair:
     """Footage pair ``index`` of run ``seed``: two frames of a real sequence ``gap`` apart, either order,
     their DIS flow as the target; an ``S`` x ``S`` crop in one of the square's 8 symmetries (sequences
-    smaller than that are passed over)."""
+    smaller than that are passed over). ``still``: a still shot instead, one frame twice, each with its own
+    sensor noise (sigma drawn from ``blur.noise``), zero flow as the target, valid everywhere."""
     rng = np.random.default_rng((seed, index))
     window = int(rng.choice([w for w in blur.windows if w > 1])) if rng.random() < config.blurred else 1
     exposure = SynthConfig(window=window, linear_light=bool(rng.random() >= blur.gamma))
-    gap = int(rng.integers(config.gap[0], config.gap[1] + 1)) * int(rng.choice((-1, 1)))
+    gap = int(rng.integers(config.gap[0], config.gap[1] + 1)) * int(rng.choice((-1, 1))) * (not still)
     span = window // 2
     lengths = np.array([len(s) if min(s.shape[1:3]) >= config.size else 0 for s in sequences])
     room = np.maximum(lengths - 2 * span - abs(gap), 0)
@@ -159,12 +160,20 @@ def footage_pair(sequences: Sequence[np.ndarray], config: PairConfig, blur: Blur
                          f"exposure pair {abs(gap)} frames apart needs")
     sequence = sequences[int(rng.choice(len(lengths), p=room / room.sum()))]
     centre = span + max(0, -gap) + int(rng.integers(0, len(sequence) - 2 * span - abs(gap)))
-    forward = dis_flow(sequence[centre], sequence[centre + gap])
-    valid = consistent(forward, dis_flow(sequence[centre + gap], sequence[centre]))
+    if still:
+        forward = np.zeros((*sequence.shape[1:3], 2), np.float32)
+        valid = np.ones(sequence.shape[1:3], bool)
+    else:
+        forward = dis_flow(sequence[centre], sequence[centre + gap])
+        valid = consistent(forward, dis_flow(sequence[centre + gap], sequence[centre]))
     y0, x0 = random_crop_box(rng, sequence.shape[1], sequence.shape[2], config.size)
     box = (slice(y0, y0 + config.size), slice(x0, x0 + config.size))
     frames = [blur_window(sequence[c - span:c + span + 1, box[0], box[1]], exposure)
               for c in (centre, centre + gap)]
+    if still:
+        sigma = rng.uniform(*blur.noise)
+        frames = [np.clip(np.rint(f + rng.normal(0.0, sigma, f.shape)), 0, 255).astype(np.uint8)
+                  for f in frames]
     hflip, vflip, rot90 = (bool(b) for b in rng.integers(0, 2, size=3))
     first, second, flow, valid = symmetric(*frames, forward[box], valid[box], hflip, vflip, rot90)
     first, second = (to_model(torch.from_numpy(np.ascontiguousarray(f))[None])[0] for f in (first, second))
@@ -175,21 +184,24 @@ def footage_pair(sequences: Sequence[np.ndarray], config: PairConfig, blur: Blur
 class FlowPairs(torch.utils.data.IterableDataset):
     """Batches ``(first, second, flow, valid)``, (B, 3, S, S) x2, (B, 2, S, S) and (B, 1, S, S), from batch
     ``start`` on: pair i a footage pair with probability ``footage_share`` (decided by ``(seed, i)``), else
-    a rendered one."""
+    a rendered one; a footage pair is a still shot with probability ``still``."""
 
     def __init__(
         self, photos: Sequence[torch.Tensor], config: PairConfig, *, batch: int, seed: int, start: int = 0,
         footage: Sequence[np.ndarray] = (), footage_share: float = 0.0, blur: BlurConfig | None = None,
+        still: float = 0.0,
     ) -> None:
         super().__init__()
         if footage_share and not footage:
             raise ValueError("a share of footage pairs needs footage sequences (flow.footage)")
         self.photos, self.config, self.batch, self.seed, self.start = list(photos), config, batch, seed, start
         self.footage, self.footage_share, self.blur = list(footage), footage_share, blur or BlurConfig()
+        self.still = still
 
     def pair(self, index: int) -> Pair:
-        if np.random.default_rng((self.seed, index, 1)).random() < self.footage_share:
-            return footage_pair(self.footage, self.config, self.blur, self.seed, index)
+        footage, still = np.random.default_rng((self.seed, index, 1)).random(2)
+        if footage < self.footage_share:
+            return footage_pair(self.footage, self.config, self.blur, self.seed, index, still < self.still)
         return make_pair(self.photos, self.config, self.seed, index)
 
     def __iter__(self) -> Iterator[Pair]:
