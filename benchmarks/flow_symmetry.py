@@ -27,9 +27,9 @@ from rich.console import Console
 from rich.table import Table
 
 from model import CDVDTSP, ModelConfig, load_pwc_weights
-from model.warp import warp
 from pipeline.data.synth import DVD_EXPOSURE, synthesize
 from pipeline.measure.runinfo import write_document
+from pipeline.training.flow import alignment_errors
 from pipeline.video.frames import to_model
 from pipeline.video.sequences import frame_files, read_image
 
@@ -65,11 +65,9 @@ def alignment(net: torch.nn.Module, clip: torch.Tensor) -> dict[str, float]:
     errors: dict[str, list[float]] = {name: [] for name in ALIGNMENTS}
     for centre, neighbour in zip(clip[:-1], clip[1:]):
         forward, backward = net(torch.stack((centre, neighbour)), torch.stack((neighbour, centre))).float()
-        flows = torch.stack((forward, (forward - backward) / 2))  # (2, 2, H, W)
-        aligned, mask = warp(neighbour[None].expand(2, -1, -1, -1), flows)
-        inside = (mask[0] * mask[1]).expand_as(centre).bool()  # (3, H, W)
-        for name, candidate in zip(ALIGNMENTS, (aligned[0], aligned[1], neighbour)):
-            errors[name].append((candidate - centre).abs()[inside].mean().item() * 255)
+        flows = {"plain": forward[None], "antisymmetric": (forward - backward)[None] / 2}
+        for name, error in alignment_errors(centre, neighbour, flows).items():
+            errors[name].append(error)
     return {name: float(np.mean(values)) for name, values in errors.items()}
 
 

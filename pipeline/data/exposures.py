@@ -64,6 +64,12 @@ def load_sequences(root: str | Path) -> list[np.ndarray]:
     return sequences
 
 
+def with_noise(frames: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """uint8 ``frames`` (any shape) with Gaussian sensor noise of ``sigma`` levels, rounded and clipped."""
+    noisy = frames.astype(np.float32) + rng.normal(0.0, sigma, frames.shape).astype(np.float32)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
 def blurred_window(
     sequence: np.ndarray, centres: Sequence[int], made: Draw, rng: np.random.Generator
 ) -> np.ndarray:
@@ -72,8 +78,7 @@ def blurred_window(
     span = made.span
     blurred = np.stack([blur_window(sequence[c - span:c + span + 1], made.exposure) for c in centres])
     if made.noise:
-        noisy = blurred.astype(np.float32) + rng.normal(0.0, made.noise, blurred.shape).astype(np.float32)
-        blurred = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+        blurred = with_noise(blurred, made.noise, rng)
     if made.crf is not None:
         settings = EncodeSettings(codec="h264", keyint=len(centres), quality=made.crf)
         blurred = np.stack(round_trip(list(blurred), settings))

@@ -35,6 +35,7 @@ from model.pwc import FLOW_SCALE, PWCNet
 from model.warp import warp
 from pipeline.config import BlurConfig, FlowConfig
 from pipeline.data.datasets import random_crop_box
+from pipeline.data.exposures import with_noise
 from pipeline.data.motion import MotionConfig, random_scene
 from pipeline.data.synth import DVD_EXPOSURE, SynthConfig, blur_window, synthesize
 from pipeline.precision import precision_context
@@ -171,9 +172,7 @@ def footage_pair(sequences: Sequence[np.ndarray], config: PairConfig, blur: Blur
     frames = [blur_window(sequence[c - span:c + span + 1, box[0], box[1]], exposure)
               for c in (centre, centre + gap)]
     if still:
-        sigma = rng.uniform(*blur.noise)
-        frames = [np.clip(np.rint(f + rng.normal(0.0, sigma, f.shape)), 0, 255).astype(np.uint8)
-                  for f in frames]
+        frames = list(with_noise(np.stack(frames), rng.uniform(*blur.noise), rng))
     hflip, vflip, rot90 = (bool(b) for b in rng.integers(0, 2, size=3))
     first, second, flow, valid = symmetric(*frames, forward[box], valid[box], hflip, vflip, rot90)
     first, second = (to_model(torch.from_numpy(np.ascontiguousarray(f))[None])[0] for f in (first, second))
@@ -310,13 +309,23 @@ def photometric(net: PWCNet, frames: Sequence[np.ndarray], device: torch.device)
     clip = to_model(torch.from_numpy(np.stack(frames))).to(device)  # (F, 3, H, W)
     for index, (centre, neighbour) in enumerate(zip(clip[:-1], clip[1:])):
         classical = torch.from_numpy(dis_flow(frames[index], frames[index + 1])).permute(2, 0, 1)[None]
-        aligned, mask = warp(neighbour[None].expand(2, -1, -1, -1),
-                             torch.cat((net(centre[None], neighbour[None]).float(), classical.to(device))))
-        valid = (mask[0] * mask[1]).expand_as(centre).bool()  # (3, H, W)
-        for name, candidate in (("warped", aligned[0]), ("unwarped", neighbour), ("dis", aligned[1])):
-            errors[name].append((candidate - centre).abs()[valid].mean().item() * 255)
+        flows = {"warped": net(centre[None], neighbour[None]).float(), "dis": classical.to(device)}
+        for name, error in alignment_errors(centre, neighbour, flows).items():
+            errors[name].append(error)
     return PhotometricScores(**{name: float(np.mean(values)) for name, values in errors.items()},
                              frames=len(errors["warped"]))
+
+
+def alignment_errors(centre: torch.Tensor, neighbour: torch.Tensor,
+                     flows: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The mean absolute difference (levels of 255) of the (3, H, W) ``centre`` against ``neighbour``
+    warped by each of ``flows`` ((1, 2, H, W), from centre to neighbour) and unwarped (``"unwarped"``),
+    over the pixels where every warp lands inside the frame."""
+    aligned, mask = warp(neighbour[None].expand(len(flows), -1, -1, -1), torch.cat(list(flows.values())))
+    inside = mask.prod(dim=0).expand_as(centre).bool()  # (3, H, W)
+    candidates = {**dict(zip(flows, aligned)), "unwarped": neighbour}
+    return {name: (candidate - centre).abs()[inside].mean().item() * 255
+            for name, candidate in candidates.items()}
 
 
 def score_flow(net: PWCNet, flow: FlowConfig, device: torch.device, frames: int | None = None) -> dict:
