@@ -10,9 +10,9 @@ Per shot (each frame folder under ``--footage``, its first ``--frames`` frames):
   is zero everywhere;
 * ``sharp`` and ``blurred`` (the DVD-style 7-frame exposures stage 1 sees): the mean absolute difference
   (levels of 255) of each frame against the next one warped by the net's flow F(a, b) (``plain``), by the
-  antisymmetrised flow (F(a, b) - F(b, a)) / 2 (``antisymmetric``: what the net says alike in both
-  directions cancels, a frame against itself gets exactly zero), and unwarped; over the pixels where both
-  warps land inside the frame.
+  antisymmetrised flow (F(a, b) - F(b, a)) / 2 (``antisymmetric``, the model's ``antisymmetric_flow``:
+  what the net says alike in both directions cancels, a frame against itself gets exactly zero), and
+  unwarped; over the pixels where both warps land inside the frame.
 
 On fine repeating texture (a tower's windows) a fraction of a pixel decides whether a warped neighbour
 helps or hurts, so a bias that the flips of training cancel on average still costs there.
@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from model import CDVDTSP, ModelConfig, load_pwc_weights
+from model.pwc import PWCNet
 from pipeline.data.synth import DVD_EXPOSURE, synthesize
 from pipeline.measure.runinfo import write_document
 from pipeline.training.flow import alignment_errors
@@ -60,12 +61,12 @@ def self_flow(net: torch.nn.Module, clip: torch.Tensor) -> dict:
 
 
 @torch.no_grad()
-def alignment(net: torch.nn.Module, clip: torch.Tensor) -> dict[str, float]:
-    """Per `ALIGNMENTS`, the mean absolute difference (levels) of each frame of ``clip`` against the next."""
+def alignment(nets: dict[str, PWCNet], clip: torch.Tensor) -> dict[str, float]:
+    """Per `ALIGNMENTS`, the mean absolute difference (levels) of each frame of ``clip`` against the next:
+    warped by each of ``nets`` (``plain``, ``antisymmetric``), and unwarped."""
     errors: dict[str, list[float]] = {name: [] for name in ALIGNMENTS}
     for centre, neighbour in zip(clip[:-1], clip[1:]):
-        forward, backward = net(torch.stack((centre, neighbour)), torch.stack((neighbour, centre))).float()
-        flows = {"plain": forward[None], "antisymmetric": (forward - backward)[None] / 2}
+        flows = {name: net(centre[None], neighbour[None]).float() for name, net in nets.items()}
         for name, error in alignment_errors(centre, neighbour, flows).items():
             errors[name].append(error)
     return {name: float(np.mean(values)) for name, values in errors.items()}
@@ -76,14 +77,17 @@ def main(argv=None) -> int:
     model = CDVDTSP(ModelConfig())
     load_pwc_weights(model, args.flow)
     net = model.flow.eval()
+    antisymmetric = PWCNet(antisymmetric=True).eval()  # the same weights, `model.antisymmetric_flow`
+    antisymmetric.load_state_dict(net.state_dict())
+    nets = {"plain": net, "antisymmetric": antisymmetric}
     shots = {}
     for folder in sorted(p for p in args.footage.iterdir() if p.is_dir()):
         sharp = [read_image(path) for path in frame_files(folder)]
         blurred = [pair.blurred for pair in synthesize(sharp, DVD_EXPOSURE)][:args.frames or None]
         sharp = model_frames(sharp[:args.frames or None])
         shots[folder.name] = {"frames": len(sharp), "self": self_flow(net, sharp),
-                              "sharp": alignment(net, sharp),
-                              "blurred": alignment(net, model_frames(blurred))}
+                              "sharp": alignment(nets, sharp),
+                              "blurred": alignment(nets, model_frames(blurred))}
     table = Table(title=f"{args.flow}: a frame against itself, and the next frame aligned (levels)")
     for column in ("shot", "self: length, x, y (px)", *(f"{kind}: {' / '.join(ALIGNMENTS)}"
                                                         for kind in ("sharp", "blurred"))):

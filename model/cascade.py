@@ -27,7 +27,7 @@ class CDVDTSP(nn.Module):
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
         self.config = config or ModelConfig()
-        self.flow = PWCNet()
+        self.flow = PWCNet(antisymmetric=self.config.antisymmetric_flow)
         self.restore = RestorationNet(features=self.config.features, resblocks=self.config.resblocks,
                                       residual=self.config.residual)
 

@@ -121,10 +121,15 @@ class PWCNet(nn.Module):
     Frames are RGB in [0, 1] (CDVD-TSP feeds RGB although sniklaus trained on BGR; the fine-tuned
     weights expect RGB). They are bilinearly *resized* (not padded) to multiples of 64; the output is
     scaled by 20, resized back and rescaled per axis.
+
+    Args:
+        antisymmetric: return (F(a, b) - F(b, a)) / 2 for the flow from a to b (`ModelConfig`'s
+            ``antisymmetric_flow``); False: F(a, b), as published.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, antisymmetric: bool = False) -> None:
         super().__init__()
+        self.antisymmetric = antisymmetric
         self.pyramid = FeaturePyramid()
         self.decoders = nn.ModuleList(FlowDecoder(level=level) for level in (6, 5, 4, 3, 2))
         self.refiner = ContextNetwork(COST_CHANNELS + PYRAMID_CHANNELS[1] + 4 + sum(DENSE_CHANNELS))
@@ -200,7 +205,13 @@ class PWCNet(nn.Module):
             (B, 2, H, W) backward flow in pixels (x then y): pixel p of the first frame is at p + flow in
             the second.
         """
-        flow = self.decode(first, second)[-1]  # (B, 2, H'/4, W'/4)
+        if self.antisymmetric:  # both directions as one batch of 2B
+            ab = [torch.cat(pair) for pair in zip(first, second)]
+            ba = [torch.cat(pair) for pair in zip(second, first)]
+            forward, backward = self.decode(ab, ba)[-1].chunk(2)
+            flow = (forward - backward) / 2  # (B, 2, H'/4, W'/4)
+        else:
+            flow = self.decode(first, second)[-1]  # (B, 2, H'/4, W'/4)
         height, width = size
         net_height, net_width = first[0].shape[-2] * 2, first[0].shape[-1] * 2
         flow = FLOW_SCALE * F.interpolate(flow, size=size, mode="bilinear", align_corners=False)

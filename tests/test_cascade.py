@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from model import CDVDTSP, ModelConfig, crop_to, pad_to_multiple
+from model.pwc import PWCNet
 
 from .helpers import seeded_clip, seeded_model
 
@@ -55,6 +56,24 @@ def test_batch_items_are_independent():
         together = model(clips)
         alone = torch.cat((model(clips[:1]), model(clips[1:])))
     assert torch.allclose(together, alone, atol=1e-5)
+
+
+def test_antisymmetric_flow_cancels_what_both_directions_say():
+    """(F(a, b) - F(b, a)) / 2 from one batch of both directions: the published net's two flows combined,
+    opposite when the frames swap, and exactly zero from a frame to itself, where the net says a few px."""
+    published = seeded_model(TINY).flow.eval()
+    antisymmetric = PWCNet(antisymmetric=True).eval()
+    antisymmetric.load_state_dict(published.state_dict())
+    clip = seeded_clip(2, 40, 56)[0]
+    a, b = clip[:1], clip[1:]
+    with torch.no_grad():
+        forward, backward = published(a, b), published(b, a)
+        flow, swapped = antisymmetric(a, b), antisymmetric(b, a)
+        assert published(a, a).abs().mean() > 1  # px
+        assert torch.equal(antisymmetric(a, a), torch.zeros_like(flow))
+    assert torch.allclose(flow, (forward - backward) / 2, atol=1e-5)
+    assert torch.allclose(swapped, -flow, atol=1e-5)
+    assert flow.abs().mean() > 100 * 1e-5  # the comparisons above are not between near-zeros
 
 
 def test_padding_round_trip():

@@ -64,8 +64,9 @@ def test_output_equals_official_model(official_file):
 
 
 def test_project_round_trip_keeps_outputs(model, tmp_path):
-    """Project format: the config travels with the weights; outputs are bit-identical after reload."""
-    tiny = seeded_model(ModelConfig(stages=3, features=4, resblocks=1), seed=2)
+    """Project format: the config (a project option included) travels with the weights; outputs are
+    bit-identical after reload."""
+    tiny = seeded_model(ModelConfig(stages=3, features=4, resblocks=1, antisymmetric_flow=True), seed=2)
     save_checkpoint(tiny, tmp_path / "tiny.pt", step=5)
     loaded = load_checkpoint(tmp_path / "tiny.pt")
     assert loaded.config == tiny.config
