@@ -15,8 +15,8 @@ class ModelConfig:
             off); the project's default checkpoint uses it so that a short training starts from identity.
         antisymmetric_flow: PWC-Net's flow from a to b taken as (F(a, b) - F(b, a)) / 2, both directions
             decoded in one batch: whatever the net says alike in both directions (a bias, a frame
-            against itself) cancels. Not in the paper or the official release (off for official
-            checkpoints); it costs a second pass of the flow decoders, not of the feature pyramids.
+            against itself) cancels. Not in the paper or the official release (off by default, as
+            published); it costs a second pass of the flow decoders, not of the feature pyramids.
     """
 
     stages: int = 2
